@@ -1,0 +1,17 @@
+"""kerasae: a Keras 3 / TensorFlow model zoo of autoencoders.
+
+Importing kerasae selects the TensorFlow backend for Keras when none was chosen, and raises
+:class:`kerasae.backend.BackendError` when another backend is already active.
+"""
+
+from kerasae.backend import ensure_tensorflow_backend as _ensure_tensorflow_backend
+
+_ensure_tensorflow_backend()
+
+__version__ = "0.1.0"
+
+# === Building blocks ===
+from kerasae import datasets, losses, networks  # noqa: E402
+
+# === Models ===
+from kerasae.autoencoder import Autoencoder  # noqa: E402

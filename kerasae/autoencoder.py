@@ -1,0 +1,287 @@
+"""The base `Autoencoder` model: one training step for the whole zoo.
+
+The base model owns ``train_step`` and ``test_step`` in TensorFlow's trainer order. A variant contributes
+its named per-example loss terms by overriding :meth:`Autoencoder.compute_loss_terms` (or the smaller
+hooks :meth:`Autoencoder.corrupt` and :meth:`Autoencoder.code_penalties`) and declares their names in
+``loss_terms`` so that each is tracked as a Keras metric. It overrides the step itself only where the
+training procedure differs (for example the stacked autoencoder's layer-wise pre-training).
+"""
+
+import math
+import warnings
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from kerasae import losses
+
+
+def _serialize(obj):
+    return keras.saving.serialize_keras_object(obj)
+
+
+def _deserialize(config):
+    return keras.saving.deserialize_keras_object(config)
+
+
+@keras.saving.register_keras_serializable(package="kerasae")
+class Autoencoder(keras.Model):
+    """An autoencoder ``x -> z = f(x) -> x^ = g(z)`` trained to reconstruct its input.
+
+    Objective, averaged over the batch:
+
+        loss = mean_n [ r(x_n, g(f(x_n))) + sum_j penalty_j(x_n) ] + l2 * sum_W ||W||_F^2
+
+    where ``r`` is the per-example reconstruction loss (``mse``: ``mean_d (x_d - x^_d)^2``; ``bce``:
+    binary cross-entropy on the decoder's logits, the output being ``sigmoid(logits)``), the penalties
+    are those of the variant (none here), and the last term is an optional L2 weight penalty on every
+    kernel of the encoder and decoder. Each term is tracked as its own metric (``loss``,
+    ``reconstruction_loss``, ``regularization_loss`` when ``l2 > 0``) and shown in the progress bar.
+
+    Args:
+        encoder: A Keras model (or layer) mapping inputs to codes, e.g. from :func:`kerasae.networks.mlp`.
+        decoder: A Keras model mapping codes to pre-activations of the input's shape.
+        reconstruction_loss: ``"mse"`` or ``"bce"``.
+        output_activation: ``"sigmoid"`` (data in [0, 1]) or ``"linear"``. ``"bce"`` needs ``"sigmoid"``.
+        l2: Weight of the L2 penalty on the encoder's and decoder's kernels, >= 0.
+        **kwargs: Passed to ``keras.Model`` (``name``, ``dtype``, ...).
+
+    Returns:
+        Called on a batch, the reconstructions ``x^`` in data space.
+
+    Example:
+        >>> encoder, decoder = kerasae.networks.mlp((64,), latent_dim=8)
+        >>> model = kerasae.Autoencoder(encoder, decoder)
+        >>> model.compile(optimizer="adam")
+        >>> history = model.fit(x_train, epochs=10, batch_size=64)
+        >>> codes = model.encode(x_test)
+
+    References:
+        Hinton & Salakhutdinov (2006), Reducing the dimensionality of data with neural networks. Science.
+        Goodfellow, Bengio & Courville (2016), Deep Learning, chapter 14.
+    """
+
+    #: Names of the per-example terms :meth:`compute_loss_terms` returns; each becomes a metric.
+    loss_terms = ("reconstruction_loss",)
+    #: Terms that are reported as metrics but not added to the loss (diagnostics).
+    diagnostic_terms = ()
+    #: Constructor arguments holding Keras objects, (de)serialized by get_config/from_config.
+    nested_objects = ("encoder", "decoder")
+    #: Whether a code at least as wide as the input deserves a warning (False for over-complete variants).
+    undercomplete = True
+
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        reconstruction_loss="mse",
+        output_activation="sigmoid",
+        l2=0.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        # === Config ===
+        self.reconstruction_loss_fn = losses.get_reconstruction_loss(reconstruction_loss)
+        if output_activation not in ("sigmoid", "linear"):
+            raise ValueError(
+                "Expected output_activation to be 'sigmoid' or 'linear'. "
+                f"Received: output_activation={output_activation!r}"
+            )
+        if reconstruction_loss == "bce" and output_activation != "sigmoid":
+            raise ValueError(
+                "reconstruction_loss='bce' is computed on logits and needs output_activation='sigmoid'. "
+                f"Received: output_activation={output_activation!r}"
+            )
+        if float(l2) < 0:
+            raise ValueError(f"Expected l2 >= 0. Received: l2={l2!r}")
+        self.reconstruction_loss = reconstruction_loss
+        self.output_activation = output_activation
+        self.l2 = float(l2)
+        # === Networks ===
+        self.encoder = encoder
+        self.decoder = decoder
+        self._check_undercomplete()
+        if getattr(encoder, "built", False) and getattr(decoder, "built", False):
+            self.built = True  # functional networks: every variable exists, so saving needs no data.
+        # === Metrics ===
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        names = list(self.loss_terms)
+        if self.l2 > 0:
+            names.append("regularization_loss")
+        self.term_trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def data_shape(self):
+        """Shape of one example, as the encoder expects it (without the batch axis)."""
+        return tuple(self.encoder.inputs[0].shape[1:])
+
+    @property
+    def latent_dim(self):
+        """Size of the code produced by :meth:`encode`."""
+        return int(self.encoder.outputs[0].shape[-1])
+
+    def _check_undercomplete(self):
+        if not self.undercomplete:
+            return
+        try:
+            input_dim = math.prod(self.data_shape)
+            code_dim = self.latent_dim
+        except (AttributeError, IndexError, TypeError):  # not a functional model: nothing to check.
+            return
+        if code_dim >= input_dim:
+            warnings.warn(
+                f"{type(self).__name__}: the code has {code_dim} units for {input_dim} input features, so "
+                "this undercomplete autoencoder can learn the identity. Use latent_dim < input size, or a "
+                "regularised variant (sparse, denoising, contractive) for an over-complete code.",
+                stacklevel=3,
+            )
+
+    # ------------------------------------------------------------------ API
+    def encode(self, x, training=False):
+        """Maps inputs to codes ``z = f(x)``. Deterministic unless ``training=True``."""
+        return self.encoder(x, training=training)
+
+    def decode(self, z, training=False):
+        """Maps codes to reconstructions in data space, ``x^ = a(g(z))`` with ``a`` the output activation."""
+        return self.activate(self.decoder(z, training=training))
+
+    def reconstruct(self, x):
+        """Reconstructs inputs, ``g(f(x))``, in inference mode (no corruption, no dropout)."""
+        return self.decode(self.encode(x))
+
+    def call(self, inputs, training=None):
+        return self.activate(self.decoder(self.encoder(inputs, training=training), training=training))
+
+    def activate(self, outputs):
+        """Applies the output activation to decoder pre-activations."""
+        if self.output_activation == "sigmoid":
+            return ops.sigmoid(outputs)
+        return outputs
+
+    # ------------------------------------------------------------------ objective (variants override)
+    def corrupt(self, x, training=False):
+        """The encoder's input for a clean batch ``x``. Identity here; the denoising variant corrupts."""
+        return x
+
+    def code_penalties(self, x, code, training=False):
+        """Per-example penalties on the code, a dict ``name -> (batch,)`` tensor. None here."""
+        return {}
+
+    def compute_loss_terms(self, x, target, training=False):
+        """Runs the forward pass and returns the named per-example loss terms.
+
+        Args:
+            x: A batch of inputs.
+            target: What the reconstruction should match (the clean input).
+            training: Whether the forward pass runs in training mode.
+
+        Returns:
+            ``(terms, prediction)``: a dict mapping each name in ``loss_terms`` to a float32 tensor of
+            shape ``(batch,)``, and the reconstructions in data space (what ``compile(metrics=...)`` sees).
+        """
+        code = self.encoder(self.corrupt(x, training=training), training=training)
+        outputs = self.decoder(code, training=training)
+        terms = {"reconstruction_loss": self.reconstruction_loss_fn(target, self.loss_input(outputs))}
+        terms.update(self.code_penalties(x, code, training=training))
+        return terms, self.activate(outputs)
+
+    def loss_input(self, outputs):
+        """What the reconstruction loss compares with the target: logits for ``bce``, data otherwise."""
+        return outputs if self.reconstruction_loss == "bce" else self.activate(outputs)
+
+    def combine_loss_terms(self, terms):
+        """The per-example loss from the named terms: their sum, diagnostics excluded."""
+        return sum(value for name, value in terms.items() if name not in self.diagnostic_terms)
+
+    def regularization_loss(self):
+        """Model-level (not per-example) penalties: the L2 weight penalty plus any layer losses."""
+        total = ops.zeros((), dtype="float32")
+        if self.l2 > 0:
+            kernels = [w for w in self.trainable_weights if "kernel" in w.path]
+            total = total + self.l2 * sum(ops.sum(ops.square(ops.cast(w, "float32"))) for w in kernels)
+        extra = self.losses
+        if extra:
+            total = total + ops.cast(ops.sum(ops.stack([ops.cast(l, "float32") for l in extra])), "float32")
+        return total
+
+    # ------------------------------------------------------------------ training step
+    def _target(self, x, y):
+        if y is None:
+            return x
+        if tuple(y.shape[1:]) != tuple(x.shape[1:]):
+            raise ValueError(
+                f"{type(self).__name__} reconstructs its input, so a target y must have the input's shape "
+                f"{tuple(x.shape[1:])}. Received y of shape {tuple(y.shape[1:])} per example (labels?). "
+                "Fix: call fit(x) without y, or pass clean targets of the same shape as x."
+            )
+        return y
+
+    def _objective(self, data, training):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        target = self._target(x, y)
+        terms, prediction = self.compute_loss_terms(x, target, training=training)
+        unknown = set(terms) - set(self.loss_terms)
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}.compute_loss_terms returned terms {sorted(unknown)} that are not "
+                f"declared in loss_terms={self.loss_terms}. Declare them so that they can be tracked."
+            )
+        per_example = self.combine_loss_terms(terms)
+        regularization = self.regularization_loss()
+        # Mean over the *global* batch (correct under tf.distribute), plus the model-level penalties
+        # divided by the number of replicas (their gradients are summed across replicas).
+        loss = tf.nn.compute_average_loss(per_example, sample_weight=sample_weight)
+        loss = loss + tf.nn.scale_regularization_loss(regularization)
+        self._update_trackers(terms, per_example + regularization, regularization, sample_weight)
+        return loss, x, target, prediction, sample_weight
+
+    def _update_trackers(self, terms, per_example_loss, regularization, sample_weight):
+        self.loss_tracker.update_state(per_example_loss, sample_weight=sample_weight)
+        for name, value in terms.items():
+            self.term_trackers[name].update_state(value, sample_weight=sample_weight)
+        if "regularization_loss" in self.term_trackers:
+            self.term_trackers["regularization_loss"].update_state(regularization)
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss, x, target, prediction, sample_weight = self._objective(data, training=True)
+            scaled_loss = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled_loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        return self.compute_metrics(x, target, prediction, sample_weight)
+
+    def test_step(self, data):
+        _, x, target, prediction, sample_weight = self._objective(data, training=False)
+        return self.compute_metrics(x, target, prediction, sample_weight)
+
+    @property
+    def metrics(self):
+        # Our own "loss" tracker replaces the one `compile` creates (which this step never updates).
+        own = [self.loss_tracker, *self.term_trackers.values()]
+        rest = [m for m in super().metrics if m.name != "loss" and all(m is not o for o in own)]
+        return own + rest
+
+    # ------------------------------------------------------------------ serialization
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": _serialize(self.encoder),
+                "decoder": _serialize(self.decoder),
+                "reconstruction_loss": self.reconstruction_loss,
+                "output_activation": self.output_activation,
+                "l2": self.l2,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in cls.nested_objects:
+            if isinstance(config.get(key), dict):
+                config[key] = _deserialize(config[key])
+        return cls(**config)

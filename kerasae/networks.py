@@ -1,0 +1,218 @@
+"""Builders for encoder and decoder networks.
+
+Every builder returns a pair of functional ``keras.Model`` objects ``(encoder, decoder)``. The decoder
+mirrors the encoder: its layer sizes are the encoder's in reverse order, so the network narrows gradually
+to the code and widens back. The decoder ends in a linear layer (pre-activations); the model applies the
+output activation that matches its loss (a sigmoid for data in [0, 1]).
+
+Example:
+    >>> encoder, decoder = kerasae.networks.mlp((64,), latent_dim=8)
+    >>> [layer.units for layer in encoder.layers if hasattr(layer, "units")]
+    [32, 16, 8]
+"""
+
+import math
+
+import keras
+from keras import layers
+
+#: Architectures known to :func:`build`.
+ARCHITECTURES = ("mlp", "conv")
+
+
+def _check_positive_int(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
+
+
+def _check_rate(name, value):
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"Expected {name} in [0, 1). Received: {name}={value!r}")
+
+
+def default_hidden_units(input_dim, latent_dim, depth=2):
+    """Hidden widths that narrow geometrically from the input to the code.
+
+    Args:
+        input_dim: Number of input features.
+        latent_dim: Size of the code.
+        depth: Number of hidden layers.
+
+    Returns:
+        A tuple of ``depth`` decreasing widths strictly between ``input_dim`` and ``latent_dim`` where
+        possible, e.g. ``(32, 16)`` for 64 -> 8.
+    """
+    ratio = (latent_dim / input_dim) ** (1.0 / (depth + 1))
+    units = []
+    for i in range(1, depth + 1):
+        units.append(max(latent_dim, int(round(input_dim * ratio**i))))
+    return tuple(units)
+
+
+def mlp(
+    input_shape,
+    latent_dim,
+    hidden_units=None,
+    activation="relu",
+    code_activation=None,
+    dropout=0.0,
+    decoder_outputs=1,
+    name="mlp",
+):
+    """Builds a fully connected encoder and its mirrored decoder.
+
+    Inputs of any rank are flattened by the encoder and reshaped back by the decoder, so the same
+    builder serves flat vectors and images.
+
+    Args:
+        input_shape: Shape of one example, e.g. ``(64,)`` or ``(28, 28, 1)``.
+        latent_dim: Size of the code (the encoder's output width).
+        hidden_units: Widths of the encoder's hidden layers, widest first; the decoder uses them in
+            reverse. ``None`` picks ``default_hidden_units(input_dim, latent_dim, 2)``; ``()`` gives a
+            single linear map each way.
+        activation: Activation of the hidden layers.
+        code_activation: Activation of the code layer (``None`` for linear; ``"sigmoid"`` for the
+            contractive autoencoder's closed form; ``"relu"`` for a non-negative sparse code).
+        dropout: Dropout rate after each hidden layer, in [0, 1).
+        decoder_outputs: Number of values the decoder produces per input feature (1 for a mean or logits;
+            2 for a Gaussian with a learned scale). They are stacked on the last axis.
+        name: Prefix for the two models' names.
+
+    Returns:
+        ``(encoder, decoder)``: the encoder maps ``(batch, *input_shape)`` to ``(batch, latent_dim)``; the
+        decoder maps ``(batch, latent_dim)`` to ``(batch, *input_shape)`` (last axis times
+        ``decoder_outputs``), linear outputs.
+    """
+    input_shape = tuple(int(d) for d in input_shape)
+    _check_positive_int("latent_dim", latent_dim)
+    _check_positive_int("decoder_outputs", decoder_outputs)
+    _check_rate("dropout", dropout)
+    input_dim = math.prod(input_shape)
+    if hidden_units is None:
+        hidden_units = default_hidden_units(input_dim, latent_dim)
+    hidden_units = tuple(int(u) for u in hidden_units)
+    for units in hidden_units:
+        _check_positive_int("hidden_units", units)
+
+    inputs = keras.Input(input_shape, name="x")
+    h = layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
+    for i, units in enumerate(hidden_units):
+        h = layers.Dense(units, activation=activation, name=f"hidden_{i}")(h)
+        if dropout:
+            h = layers.Dropout(dropout, name=f"dropout_{i}")(h)
+    code = layers.Dense(latent_dim, activation=code_activation, name="code")(h)
+    encoder = keras.Model(inputs, code, name=f"{name}_encoder")
+
+    z = keras.Input((latent_dim,), name="z")
+    h = z
+    for i, units in enumerate(reversed(hidden_units)):
+        h = layers.Dense(units, activation=activation, name=f"hidden_{i}")(h)
+        if dropout:
+            h = layers.Dropout(dropout, name=f"dropout_{i}")(h)
+    out_shape = input_shape[:-1] + (input_shape[-1] * decoder_outputs,)
+    h = layers.Dense(math.prod(out_shape), name="output")(h)
+    if len(out_shape) > 1:
+        h = layers.Reshape(out_shape, name="reshape")(h)
+    decoder = keras.Model(z, h, name=f"{name}_decoder")
+    return encoder, decoder
+
+
+def conv(
+    input_shape,
+    latent_dim,
+    filters=(32, 64),
+    kernel_size=3,
+    activation="relu",
+    code_activation=None,
+    dropout=0.0,
+    decoder_outputs=1,
+    name="conv",
+):
+    """Builds a convolutional encoder and its mirrored transposed-convolution decoder.
+
+    Each encoder block is a stride-2 ``Conv2D`` that halves height and width; the code is a dense layer
+    on the flattened feature map. The decoder maps the code back to that feature map and undoes the
+    blocks with stride-2 ``Conv2DTranspose`` layers in reverse order. Works for any image whose height
+    and width are divisible by ``2 ** len(filters)``: 28x28x1 (MNIST) and 8x8x1 (digits) with the default.
+
+    Args:
+        input_shape: ``(height, width, channels)``.
+        latent_dim: Size of the code.
+        filters: Filters of the encoder's convolution blocks, in order; the decoder uses them reversed.
+        kernel_size: Convolution kernel size.
+        activation: Activation of the convolution blocks.
+        code_activation: Activation of the code layer.
+        dropout: Dropout rate after each block, in [0, 1).
+        decoder_outputs: Output channels per input channel (2 for a Gaussian with learned scale).
+        name: Prefix for the two models' names.
+
+    Returns:
+        ``(encoder, decoder)`` as for :func:`mlp`.
+
+    Raises:
+        ValueError: if the input is not an image or its size is not divisible by ``2 ** len(filters)``.
+    """
+    input_shape = tuple(int(d) for d in input_shape)
+    _check_positive_int("latent_dim", latent_dim)
+    _check_positive_int("decoder_outputs", decoder_outputs)
+    _check_rate("dropout", dropout)
+    filters = tuple(int(f) for f in filters)
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"Expected image inputs of shape (height, width, channels) for a conv network. Received: "
+            f"input_shape={input_shape}. Fix: load the data with flatten=False, or use the 'mlp' architecture."
+        )
+    height, width, channels = input_shape
+    factor = 2 ** len(filters)
+    if height % factor or width % factor:
+        raise ValueError(
+            f"Expected height and width divisible by 2**len(filters)={factor}. Received: "
+            f"input_shape={input_shape}, filters={filters}. Fix: use fewer filter blocks or pad the images."
+        )
+
+    inputs = keras.Input(input_shape, name="x")
+    h = inputs
+    for i, f in enumerate(filters):
+        h = layers.Conv2D(f, kernel_size, strides=2, padding="same", activation=activation, name=f"conv_{i}")(h)
+        if dropout:
+            h = layers.Dropout(dropout, name=f"dropout_{i}")(h)
+    feature_shape = tuple(h.shape[1:])
+    h = layers.Flatten(name="flatten")(h)
+    code = layers.Dense(latent_dim, activation=code_activation, name="code")(h)
+    encoder = keras.Model(inputs, code, name=f"{name}_encoder")
+
+    z = keras.Input((latent_dim,), name="z")
+    h = layers.Dense(math.prod(feature_shape), activation=activation, name="dense")(z)
+    h = layers.Reshape(feature_shape, name="reshape")(h)
+    for i, f in enumerate(reversed(filters)):
+        h = layers.Conv2DTranspose(
+            f, kernel_size, strides=2, padding="same", activation=activation, name=f"deconv_{i}"
+        )(h)
+        if dropout:
+            h = layers.Dropout(dropout, name=f"dropout_{i}")(h)
+    h = layers.Conv2D(channels * decoder_outputs, kernel_size, padding="same", name="output")(h)
+    decoder = keras.Model(z, h, name=f"{name}_decoder")
+    return encoder, decoder
+
+
+def build(architecture, input_shape, latent_dim, **kwargs):
+    """Builds ``(encoder, decoder)`` for a named architecture.
+
+    Args:
+        architecture: ``"mlp"`` or ``"conv"``.
+        input_shape: Shape of one example.
+        latent_dim: Size of the code.
+        **kwargs: Passed to :func:`mlp` or :func:`conv`.
+
+    Returns:
+        ``(encoder, decoder)``.
+
+    Raises:
+        ValueError: for an unknown architecture.
+    """
+    builders = {"mlp": mlp, "conv": conv}
+    if architecture not in builders:
+        raise ValueError(
+            f"Unknown architecture {architecture!r}. Expected one of {list(ARCHITECTURES)}."
+        )
+    return builders[architecture](input_shape, latent_dim, **kwargs)

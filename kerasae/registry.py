@@ -1,0 +1,48 @@
+"""The registry of model variants known to the command line (``kerasae train MODEL``).
+
+A variant module registers itself at import with :func:`register_model`, giving a builder and the
+command-line options of its own; the CLI adds the options common to all (data set, architecture, latent
+size, epochs, ...) and runs the standard procedure unless the entry supplies its own ``fit``.
+"""
+
+import dataclasses
+from typing import Callable
+
+MODELS = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelEntry:
+    """How the CLI builds, trains and reports one variant.
+
+    Attributes:
+        name: The name on the command line, e.g. ``"sparse"``.
+        build: ``build(args, data) -> keras.Model`` (uncompiled); ``args`` is the parsed namespace,
+            ``data`` the loaded :class:`kerasae.datasets.Dataset`.
+        help: One line for ``kerasae train --help``.
+        arguments: Options of this variant, ``((flags...), argparse kwargs)`` pairs.
+        fit: Optional ``fit(model, data, args, callbacks) -> keras.callbacks.History`` replacing the
+            standard ``model.fit`` on ``data.pipeline("train")``.
+        evaluate: Optional ``evaluate(model, data, args) -> dict`` of extra test metrics.
+        plots: Optional ``plots(model, data, out_dir) -> list of written paths`` for extra figures.
+        data_options: Keyword arguments for :func:`kerasae.datasets.load` implied by the variant, computed
+            from ``args`` (e.g. dynamic binarisation for a Bernoulli VAE).
+    """
+
+    name: str
+    build: Callable
+    help: str
+    arguments: tuple = ()
+    fit: Callable | None = None
+    evaluate: Callable | None = None
+    plots: Callable | None = None
+    data_options: Callable | None = None
+
+
+def register_model(name, build, *, help, arguments=(), fit=None, evaluate=None, plots=None, data_options=None):
+    """Registers a variant for the CLI; returns its :class:`ModelEntry`."""
+    if name in MODELS:
+        raise ValueError(f"A model named {name!r} is already registered.")
+    entry = ModelEntry(name, build, help, tuple(arguments), fit, evaluate, plots, data_options)
+    MODELS[name] = entry
+    return entry
