@@ -46,3 +46,27 @@ def register_model(name, build, *, help, arguments=(), fit=None, evaluate=None, 
     entry = ModelEntry(name, build, help, tuple(arguments), fit, evaluate, plots, data_options)
     MODELS[name] = entry
     return entry
+
+
+def networks_from_args(args, data, latent_dim=None, **overrides):
+    """Builds ``(encoder, decoder)`` from the CLI's common options (architecture, widths, dropout, ...).
+
+    Args:
+        args: The parsed namespace (``architecture``, ``latent_dim``, ``hidden_units``, ``filters``,
+            ``activation``, ``dropout``).
+        data: The loaded dataset (for the input shape).
+        latent_dim: Encoder output width; defaults to ``args.latent_dim``.
+        **overrides: Builder keyword arguments that take precedence (e.g. ``code_activation``).
+
+    Returns:
+        ``(encoder, decoder)``.
+    """
+    from kerasae import networks
+
+    kwargs = {"activation": args.activation, "dropout": args.dropout}
+    if args.architecture == "mlp" and args.hidden_units is not None:
+        kwargs["hidden_units"] = args.hidden_units
+    if args.architecture == "conv" and args.filters is not None:
+        kwargs["filters"] = args.filters
+    kwargs.update(overrides)
+    return networks.build(args.architecture, data.input_shape, latent_dim or args.latent_dim, **kwargs)

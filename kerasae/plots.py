@@ -1,0 +1,172 @@
+"""Figures that a person looks at: reconstructions, loss curves, codes, samples and latent manifolds.
+
+Every function draws with matplotlib's object API (no global state), returns the ``Figure`` so that a
+notebook shows it inline, and also writes a PNG when ``path`` is given.
+"""
+
+import math
+import os
+import tempfile
+
+import numpy as np
+
+
+def _figure(rows, cols, size=1.2):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(max(cols * size, 3), max(rows * size, 1.5)), layout="constrained")
+
+
+def save(fig, path):
+    """Writes ``fig`` to ``path`` atomically (a temporary file, then a rename). Returns ``path``."""
+    if path is None:
+        return None
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+def _as_images(x, image_shape=None):
+    x = np.asarray(x, dtype="float32")
+    if image_shape is None:
+        if x.ndim == 4:
+            image_shape = x.shape[1:]
+        else:
+            side = int(round(math.sqrt(x.shape[-1])))
+            image_shape = (side, side, 1)
+    images = x.reshape((len(x),) + tuple(image_shape))
+    return images[..., 0] if images.shape[-1] == 1 else images
+
+
+def image_grid(images, rows=None, cols=None, image_shape=None, title=None, row_labels=None, path=None):
+    """Draws images on a grid (one image per cell, no axes).
+
+    Args:
+        images: Array ``(n, ...)`` of flat vectors or images in [0, 1].
+        rows, cols: Grid size; by default as square as possible.
+        image_shape: ``(H, W, C)`` when images are flat and not square.
+        title: Figure title.
+        row_labels: Optional label for each row.
+        path: Optional PNG path.
+
+    Returns:
+        The matplotlib ``Figure``.
+    """
+    images = _as_images(images, image_shape)
+    n = len(images)
+    if cols is None:
+        cols = int(math.ceil(math.sqrt(n))) if rows is None else int(math.ceil(n / rows))
+    rows = rows or int(math.ceil(n / cols))
+    fig = _figure(rows, cols)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+        if i < n:
+            ax.imshow(np.clip(images[i], 0, 1), cmap="gray", vmin=0, vmax=1)
+    if row_labels:
+        for r, label in enumerate(row_labels[:rows]):
+            axes[r, 0].set_ylabel(label, rotation=0, ha="right", va="center")
+    if title:
+        fig.suptitle(title)
+    save(fig, path)
+    return fig
+
+
+def reconstructions(originals, reconstructed, n=10, image_shape=None, path=None, title="Originals (top) and reconstructions (bottom)"):
+    """Originals in the top row, their reconstructions below. Returns the ``Figure``."""
+    originals = np.asarray(originals)[:n]
+    reconstructed = np.asarray(reconstructed)[:n]
+    n = len(originals)
+    both = np.concatenate([originals.reshape(n, -1), reconstructed.reshape(n, -1)])
+    if image_shape is None and originals.ndim == 4:
+        image_shape = originals.shape[1:]
+    return image_grid(both, rows=2, cols=n, image_shape=image_shape, title=title, path=path)
+
+
+def loss_curves(history, path=None, title="Training curves"):
+    """Plots every metric of a Keras ``History`` (or its ``history`` dict), train and validation together.
+
+    Returns:
+        The ``Figure``.
+    """
+    history = getattr(history, "history", history)
+    names = [k for k in history if not k.startswith("val_")]
+    fig = _figure(1, 1, size=5)
+    fig.set_size_inches(6, 4)
+    ax = fig.subplots()
+    for name in names:
+        line = ax.plot(np.arange(1, len(history[name]) + 1), history[name], label=name)[0]
+        if f"val_{name}" in history:
+            values = history[f"val_{name}"]
+            ax.plot(np.arange(1, len(values) + 1), values, "--", color=line.get_color(), label=f"val_{name}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("value")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    save(fig, path)
+    return fig
+
+
+def latent_scatter(codes, labels=None, path=None, title="Test codes"):
+    """Scatter of 2-D codes, coloured by label. Returns the ``Figure``."""
+    codes = np.asarray(codes)
+    if codes.ndim != 2 or codes.shape[1] < 2:
+        raise ValueError(f"Expected codes of shape (n, 2). Received shape {codes.shape}.")
+    fig = _figure(1, 1)
+    fig.set_size_inches(5.5, 4.5)
+    ax = fig.subplots()
+    points = ax.scatter(codes[:, 0], codes[:, 1], c=labels, s=6, cmap="tab10" if labels is not None else None)
+    if labels is not None:
+        fig.colorbar(points, ax=ax, label="label")
+    ax.set_xlabel("z[0]")
+    ax.set_ylabel("z[1]")
+    ax.set_title(title)
+    save(fig, path)
+    return fig
+
+
+def latent_manifold(decode, n=15, limit=2.5, image_shape=None, path=None, title="Decoded latent manifold"):
+    """Decodes a regular ``n x n`` grid over ``[-limit, limit]^2`` of a 2-D code and tiles the images.
+
+    For a VAE with a standard normal prior, the grid is usually taken over the prior's quantiles; here a
+    plain grid keeps the picture honest about the scale of the codes.
+
+    Args:
+        decode: A function mapping codes ``(m, 2)`` to images or flat vectors in [0, 1].
+        n: Grid points per axis.
+        limit: Half-width of the grid.
+        image_shape: ``(H, W, C)`` if ``decode`` returns flat vectors that are not square.
+        path: Optional PNG path.
+
+    Returns:
+        The ``Figure``.
+    """
+    axis = np.linspace(-limit, limit, n, dtype="float32")
+    grid = np.stack(np.meshgrid(axis, axis[::-1]), axis=-1).reshape(-1, 2)
+    images = np.asarray(decode(grid))
+    return image_grid(images, rows=n, cols=n, image_shape=image_shape, title=title, path=path)
+
+
+def interpolation_strip(images, image_shape=None, path=None, title="Interpolation"):
+    """Draws one or more interpolations, one per row. ``images`` is ``(steps, ...)`` or ``(rows, steps, ...)``."""
+    images = np.asarray(images)
+    flat_like = images.ndim in (2, 4)
+    rows = 1 if flat_like else images.shape[0]
+    steps = images.shape[0] if flat_like else images.shape[1]
+    if image_shape is None and images.ndim >= 4:
+        image_shape = images.shape[-3:]
+    return image_grid(
+        images.reshape(rows * steps, -1), rows=rows, cols=steps, image_shape=image_shape, title=title, path=path
+    )

@@ -1,0 +1,29 @@
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+import kerasae  # noqa: E402,F401
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    """Every test starts from the same seed, so a failure reproduces."""
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.backend.clear_session()
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """Flat 8x8 digits, (n, 64), float32 in [0, 1], with labels."""
+    return kerasae.datasets.load("digits")
+
+
+@pytest.fixture(scope="session")
+def digits_images():
+    """8x8x1 digit images."""
+    return kerasae.datasets.load("digits", flatten=False)

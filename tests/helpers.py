@@ -1,0 +1,72 @@
+"""Shared checks, so that each model's test file stays short (pythae's checklist through one helper each)."""
+
+import numpy as np
+import keras
+
+import kerasae
+
+
+def compile_model(model, learning_rate=3e-3, **kwargs):
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), **kwargs)
+    return model
+
+
+def assert_training_lowers_loss(model, x, epochs=5, batch_size=64, factor=0.9, learning_rate=3e-3, **fit_kwargs):
+    """Trains ``model`` on ``x``; asserts the evaluated loss falls below ``factor`` times its initial value.
+
+    Returns:
+        ``(loss_before, loss_after, history)``.
+    """
+    if not model.compiled:
+        compile_model(model, learning_rate)
+    before = model.evaluate(x, batch_size=256, verbose=0, return_dict=True)["loss"]
+    history = model.fit(x, epochs=epochs, batch_size=batch_size, verbose=0, **fit_kwargs)
+    after = model.evaluate(x, batch_size=256, verbose=0, return_dict=True)["loss"]
+    assert np.isfinite(after), f"loss became {after}"
+    assert after < factor * before, f"training did not lower the loss enough: {before:.5f} -> {after:.5f}"
+    return before, after, history
+
+
+def assert_keras_roundtrip(model, x, tmp_path, outputs=lambda m, x: m.reconstruct(x), atol=1e-6, refit=True):
+    """Saves ``model`` to ``.keras``, loads it in safe mode, and asserts identical outputs.
+
+    Args:
+        model: A trained, compiled model.
+        x: Inputs for the comparison.
+        tmp_path: pytest's ``tmp_path``.
+        outputs: ``outputs(model, x) -> array`` to compare (default: reconstructions).
+        atol: Allowed absolute difference.
+        refit: Also check the loaded model goes on training with its own ``train_step``.
+
+    Returns:
+        The loaded model.
+    """
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert type(loaded) is type(model)
+    np.testing.assert_allclose(np.asarray(outputs(loaded, x)), np.asarray(outputs(model, x)), atol=atol)
+    assert loaded.get_config().keys() == model.get_config().keys()
+    if refit:
+        history = loaded.fit(x, epochs=1, batch_size=64, verbose=0)
+        assert np.isfinite(history.history["loss"][-1])
+        assert set(m.name for m in model.metrics) <= set(history.history) | {"compile_metrics"}
+    return loaded
+
+
+def assert_layer_roundtrip(layer, inputs=None):
+    """Serialises a layer with ``keras.saving`` and checks the config survives (and outputs, if given)."""
+    config = keras.saving.serialize_keras_object(layer)
+    restored = keras.saving.deserialize_keras_object(config, safe_mode=True)
+    assert type(restored) is type(layer)
+    assert restored.get_config() == layer.get_config()
+    return restored
+
+
+def mean_image_mse(x_train, x_test):
+    """MSE of predicting the mean training image for every test example."""
+    return float(np.mean((x_test - x_train.mean(axis=0)) ** 2))
+
+
+def small_mlp(input_shape=(64,), latent_dim=8, **kwargs):
+    return kerasae.networks.mlp(input_shape, latent_dim, **kwargs)
