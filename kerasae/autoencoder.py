@@ -57,6 +57,10 @@ class Autoencoder(keras.Model):
         >>> history = model.fit(x_train, epochs=10, batch_size=64)
         >>> codes = model.encode(x_test)
 
+    ``fit(x)`` reconstructs ``x``; ``fit(x, x_target)`` reconstructs another target of the same shape
+    (e.g. clean images for noisy inputs). Keras drops ``sample_weight`` when ``y`` is ``None``, so weighted
+    training passes the target explicitly: ``fit(x, x, sample_weight=w)``.
+
     References:
         Hinton & Salakhutdinov (2006), Reducing the dimensionality of data with neural networks. Science.
         Goodfellow, Bengio & Courville (2016), Deep Learning, chapter 14.
@@ -285,3 +289,17 @@ class Autoencoder(keras.Model):
             if isinstance(config.get(key), dict):
                 config[key] = _deserialize(config[key])
         return cls(**config)
+
+
+def _build_from_args(args, data):
+    encoder, decoder = registry.networks_from_args(args, data)
+    return Autoencoder(encoder, decoder, reconstruction_loss=args.loss, l2=args.l2)
+
+
+from kerasae import registry  # noqa: E402  (the registry imports nothing from the models)
+
+registry.register_model(
+    "autoencoder",
+    _build_from_args,
+    help="Undercomplete autoencoder (MLP or conv) trained to reconstruct its input.",
+)

@@ -22,11 +22,11 @@ def ensure_tensorflow_backend():
     Raises:
         BackendError: if Keras was already imported with, or ``KERAS_BACKEND`` names, another backend.
     """
-    if "keras" not in sys.modules:
-        os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-
-    active = keras.backend.backend()
+    if "keras" in sys.modules:
+        active = sys.modules["keras"].backend.backend()
+    else:
+        # Checked before importing Keras: another backend's import may itself fail (e.g. without JAX).
+        active = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     if active != "tensorflow":
         raise BackendError(
             f"kerasae needs the Keras TensorFlow backend, but the active backend is {active!r} "

@@ -147,7 +147,7 @@ def _to_layout(x, flatten, image_shape, name):
         side = int(round(math.sqrt(x.shape[1])))
         image_shape = (side, side, 1) if side * side == x.shape[1] else None
     if flatten:
-        return x.reshape(len(x), -1), image_shape
+        return x.reshape(len(x), math.prod(x.shape[1:])), image_shape
     if image_shape is None:
         raise ValueError(
             f"{name} holds flat vectors of {x.shape[1]} features, which is not a square image, so it cannot "

@@ -1,0 +1,831 @@
+"""Export trained autoencoders to SavedModel (servers, TF-Hub style reuse) and TFLite / LiteRT (devices).
+
+Every export is checked before it is kept: each signature runs on held-out inputs both in Keras and in the
+exported artifact, the errors are written to a JSON file beside the artifact, and an artifact whose error
+exceeds its tolerance raises :class:`ParityError` and leaves nothing behind. Writes are atomic: artifacts
+are built in a temporary folder in the destination's parent and renamed into place only when every
+artifact of the call has passed, so a failed export never leaves a half-written artifact and never
+destroys what was already at the destination.
+
+Signatures (inputs ``x``: a batch ``(batch, *input_shape)``, float32; ``z``: codes ``(batch, code_size)``;
+the batch dimension is polymorphic):
+
+=================== ============== ============================================================================
+signature           input          outputs
+=================== ============== ============================================================================
+``encode``          ``x``          ``code``; for a probabilistic encoder (``model.encode(x)`` returns a
+                                   distribution): ``mean`` and ``scale`` (the posterior's standard
+                                   deviation), plus ``scale_tril`` for a full-covariance posterior
+``decode``          ``z``          ``reconstruction`` (the likelihood's mean for a probabilistic decoder)
+``reconstruct``     ``x``          ``reconstruction``; also exported as ``serving_default``
+``sample``          ``n`` (int32)  ``samples``, ``(n, *input_shape)``; generative models (with ``sample(n)``)
+                                   in SavedModels only
+=================== ============== ============================================================================
+
+``part="encoder"`` exports ``encode`` alone (also as ``serving_default``); ``part="decoder"`` exports
+``decode`` (also as ``serving_default``) and, for generative models, ``sample``.
+
+TFLite files keep the signatures (run them with ``Interpreter.get_signature_runner(name)``) except
+``sample``: it needs random ops that LiteRT's builtin op set does not guarantee (and that full-integer
+quantisation cannot express). The portable way to generate on a device is to draw the noise on the host,
+``z ~ N(0, I)`` (the model's prior), and call the ``decode`` signature on it; this works in every runtime.
+
+Parity tolerances. The error of one output is its *relative* error, the largest absolute difference
+between the artifact and Keras divided by the largest absolute value of the Keras output; both it and the
+largest absolute difference are recorded. The defaults, per artifact:
+
+====================== =========== =================================================================
+artifact               tolerance   why (typical error of a small trained model on digits)
+====================== =========== =================================================================
+SavedModel             1e-5        the same TensorFlow graph (0)
+TFLite ``none``        1e-4        float32; LiteRT's kernels may sum in another order (0 to 1e-6)
+TFLite ``float16``     5e-3        float16 weights (11-bit mantissa), float32 arithmetic (~5e-4)
+TFLite ``dynamic``     3e-2        int8 weights, activations quantised on the fly (~5e-3)
+TFLite ``int8``        8e-2        int8 weights and activations, 256 levels per tensor calibrated on
+                                   the representative data (~1.5e-2); with ``int8_io`` the inputs and
+                                   outputs are int8 too, which adds one input and one output rounding
+====================== =========== =================================================================
+
+Override them with ``tolerance=`` (a float, or a dict by ``"saved_model"`` or mode).
+
+Example:
+    >>> data = kerasae.datasets.load("digits")
+    >>> results = kerasae.export.export(
+    ...     model, "exported", formats=("saved_model", "tflite"), quantize=("none", "int8"),
+    ...     parity_data=data.x_test, representative_data=data.x_train)
+    >>> [os.path.basename(r.path) for r in results]
+    ['saved_model', 'model_float32.tflite', 'model_int8.tflite']
+
+Loading, TF-Hub style:
+    >>> reloaded = tf.saved_model.load("exported/saved_model")
+    >>> codes = reloaded.signatures["encode"](x=tf.constant(x))["code"]
+    >>> # A classifier on top of the frozen exported encoder:
+    >>> inputs = keras.Input((64,))
+    >>> code = keras.layers.TFSMLayer("exported/saved_model", call_endpoint="encode", trainable=False)(inputs)
+    >>> classifier = keras.Model(inputs, keras.layers.Dense(10)(code["code"]))
+
+And on a device, with LiteRT:
+    >>> from ai_edge_litert.interpreter import Interpreter
+    >>> runner = Interpreter(model_path="exported/model_int8.tflite").get_signature_runner("encode")
+    >>> codes = runner(x=x)["code"]     # or kerasae.export.run_tflite(path, "encode", x=x) for int8 I/O
+"""
+
+import dataclasses
+import datetime
+import importlib
+import importlib.metadata
+import json
+import math
+import os
+import shutil
+import tempfile
+import uuid
+import warnings
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+#: Export formats.
+FORMATS = ("saved_model", "tflite")
+#: TFLite quantisation modes.
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+#: What to export: the whole model, the encoder alone or the decoder alone.
+PARTS = ("full", "encoder", "decoder")
+#: Default tolerance on the relative parity error of each output, per artifact (see the module docstring).
+TOLERANCES = {"saved_model": 1e-5, "none": 1e-4, "float16": 5e-3, "dynamic": 3e-2, "int8": 0.08}
+#: Signatures that need random ops and are left out of TFLite files.
+RANDOM_SIGNATURES = ("sample",)
+#: Variant modules imported (when they exist) so that their classes deserialize from ``.keras`` files.
+_VARIANT_MODULES = ("autoencoder", "sparse", "denoising", "contractive", "stacked", "linear", "vae")
+
+
+class ParityError(ValueError):
+    """An exported artifact's outputs differ from the Keras model's by more than the tolerance."""
+
+
+@dataclasses.dataclass
+class ExportResult:
+    """One written artifact.
+
+    Attributes:
+        path: The SavedModel folder or the ``.tflite`` file.
+        metadata_path: The JSON file beside it.
+        format: ``"saved_model"`` or ``"tflite"``.
+        part: ``"full"``, ``"encoder"`` or ``"decoder"``.
+        quantization: The TFLite quantisation mode (``"none"`` for SavedModels).
+        signatures: Names of the signatures in the artifact.
+        parity: ``{signature: {output: {"max_abs_error": ..., "max_rel_error": ...}}}``.
+        tolerance: The relative-error tolerance it passed.
+        size_bytes: Size on disk.
+    """
+
+    path: str
+    metadata_path: str
+    format: str
+    part: str
+    quantization: str
+    signatures: list
+    parity: dict
+    tolerance: float
+    size_bytes: int
+
+    @property
+    def max_rel_error(self):
+        """The largest relative parity error over every signature and output."""
+        values = [e["max_rel_error"] for outs in self.parity.values() for e in outs.values() if "max_rel_error" in e]
+        return max(values, default=0.0)
+
+
+# ============================================================================================ signatures
+def _is_distribution(value):
+    return not tf.is_tensor(value) and callable(getattr(value, "mean", None))
+
+
+def _encode_outputs(value):
+    """The ``encode`` signature's outputs: ``code``, or ``mean``/``scale`` (/``scale_tril``) of a posterior."""
+    if _is_distribution(value):
+        outputs = {"mean": value.mean()}
+        if callable(getattr(value, "stddev", None)):
+            outputs["scale"] = value.stddev()
+        scale_tril = getattr(value, "parameters", {}).get("scale_tril")
+        if scale_tril is not None:
+            outputs["scale_tril"] = scale_tril
+        return {k: tf.cast(v, tf.float32) for k, v in outputs.items()}
+    return {"code": tf.cast(value, tf.float32)}
+
+
+def _data_outputs(value, name):
+    """Outputs in data space: a tensor, or the mean of a distribution over data."""
+    if _is_distribution(value):
+        value = value.mean()
+    return {name: tf.cast(value, tf.float32)}
+
+
+def _code(encoded):
+    """The point code of an encoder output: the tensor itself, or the posterior's mean."""
+    return encoded["code"] if "code" in encoded else encoded["mean"]
+
+
+def input_shape_of(model):
+    """Shape of one example (without the batch axis) that ``model.encode`` expects."""
+    shape = getattr(model, "data_shape", None)
+    if shape is None:
+        shape = tuple(model.encoder.inputs[0].shape[1:])
+    shape = tuple(int(d) for d in shape)
+    if not shape or any(d is None or d < 1 for d in shape):
+        raise ValueError(f"Expected a model with a fully defined input shape. Received input shape {shape}.")
+    return shape
+
+
+def _reconstruct(model, x):
+    if callable(getattr(model, "reconstruct", None)):
+        return model.reconstruct(x)
+    return model.decode(_code(_encode_outputs(model.encode(x))))
+
+
+@dataclasses.dataclass
+class _Signature:
+    name: str
+    fn: object  # fn(tensor) -> dict of float32 tensors
+    spec: tf.TensorSpec
+    random: bool = False
+
+
+def _signatures(model, part):
+    """The signatures of one exported part, in order (the first is also ``serving_default``)."""
+    for method in ("encode", "decode"):
+        if not callable(getattr(model, method, None)):
+            raise ValueError(
+                f"Expected a model with encode() and decode() methods (a kerasae autoencoder). "
+                f"Received {type(model).__name__} without {method}()."
+            )
+    shape = input_shape_of(model)
+    code_size = int(_code(_encode_outputs(model.encode(np.zeros((1, *shape), "float32")))).shape[-1])
+    x_spec = tf.TensorSpec((None, *shape), tf.float32, name="x")
+    z_spec = tf.TensorSpec((None, code_size), tf.float32, name="z")
+    table = {
+        "reconstruct": _Signature("reconstruct", lambda x: _data_outputs(_reconstruct(model, x), "reconstruction"), x_spec),
+        "encode": _Signature("encode", lambda x: _encode_outputs(model.encode(x)), x_spec),
+        "decode": _Signature("decode", lambda z: _data_outputs(model.decode(z), "reconstruction"), z_spec),
+    }
+    if callable(getattr(model, "sample", None)):
+        table["sample"] = _Signature(
+            "sample", lambda n: _data_outputs(model.sample(n), "samples"), tf.TensorSpec((), tf.int32, name="n"), True
+        )
+    names = {
+        "full": ["reconstruct", "encode", "decode", "sample"],
+        "encoder": ["encode"],
+        "decoder": ["decode", "sample"],
+    }[part]
+    return [table[n] for n in names if n in table], shape, code_size
+
+
+# ============================================================================================ staging
+class _Staging:
+    """A temporary folder beside the destination; :meth:`commit` renames its artifacts into place."""
+
+    def __init__(self, parent):
+        os.makedirs(parent, exist_ok=True)
+        self.dir = tempfile.mkdtemp(prefix=".kerasae-export-", dir=parent)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def commit(self, moves):
+        """Renames ``(staged, final)`` pairs; on any failure restores what was at the destinations."""
+        done, backups, created = [], [], []
+        try:
+            for staged, final in moves:
+                parent = os.path.dirname(final)
+                if not os.path.isdir(parent):
+                    os.makedirs(parent)
+                    created.append(parent)
+                if os.path.lexists(final):
+                    backup = self.path(f".old-{uuid.uuid4().hex}")
+                    os.replace(final, backup)
+                    backups.append((backup, final))
+                os.replace(staged, final)
+                done.append(final)
+        except BaseException:
+            for final in done:
+                _remove(final)
+            for backup, final in backups:
+                os.replace(backup, final)
+            for parent in reversed(created):
+                if os.path.isdir(parent) and not os.listdir(parent):
+                    os.rmdir(parent)
+            raise
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _remove(path):
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
+
+
+def metadata_path(artifact_path):
+    """The JSON file beside an artifact: ``model_int8.tflite -> model_int8.json``, ``saved_model -> saved_model.json``."""
+    root, ext = os.path.splitext(os.fspath(artifact_path).rstrip(os.sep))
+    return (root if ext == ".tflite" else root + ext) + ".json"
+
+
+def _size(path):
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+    return os.path.getsize(path)
+
+
+# ============================================================================================ writing
+def _write_saved_model(signatures, path):
+    archive = keras.export.ExportArchive()
+    for sig in signatures:  # the first endpoint also becomes serving_default
+        try:
+            archive.add_endpoint(sig.name, sig.fn, input_signature=[sig.spec])
+        except Exception as err:  # noqa: BLE001 - a model method that cannot be traced
+            if not sig.random:
+                raise
+            warnings.warn(
+                f"The model's sample(n) could not be traced with a symbolic n ({type(err).__name__}: {err}); "
+                "the SavedModel has no 'sample' signature. Draw codes on the host and call 'decode' instead.",
+                stacklevel=3,
+            )
+    archive.write_out(path, verbose=False)
+
+
+def _converter(saved_model_path, signatures, quantize, representative, int8_io):
+    keys = [s.name for s in signatures if not s.random]
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model_path, signature_keys=keys)
+    if quantize == "float16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize == "dynamic":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    elif quantize == "int8":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    return converter
+
+
+def _representative_dataset(model, signatures, x, seed):
+    """Calibration samples for every signature: data for ``x`` inputs, their codes (and posterior draws) for ``z``."""
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for sig in signatures:
+        if sig.random:
+            continue
+        if sig.spec.name == "x":
+            inputs[sig.name] = x
+        else:
+            encoded = {k: np.asarray(v) for k, v in _encode_outputs(model.encode(x)).items()}
+            z = _code(encoded)
+            if "scale" in encoded:  # a posterior: calibrate on draws too, so that noisy codes stay in range
+                z = np.concatenate([z, z + encoded["scale"] * rng.standard_normal(z.shape).astype("float32")])
+            inputs[sig.name] = z
+
+    def generate():
+        for name, values in inputs.items():
+            for row in values:
+                yield name, {("x" if name != "decode" else "z"): row[None].astype("float32")}
+
+    return generate
+
+
+# ============================================================================================ running
+def run_tflite(model, signature="reconstruct", **inputs):
+    """Runs one signature of a TFLite file with the LiteRT interpreter, in float32.
+
+    Inputs are quantised and outputs dequantised with the tensors' own parameters when the file has int8
+    inputs or outputs (``int8_io=True``), so the call reads the same for every quantisation mode.
+
+    Args:
+        model: Path to a ``.tflite`` file, or a LiteRT ``Interpreter``.
+        signature: Signature name, e.g. ``"encode"``.
+        **inputs: The signature's inputs by name (``x=...`` or ``z=...``), float arrays.
+
+    Returns:
+        A dict of float32 numpy arrays by output name.
+
+    Example:
+        >>> codes = kerasae.export.run_tflite("exported/model_int8.tflite", "encode", x=x)["code"]
+    """
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = model if isinstance(model, Interpreter) else Interpreter(model_path=os.fspath(model))
+    available = interpreter.get_signature_list()
+    if signature not in available:
+        raise ValueError(f"No signature {signature!r} in the TFLite file. Available signatures: {sorted(available)}.")
+    runner = interpreter.get_signature_runner(signature)
+    feed = {}
+    for name, details in runner.get_input_details().items():
+        if name not in inputs:
+            raise ValueError(f"Signature {signature!r} expects inputs {sorted(runner.get_input_details())}. Received {sorted(inputs)}.")
+        feed[name] = _quantize(np.asarray(inputs[name], dtype="float32"), details)
+    outputs = runner(**feed)
+    details = runner.get_output_details()
+    return {name: _dequantize(value, details[name]) for name, value in outputs.items()}
+
+
+def _quantize(x, details):
+    dtype = details["dtype"]
+    if dtype == np.float32:
+        return x
+    scale, zero_point = details["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero_point), info.min, info.max).astype(dtype)
+
+
+def _dequantize(y, details):
+    if details["dtype"] == np.float32:
+        return np.asarray(y)
+    scale, zero_point = details["quantization"]
+    return ((np.asarray(y).astype("float32") - zero_point) * scale).astype("float32")
+
+
+def _errors(actual, expected, signature):
+    report = {}
+    for name, ref in expected.items():
+        if name not in actual:
+            raise ParityError(f"The exported {signature!r} signature has no output {name!r}; it has {sorted(actual)}.")
+        got = np.asarray(actual[name], dtype="float32")
+        if got.shape != ref.shape:
+            raise ParityError(f"The exported {signature!r} output {name!r} has shape {got.shape}, Keras gives {ref.shape}.")
+        abs_error = float(np.max(np.abs(got - ref))) if ref.size else 0.0
+        if not np.all(np.isfinite(got)):
+            abs_error = float("inf")
+        scale = float(np.max(np.abs(ref))) if ref.size else 0.0
+        report[name] = {"max_abs_error": abs_error, "max_rel_error": abs_error / max(scale, 1e-12)}
+    return report
+
+
+def _check_sample(samples, n, shape, label):
+    samples = np.asarray(samples)
+    if samples.shape != (n, *shape) or not np.all(np.isfinite(samples)):
+        raise ParityError(
+            f"{label}: the 'sample' signature returned shape {samples.shape} (finite: "
+            f"{bool(np.all(np.isfinite(samples)))}); expected finite samples of shape {(n, *shape)}."
+        )
+    return {"samples": {"checked": "shape and finiteness (random outputs differ from Keras's)", "n": n}}
+
+
+def _parity_saved_model(path, signatures, reference, inputs, shape):
+    loaded = tf.saved_model.load(path)
+    report = {}
+    for sig in signatures:
+        if sig.name not in loaded.signatures:
+            continue
+        if sig.random:
+            report[sig.name] = _check_sample(loaded.signatures[sig.name](n=tf.constant(4))["samples"], 4, shape, path)
+            continue
+        outputs = loaded.signatures[sig.name](**{sig.spec.name: tf.constant(inputs[sig.spec.name])})
+        report[sig.name] = _errors({k: v.numpy() for k, v in outputs.items()}, reference[sig.name], sig.name)
+    return report, [n for n in loaded.signatures.keys()]
+
+
+def _parity_tflite(path, signatures, reference, inputs):
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path)
+    names = list(interpreter.get_signature_list())
+    report = {}
+    for sig in signatures:
+        if sig.random:
+            continue
+        if sig.name not in names:
+            raise ParityError(f"The TFLite file lost the {sig.name!r} signature; it has {names}.")
+        outputs = run_tflite(interpreter, sig.name, **{sig.spec.name: inputs[sig.spec.name]})
+        report[sig.name] = _errors(outputs, reference[sig.name], sig.name)
+    return report, names
+
+
+def _gate(report, tolerance, label):
+    failures = [
+        f"{sig}/{out}: relative error {e['max_rel_error']:.3g} (max abs {e['max_abs_error']:.3g})"
+        for sig, outs in report.items()
+        for out, e in outs.items()
+        if "max_rel_error" in e and not e["max_rel_error"] <= tolerance
+    ]
+    if failures:
+        raise ParityError(
+            f"{label} does not match the Keras model within the relative tolerance {tolerance:g}: "
+            + "; ".join(failures)
+            + ". Nothing was written. Fix: use a milder quantisation ('float16' or 'dynamic'), give more "
+            "representative data for 'int8', or pass a larger tolerance if this error is acceptable."
+        )
+
+
+# ============================================================================================ public API
+def _versions():
+    import kerasae
+
+    versions = {"kerasae": kerasae.__version__, "tensorflow": tf.__version__, "keras": keras.__version__}
+    try:
+        versions["ai_edge_litert"] = importlib.metadata.version("ai-edge-litert")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+        pass
+    return versions
+
+
+def _check_data(x, shape, name, fix):
+    if x is None:
+        raise ValueError(f"Expected {name}. Received None. Fix: {fix}")
+    x = np.asarray(x)
+    if x.ndim >= 1 and tuple(x.shape[1:]) != shape and x.ndim >= 2 and math.prod(x.shape[1:]) == math.prod(shape):
+        x = x.reshape((len(x), *shape))
+    if x.ndim < 2 or tuple(x.shape[1:]) != shape or len(x) == 0:
+        raise ValueError(
+            f"Expected {name} of shape (n, {', '.join(map(str, shape))}) matching the model's input. "
+            f"Received shape {x.shape}. Fix: {fix}"
+        )
+    x = x.astype("float32")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{name} contains NaN or inf values. Expected finite inputs.")
+    return x
+
+
+def _normalize(values, allowed, name):
+    values = [values] if isinstance(values, str) else list(values)
+    if "all" in values:
+        values = list(allowed)
+    for value in values:
+        if value not in allowed:
+            raise ValueError(f"Expected {name} in {list(allowed)} (or 'all'). Received: {name}={value!r}")
+    if not values:
+        raise ValueError(f"Expected at least one {name}. Received none.")
+    return list(dict.fromkeys(values))
+
+
+def _tolerance(tolerances, key):
+    if tolerances is None:
+        return TOLERANCES[key]
+    if isinstance(tolerances, dict):
+        return float(tolerances.get(key, TOLERANCES[key]))
+    return float(tolerances)
+
+
+def artifact_name(fmt, part="full", quantization="none"):
+    """The file name :func:`export` gives an artifact, e.g. ``encoder_saved_model`` or ``model_int8.tflite``."""
+    prefix = "model" if part == "full" else part
+    if fmt == "saved_model":
+        return "saved_model" if part == "full" else f"{part}_saved_model"
+    return f"{prefix}_{'float32' if quantization == 'none' else quantization}.tflite"
+
+
+def export(
+    model,
+    out_dir,
+    *,
+    formats=FORMATS,
+    quantize=("none",),
+    parts=("full",),
+    parity_data=None,
+    representative_data=None,
+    preprocessing=None,
+    tolerance=None,
+    int8_io=False,
+    parity_samples=64,
+    representative_samples=200,
+    seed=0,
+    names=None,
+):
+    """Exports a model's encoder, decoder or both to SavedModel and TFLite files, each checked for parity.
+
+    Every artifact of the call is built in a temporary folder beside ``out_dir`` and checked; only when all
+    pass are they renamed into ``out_dir`` (replacing same-named artifacts, keeping everything else). If
+    one fails, nothing is written and the destination is left as it was.
+
+    Args:
+        model: A kerasae autoencoder (anything with ``encode``/``decode``; ``reconstruct`` and ``sample(n)``
+            are used when present).
+        out_dir: Destination folder (created if needed).
+        formats: ``"saved_model"``, ``"tflite"``, a list of them, or ``"all"``.
+        quantize: TFLite quantisation modes: ``"none"`` (float32), ``"float16"``, ``"dynamic"`` (int8
+            weights), ``"int8"`` (full integer, calibrated on ``representative_data``), a list, or ``"all"``.
+        parts: ``"full"``, ``"encoder"``, ``"decoder"``, a list, or ``"all"``.
+        parity_data: Held-out inputs ``(n, *input_shape)`` for the parity check (the first
+            ``parity_samples`` rows are used). Required.
+        representative_data: Training inputs for int8 calibration (``representative_samples`` rows).
+            Required for ``"int8"``.
+        preprocessing: What the inputs must go through before ``encode``, recorded in the metadata, e.g.
+            ``{"scaling": "x / 255 to [0, 1]", "binarization": "static", "threshold": 0.5}``.
+        tolerance: Relative-error tolerance: ``None`` for :data:`TOLERANCES`, a float for every artifact,
+            or a dict by ``"saved_model"`` / quantisation mode.
+        int8_io: For ``"int8"``, make the TFLite inputs and outputs int8 too (see :func:`run_tflite`).
+        parity_samples: Number of held-out rows compared.
+        representative_samples: Number of calibration rows.
+        seed: Seed of the calibration draws.
+        names: Optional ``{(format, part, quantization): file name}`` overriding :func:`artifact_name`.
+
+    Returns:
+        A list of :class:`ExportResult`, one per artifact.
+
+    Raises:
+        ParityError: if an artifact's outputs differ from Keras's beyond the tolerance.
+        ValueError: for unknown formats, modes or parts, missing or mis-shaped data.
+
+    Example:
+        >>> results = kerasae.export.export(model, "exported", quantize="all", parts=("full", "encoder"),
+        ...                                 parity_data=data.x_test, representative_data=data.x_train)
+    """
+    formats = _normalize(formats, FORMATS, "format")
+    quantize = _normalize(quantize, QUANTIZATIONS, "quantize")
+    parts = _normalize(parts, PARTS, "part")
+    shape = input_shape_of(model)
+    fix = "pass held-out inputs, e.g. parity_data=data.x_test from kerasae.datasets.load(...)."
+    x_parity = _check_data(parity_data, shape, "parity_data", fix)[:parity_samples]
+    x_repr = None
+    if "tflite" in formats and "int8" in quantize:
+        x_repr = _check_data(
+            representative_data, shape, "representative_data for int8 quantisation",
+            "pass training inputs, e.g. representative_data=data.x_train, or choose another quantisation.",
+        )
+        x_repr = x_repr[np.random.default_rng(seed).permutation(len(x_repr))[:representative_samples]]
+    if int8_io and not ("tflite" in formats and "int8" in quantize):
+        raise ValueError("int8_io=True applies to quantize='int8' TFLite files only. Fix: add 'int8' to quantize.")
+
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ValueError(f"The export destination {out_dir} exists and is not a folder. Fix: choose another folder.")
+    staging = _Staging(os.path.dirname(out_dir))
+    results, moves = [], []
+    try:
+        for part in parts:
+            signatures, shape, code_size = _signatures(model, part)
+            inputs = {"x": x_parity, "z": np.asarray(_code(_encode_outputs(model.encode(x_parity))))}
+            reference = {
+                s.name: {k: np.asarray(v) for k, v in s.fn(inputs[s.spec.name]).items()}
+                for s in signatures
+                if not s.random
+            }
+            sm_path = staging.path(f"{part}.saved_model")
+            _write_saved_model(signatures, sm_path)
+            common = {
+                "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
+                "part": part,
+                "input_shape": list(shape),
+                "code_size": code_size,
+                "code_outputs": sorted(reference["encode"]) if "encode" in reference else None,
+                "preprocessing": dict(preprocessing or {}),
+                "versions": _versions(),
+            }
+            artifacts = []
+            if "saved_model" in formats:
+                artifacts.append(("saved_model", "none"))
+            if "tflite" in formats:
+                artifacts.extend(("tflite", q) for q in quantize)
+            for fmt, q in artifacts:
+                name = (names or {}).get((fmt, part, q)) or artifact_name(fmt, part, q)
+                final = os.path.join(out_dir, name)
+                tol = _tolerance(tolerance, "saved_model" if fmt == "saved_model" else q)
+                label = f"The {fmt} export {name!r}"
+                if fmt == "saved_model":
+                    staged = staging.path(name)
+                    shutil.copytree(sm_path, staged)
+                    report, sig_names = _parity_saved_model(staged, signatures, reference, inputs, shape)
+                else:
+                    staged = staging.path(name)
+                    representative = (
+                        _representative_dataset(model, signatures, x_repr, seed) if q == "int8" else None
+                    )
+                    converter = _converter(sm_path, signatures, q, representative, int8_io and q == "int8")
+                    try:
+                        with warnings.catch_warnings():  # the calibrator's own tf.lite.Interpreter deprecation
+                            warnings.simplefilter("ignore", UserWarning)
+                            content = converter.convert()
+                    except Exception as err:  # noqa: BLE001 - converter errors are long and opaque
+                        raise ValueError(
+                            f"TFLite conversion ({q}) of the {part} model failed: {type(err).__name__}: "
+                            f"{str(err)[:2000]}"
+                        ) from err
+                    with open(staged, "wb") as f:
+                        f.write(content)
+                    report, sig_names = _parity_tflite(staged, signatures, reference, inputs)
+                _gate(report, tol, label)
+                meta = {
+                    **common,
+                    "format": fmt,
+                    "artifact": name,
+                    "quantization": q,
+                    "int8_io": bool(int8_io and q == "int8"),
+                    "signatures": sorted(sig_names),
+                    "parity": {
+                        "metric": "max |artifact - keras| / max |keras| per output (relative); max abs also",
+                        "tolerance": tol,
+                        "num_samples": int(len(x_parity)),
+                        "errors": report,
+                    },
+                    "size_bytes": _size(staged),
+                    "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                }
+                if fmt == "tflite" and any(s.random for s in signatures):
+                    meta["notes"] = (
+                        "The 'sample' signature (random ops) is not in TFLite files: draw z ~ N(0, I) on "
+                        "the host and call 'decode'."
+                    )
+                staged_meta = staging.path(os.path.basename(metadata_path(name)))
+                with open(staged_meta, "w") as f:
+                    json.dump(meta, f, indent=2, sort_keys=True)
+                moves += [(staged, final), (staged_meta, metadata_path(final))]
+                results.append(
+                    ExportResult(final, metadata_path(final), fmt, part, q, sorted(sig_names), report, tol, meta["size_bytes"])
+                )
+        staging.commit(moves)
+    finally:
+        staging.cleanup()
+    return results
+
+
+def export_saved_model(model, path, *, part="full", parity_data=None, preprocessing=None, tolerance=None):
+    """Exports one SavedModel at ``path`` (a folder), with ``path.json`` beside it. See :func:`export`.
+
+    Returns:
+        The :class:`ExportResult`.
+
+    Example:
+        >>> kerasae.export.export_saved_model(model, "encoder", part="encoder", parity_data=data.x_test)
+        >>> layer = keras.layers.TFSMLayer("encoder", call_endpoint="encode")
+    """
+    path = os.path.abspath(os.fspath(path))
+    (result,) = export(
+        model, os.path.dirname(path), formats="saved_model", parts=part, parity_data=parity_data,
+        preprocessing=preprocessing, tolerance=tolerance, names={("saved_model", part, "none"): os.path.basename(path)},
+    )
+    return result
+
+
+def export_tflite(
+    model, path, *, quantize="none", part="full", parity_data=None, representative_data=None,
+    preprocessing=None, tolerance=None, int8_io=False,
+):
+    """Exports one TFLite file at ``path`` (with the metadata JSON beside it). See :func:`export`.
+
+    Returns:
+        The :class:`ExportResult`.
+
+    Example:
+        >>> kerasae.export.export_tflite(model, "ae_int8.tflite", quantize="int8",
+        ...                              parity_data=data.x_test, representative_data=data.x_train)
+    """
+    path = os.path.abspath(os.fspath(path))
+    if not path.endswith(".tflite"):
+        raise ValueError(f"Expected a TFLite path ending in '.tflite'. Received: path={path!r}")
+    (result,) = export(
+        model, os.path.dirname(path), formats="tflite", quantize=quantize, parts=part, parity_data=parity_data,
+        representative_data=representative_data, preprocessing=preprocessing, tolerance=tolerance, int8_io=int8_io,
+        names={("tflite", part, quantize): os.path.basename(path)},
+    )
+    return result
+
+
+# ============================================================================================ command line
+def add_export_arguments(parser, formats=("saved_model", "tflite", "all"), default_format="all"):
+    """Adds the options of ``kerasae export`` (and of the ``export/`` scripts) to an argparse parser.
+
+    Args:
+        parser: An ``argparse.ArgumentParser`` (or sub-parser).
+        formats: The ``--format`` choices offered.
+        default_format: The default ``--format``.
+
+    Returns:
+        The parser.
+    """
+    parser.add_argument("source", help="a run folder (holding model.keras and metrics.json) or a .keras file")
+    parser.add_argument("--format", choices=formats, default=default_format, help=f"artifacts to write (default: {default_format})")
+    parser.add_argument(
+        "--quantize", nargs="+", choices=(*QUANTIZATIONS, "all"), default=["none"],
+        help="TFLite quantisation modes: none (float32), float16, dynamic (int8 weights), int8 (full integer), all (default: none)",
+    )
+    parser.add_argument("--part", nargs="+", choices=(*PARTS, "all"), default=["full"], help="full model, encoder, decoder, or all (default: full)")
+    parser.add_argument("--out", default=None, help="destination folder (default: RUN_DIR/export, or MODEL_export beside a .keras file)")
+    parser.add_argument("--dataset", default=None, help="data for the parity check and int8 calibration (default: the run's data set, else digits)")
+    parser.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs for --quantize int8")
+    parser.add_argument("--tolerance", type=float, default=None, help="relative parity tolerance for every artifact (default: per mode, see kerasae.export)")
+    parser.add_argument("--parity-samples", type=int, default=64, help="held-out examples compared (default: 64)")
+    parser.add_argument("--representative-samples", type=int, default=200, help="training examples for int8 calibration (default: 200)")
+    parser.add_argument("--scaling", default=None, help="input scaling to record in the metadata (default: 'float32 in [0, 1]')")
+    parser.add_argument("--binarize", choices=("none", "static", "dynamic"), default=None, help="binarisation to record and apply to the data (default: the run's)")
+    return parser
+
+
+def _import_variants():
+    for name in _VARIANT_MODULES:
+        try:
+            importlib.import_module(f"kerasae.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"kerasae.{name}":
+                raise
+
+
+def load_source(source):
+    """Loads a run folder or ``.keras`` file: ``(model, run config dict or {}, default out folder)``."""
+    _import_variants()
+    source = os.path.abspath(os.fspath(source))
+    if os.path.isdir(source):
+        model_path, out = os.path.join(source, "model.keras"), os.path.join(source, "export")
+        if not os.path.isfile(model_path):
+            raise ValueError(f"{source} has no model.keras. Expected a run folder written by 'kerasae train', or a .keras file.")
+    elif source.endswith(".keras"):
+        model_path, out = source, os.path.splitext(source)[0] + "_export"
+    else:
+        raise ValueError(f"Expected a run folder or a .keras file. Received: {source!r}")
+    metrics = os.path.join(os.path.dirname(model_path), "metrics.json")
+    config = {}
+    if os.path.isfile(metrics):
+        with open(metrics) as f:
+            config = json.load(f).get("config", {}) or {}
+    try:
+        from kerasae.safe_loading import load_model
+    except ImportError:  # pragma: no cover
+        load_model = keras.models.load_model
+    return load_model(model_path), config, out
+
+
+def export_from_args(args):
+    """Runs an export from parsed :func:`add_export_arguments` options; prints and returns the results."""
+    from kerasae import datasets
+
+    model, config, default_out = load_source(args.source)
+    shape = input_shape_of(model)
+    binarize = args.binarize if args.binarize is not None else config.get("binarize")
+    binarize = None if binarize in (None, "none") else binarize
+    options = {"flatten": len(shape) == 1, "seed": int(config.get("seed", 0) or 0)}
+    if binarize == "static":
+        options["binarize"] = "static"
+    data = datasets.load(args.dataset or config.get("dataset") or "digits", **options)
+    if math.prod(data.input_shape) != math.prod(shape):
+        raise ValueError(
+            f"The data set {data.name!r} has examples of shape {data.input_shape}, the model expects {shape}. "
+            "Fix: pass --dataset with the data the model was trained on."
+        )
+    preprocessing = {"scaling": args.scaling or "float32 in [0, 1] (8-bit images divided by 255)", "binarization": binarize}
+    if binarize == "static":
+        preprocessing["threshold"] = 0.5
+    formats = FORMATS if args.format == "all" else (args.format,)
+    results = export(
+        model,
+        args.out or default_out,
+        formats=formats,
+        quantize=args.quantize,
+        parts=args.part,
+        parity_data=data.x_test,
+        representative_data=data.x_train,
+        preprocessing=preprocessing,
+        tolerance=args.tolerance,
+        int8_io=args.int8_io,
+        parity_samples=args.parity_samples,
+        representative_samples=args.representative_samples,
+        seed=options["seed"],
+    )
+    print("| artifact | signatures | size (KiB) | max rel. error | tolerance |")
+    print("|---|---|---:|---:|---:|")
+    for r in results:
+        print(f"| {r.path} | {', '.join(r.signatures)} | {r.size_bytes / 1024:.1f} | {r.max_rel_error:.2e} | {r.tolerance:g} |")
+    return results

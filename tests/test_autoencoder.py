@@ -1,0 +1,102 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import kerasae
+from helpers import assert_keras_roundtrip, assert_training_lowers_loss, compile_model, mean_image_mse, small_mlp
+
+
+def test_training_beats_the_mean_image(digits):
+    model = kerasae.Autoencoder(*small_mlp(latent_dim=16, hidden_units=(48,)))
+    compile_model(model, 3e-3)
+    model.fit(digits.x_train, epochs=25, batch_size=32, verbose=0)
+    mse = float(np.mean((np.asarray(model.reconstruct(digits.x_test)) - digits.x_test) ** 2))
+    assert mse < 0.6 * mean_image_mse(digits.x_train, digits.x_test)
+
+
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_conv_training_lowers_loss_and_roundtrips(digits_images, loss, tmp_path):
+    model = kerasae.Autoencoder(*kerasae.networks.conv((8, 8, 1), 8, filters=(8, 16)), reconstruction_loss=loss)
+    assert_training_lowers_loss(model, digits_images.x_train, epochs=4)
+    assert_keras_roundtrip(model, digits_images.x_test[:32], tmp_path)
+
+
+def test_keras_roundtrip_gives_identical_outputs(digits, tmp_path):
+    model = compile_model(kerasae.Autoencoder(*small_mlp(dropout=0.1), l2=1e-4))
+    model.fit(digits.x_train, epochs=1, verbose=0)
+    loaded = assert_keras_roundtrip(model, digits.x_test, tmp_path)
+    assert loaded.l2 == 1e-4 and loaded.reconstruction_loss == "mse"
+
+
+def test_metrics_are_named_terms_and_loss_adds_them(digits):
+    model = compile_model(kerasae.Autoencoder(*small_mlp(), l2=1e-3))
+    history = model.fit(digits.x_train, epochs=1, verbose=0)
+    assert {"loss", "reconstruction_loss", "regularization_loss"} <= set(history.history)
+    result = model.evaluate(digits.x_test, verbose=0, return_dict=True)
+    assert result["loss"] == pytest.approx(result["reconstruction_loss"] + result["regularization_loss"], rel=1e-5)
+    kernels = [w for w in model.trainable_weights if "kernel" in w.path]
+    expected = 1e-3 * sum(float(np.sum(np.asarray(w) ** 2)) for w in kernels)
+    assert result["regularization_loss"] == pytest.approx(expected, rel=1e-5)
+
+
+def test_losses_match_numpy():
+    rng = np.random.default_rng(0)
+    x = rng.random((5, 4, 3)).astype("float32")
+    logits = rng.normal(size=(5, 4, 3)).astype("float32") * 5
+    p = 1 / (1 + np.exp(-logits.astype("float64")))
+    bce = -(x * np.log(p) + (1 - x) * np.log(1 - p)).mean(axis=(1, 2))
+    np.testing.assert_allclose(kerasae.losses.binary_crossentropy_from_logits(x, logits), bce, rtol=1e-5)
+    np.testing.assert_allclose(kerasae.losses.mean_squared_error(x, p), ((x - p) ** 2).mean(axis=(1, 2)), rtol=1e-5)
+    huge = kerasae.losses.binary_crossentropy_from_logits(np.ones((2, 3)), np.full((2, 3), -1e4, "float32"))
+    assert np.all(np.isfinite(huge))
+
+
+def test_sample_weights_weight_the_loss(digits):
+    model = compile_model(kerasae.Autoencoder(*small_mlp()))
+    x = digits.x_test[:64]
+    per_example = np.asarray(model.reconstruction_loss_fn(x, model.reconstruct(x)))
+    weights = np.zeros(64, "float32")
+    weights[:10] = 1.0
+    # Keras drops sample weights when y is None, so weighted training passes the target explicitly.
+    result = model.evaluate(x, x, sample_weight=weights, batch_size=64, verbose=0, return_dict=True)
+    assert result["reconstruction_loss"] == pytest.approx(per_example[:10].mean(), rel=1e-5)
+
+
+def test_fit_dataset_and_target_shape_error(digits):
+    model = compile_model(kerasae.Autoencoder(*small_mlp()))
+    model.fit(digits.pipeline("train", 128), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="target y must have the input's shape"):
+        model.fit(digits.x_train, digits.y_train, epochs=1, verbose=0)
+
+
+def test_undercomplete_warning_and_argument_errors():
+    with pytest.warns(UserWarning, match="can learn the identity"):
+        kerasae.Autoencoder(*kerasae.networks.mlp((8,), 8, hidden_units=()))
+    encoder, decoder = small_mlp()
+    with pytest.raises(ValueError, match="Unknown reconstruction loss"):
+        kerasae.Autoencoder(encoder, decoder, reconstruction_loss="l1")
+    with pytest.raises(ValueError, match="needs output_activation='sigmoid'"):
+        kerasae.Autoencoder(encoder, decoder, reconstruction_loss="bce", output_activation="linear")
+    with pytest.raises(ValueError, match="Received: l2=-1"):
+        kerasae.Autoencoder(encoder, decoder, l2=-1)
+
+
+def test_mirrored_strategy_averages_over_the_global_batch(digits):
+    """Two logical CPUs and one device give the same loss trajectory for the same seed and global batch."""
+    devices = tf.config.list_logical_devices("CPU")
+    if len(devices) < 2:
+        pytest.skip("needs two logical CPU devices (set up in conftest)")
+    x = digits.x_train[:512]
+
+    def run(strategy):
+        import keras
+
+        keras.utils.set_random_seed(7)
+        with strategy.scope():
+            model = compile_model(kerasae.Autoencoder(*small_mlp()), 1e-2)
+        ds = tf.data.Dataset.from_tensor_slices(x).batch(128)
+        return model.fit(ds, epochs=3, verbose=0).history["loss"]
+
+    single = run(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    mirrored = run(tf.distribute.MirroredStrategy([d.name for d in devices[:2]]))
+    np.testing.assert_allclose(mirrored, single, rtol=1e-4)

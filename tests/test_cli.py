@@ -1,0 +1,55 @@
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from kerasae import cli
+
+
+def test_train_writes_every_run_file(tmp_path):
+    out = tmp_path / "run"
+    cli.main(["train", "autoencoder", "--epochs", "2", "--latent-dim", "2", "--out", str(out), "--verbose", "0"])
+    for name in cli.RUN_FILES + ("latent_scatter.png",):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["config"]["dataset"] == "digits" and metrics["config"]["latent_dim"] == 2
+    assert {"loss", "reconstruction_loss"} <= set(metrics["test"]) and "loss" in metrics["train"]
+    assert len(metrics["history"]["loss"]) == 2
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".kerasae")], "staging folder left behind"
+
+    results = cli.evaluate(cli.build_parser().parse_args(["evaluate", str(out)]))
+    assert results["loss"] == pytest.approx(metrics["test"]["loss"], rel=1e-5)
+
+
+def test_existing_run_is_left_untouched(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert cli.main(["train", "autoencoder", "--epochs", "1", "--out", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert os.listdir(out) == ["keep.txt"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "autoencoder", "--latent-dim", "0"], "expected a positive integer, got 0"),
+        (["train", "nosuchmodel"], "invalid choice: 'nosuchmodel'"),
+        (["train", "autoencoder", "--dataset", "nosuch", "--epochs", "1"], "No data set named 'nosuch'"),
+        (["evaluate", "/nonexistent"], "is not a run folder"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_nonzero_exit(argv, message, capsys, tmp_path):
+    argv = argv + (["--out", str(tmp_path / "r")] if argv[0] == "train" and "nosuch" in argv[-3:] else [])
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_console_script_help():
+    result = subprocess.run([sys.executable, "-m", "kerasae.cli", "--help"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    for command in ("train", "evaluate", "export"):
+        assert command in result.stdout

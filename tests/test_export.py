@@ -1,0 +1,348 @@
+"""Export to SavedModel and TFLite/LiteRT: signatures, parity with Keras, atomic writes, metadata, CLI.
+
+Conversions are slowish, so each model family is exported once (every format and quantisation mode) in a
+module-scoped fixture that the parity tests share.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from ai_edge_litert.interpreter import Interpreter
+
+import kerasae
+from kerasae import export as ex
+from kerasae.autoencoder import Autoencoder
+
+LATENT = 4
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+# ============================================================================================ families
+@keras.saving.register_keras_serializable(package="kerasae_test")
+class GaussianEncoderAutoencoder(Autoencoder):
+    """A probabilistic stand-in for the VAE: ``encode`` returns a posterior, ``sample(n)`` decodes prior draws."""
+
+    def __init__(self, encoder, decoder, **kwargs):
+        super().__init__(encoder, decoder, **kwargs)
+        self.posterior = kerasae.distributions.IndependentNormal(event_shape=LATENT)
+        self.seed_generator = keras.random.SeedGenerator(0)
+
+    def encode(self, x, training=False):
+        return self.posterior(self.encoder(x, training=training))
+
+    def reconstruct(self, x):
+        return self.decode(self.encode(x).mean())
+
+    def sample(self, n):
+        return self.decode(keras.random.normal((n, LATENT), seed=self.seed_generator))
+
+
+def _args(name, entry, architecture="mlp"):
+    """The CLI's namespace for a registered model, with small settings and the variant's defaults."""
+    args = argparse.Namespace(
+        model=name, dataset="digits", architecture=architecture, latent_dim=LATENT, hidden_units=None,
+        filters=None, activation="relu", dropout=0.0, loss="mse", l2=0.0, validation_split=0.0,
+        holdout_class=None, epochs=2, batch_size=64, learning_rate=3e-3, jit_compile="off", seed=0, out=None,
+        overwrite=False, verbose=0,
+    )
+    parser = argparse.ArgumentParser()
+    for flags, kwargs in entry.arguments:
+        parser.add_argument(*flags, **kwargs)
+    for key, value in vars(parser.parse_args([])).items():
+        setattr(args, key, value)
+    return args
+
+
+def _registered(name, module):
+    pytest.importorskip(module)
+    from kerasae import cli, registry
+
+    entry = registry.MODELS.get(name)
+    if entry is None:
+        pytest.skip(f"{module} does not register {name!r}")
+    args = _args(name, entry)
+    data = cli.load_data(args, entry)
+    model = entry.build(args, data)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    if entry.fit is not None:
+        entry.fit(model, data, args, [])
+    else:
+        model.fit(data.x_train, epochs=2, batch_size=64, verbose=0)
+    return model, data
+
+
+def _autoencoder(flatten, architecture):
+    data = kerasae.datasets.load("digits", flatten=flatten)
+    encoder, decoder = kerasae.networks.build(architecture, data.input_shape, LATENT)
+    model = Autoencoder(encoder, decoder)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    model.fit(data.x_train, epochs=2, batch_size=64, verbose=0)
+    return model, data
+
+
+def _gaussian():
+    data = kerasae.datasets.load("digits")
+    encoder, _ = kerasae.networks.mlp((64,), 2 * LATENT, hidden_units=(32,))
+    _, decoder = kerasae.networks.mlp((64,), LATENT, hidden_units=(32,))
+    return GaussianEncoderAutoencoder(encoder, decoder), data
+
+
+FAMILIES = {
+    "mlp": lambda: _autoencoder(True, "mlp"),
+    "conv": lambda: _autoencoder(False, "conv"),
+    "gaussian": _gaussian,
+    **{name: (lambda name=name: _registered(name, f"kerasae.{name}")) for name in (
+        "sparse", "denoising", "contractive", "stacked", "linear", "vae")},
+}
+
+
+@pytest.fixture(scope="module", params=list(FAMILIES))
+def exported(request, tmp_path_factory):
+    """One family, exported once to a SavedModel and a TFLite file per quantisation mode."""
+    keras.utils.set_random_seed(0)
+    model, data = FAMILIES[request.param]()
+    out = tmp_path_factory.mktemp(f"export_{request.param}")
+    results = ex.export(
+        model, out, quantize="all", parity_data=data.x_test, representative_data=data.x_train,
+        preprocessing={"scaling": "x / 16 to [0, 1]"},
+    )
+    return model, data, {(r.format, r.quantization): r for r in results}
+
+
+def _keras_outputs(model, signature, x):
+    signatures, _, _ = ex._signatures(model, "full")
+    (sig,) = [s for s in signatures if s.name == signature]
+    return {k: np.asarray(v) for k, v in sig.fn(x).items()}
+
+
+def _inputs(model, data):
+    """Held-out rows the parity gate did not see, and their codes."""
+    x = data.x_test[-17:]
+    encoded = model.encode(x)
+    z = encoded.mean() if hasattr(encoded, "stddev") else encoded
+    return {"x": x, "z": np.asarray(z)}
+
+
+def _rel_error(actual, expected):
+    return float(np.max(np.abs(np.asarray(actual) - expected)) / np.max(np.abs(expected)))
+
+
+# ============================================================================================ SavedModel
+def test_saved_model_signatures_match_keras(exported):
+    model, data, results = exported
+    path = results[("saved_model", "none")].path
+    loaded = tf.saved_model.load(path)
+    expected = {"encode", "decode", "reconstruct", "serving_default"} | ({"sample"} if hasattr(model, "sample") else set())
+    assert set(loaded.signatures) == expected
+    inputs = _inputs(model, data)
+    for batch in (1, 17):  # a polymorphic batch dimension
+        for name, arg in (("encode", "x"), ("decode", "z"), ("reconstruct", "x"), ("serving_default", "x")):
+            got = loaded.signatures[name](**{arg: tf.constant(inputs[arg][:batch])})
+            want = _keras_outputs(model, "reconstruct" if name == "serving_default" else name, inputs[arg][:batch])
+            assert set(got) == set(want)
+            for key in want:
+                np.testing.assert_allclose(got[key].numpy(), want[key], atol=1e-5, rtol=1e-5)
+    if "sample" in expected:
+        samples = loaded.signatures["sample"](n=tf.constant(3))["samples"].numpy()
+        assert samples.shape == (3, *data.input_shape) and np.all(np.isfinite(samples))
+
+
+def test_probabilistic_encoder_exports_mean_and_scale(exported):
+    model, data, results = exported
+    if not hasattr(model.encode(data.x_test[:2]), "stddev"):
+        pytest.skip("deterministic encoder")
+    loaded = tf.saved_model.load(results[("saved_model", "none")].path)
+    x = data.x_test[:5]
+    out = loaded.signatures["encode"](x=tf.constant(x))
+    posterior = model.encode(x)
+    np.testing.assert_allclose(out["mean"].numpy(), posterior.mean().numpy(), atol=1e-5)
+    np.testing.assert_allclose(out["scale"].numpy(), posterior.stddev().numpy(), atol=1e-5)
+    assert np.all(out["scale"].numpy() > 0)
+
+
+# ============================================================================================ TFLite
+@pytest.mark.parametrize("mode", ex.QUANTIZATIONS)
+def test_tflite_signatures_match_keras_within_tolerance(exported, mode):
+    model, data, results = exported
+    result = results[("tflite", mode)]
+    interpreter = Interpreter(model_path=result.path)
+    assert set(interpreter.get_signature_list()) == {"encode", "decode", "reconstruct"}  # no random 'sample'
+    inputs = _inputs(model, data)
+    for name, arg in (("encode", "x"), ("decode", "z"), ("reconstruct", "x")):
+        got = interpreter.get_signature_runner(name)(**{arg: inputs[arg]})
+        for key, want in _keras_outputs(model, name, inputs[arg]).items():
+            assert got[key].shape == want.shape
+            assert _rel_error(got[key], want) <= ex.TOLERANCES[mode], (name, key)
+    if mode == "none":
+        np.testing.assert_allclose(got["reconstruction"], want, atol=1e-5)
+
+
+def test_quantised_files_are_smaller(exported):
+    _, _, results = exported
+    size = {q: results[("tflite", q)].size_bytes for q in ex.QUANTIZATIONS}
+    assert size["float16"] < size["none"] and size["dynamic"] < size["none"] and size["int8"] < size["none"]
+
+
+def test_metadata_beside_each_artifact(exported):
+    model, data, results = exported
+    for (fmt, mode), result in results.items():
+        assert result.metadata_path == os.path.splitext(result.path)[0] + ".json"
+        with open(result.metadata_path) as f:
+            meta = json.load(f)
+        assert meta["format"] == fmt and meta["quantization"] == mode and meta["part"] == "full"
+        assert meta["model_class"].endswith(type(model).__name__)
+        assert meta["input_shape"] == list(data.input_shape)
+        assert meta["code_size"] == _inputs(model, data)["z"].shape[-1]
+        assert meta["preprocessing"] == {"scaling": "x / 16 to [0, 1]"}
+        assert meta["versions"]["tensorflow"] == tf.__version__ and meta["versions"]["kerasae"] == kerasae.__version__
+        assert set(meta["signatures"]) >= {"encode", "decode", "reconstruct"}
+        errors = meta["parity"]["errors"]
+        assert errors["encode"] and all(e["max_rel_error"] <= meta["parity"]["tolerance"]
+                                        for outs in errors.values() for e in outs.values() if "max_rel_error" in e)
+        assert meta["size_bytes"] == result.size_bytes > 0
+
+
+# ============================================================================================ one model
+@pytest.fixture(scope="module")
+def mlp():
+    keras.utils.set_random_seed(0)
+    return _autoencoder(True, "mlp")
+
+
+def test_encoder_only_in_a_trainable_classifier_via_tfsm_layer(mlp, tmp_path):
+    model, data = mlp
+    ex.export(model, tmp_path, formats="saved_model", parts=("encoder", "decoder"), parity_data=data.x_test)
+    encoder_path = tmp_path / "encoder_saved_model"
+    assert set(tf.saved_model.load(str(encoder_path)).signatures) == {"encode", "serving_default"}
+    assert set(tf.saved_model.load(str(tmp_path / "decoder_saved_model")).signatures) == {"decode", "serving_default"}
+
+    frozen = keras.layers.TFSMLayer(str(encoder_path), call_endpoint="encode", trainable=False)
+    inputs = keras.Input(data.input_shape)
+    logits = keras.layers.Dense(10)(frozen(inputs)["code"])
+    classifier = keras.Model(inputs, logits)
+    classifier.compile(keras.optimizers.Adam(1e-2), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    encoder_weights = [w.numpy().copy() for w in frozen.weights]
+    history = classifier.fit(data.x_train, data.y_train, epochs=5, batch_size=128, verbose=0)
+    loss = history.history["loss"]
+    assert loss[-1] < 0.8 * loss[0]
+    assert classifier.trainable_weights and all(w.path.startswith("dense") for w in classifier.trainable_weights)
+    for before, after in zip(encoder_weights, frozen.weights):
+        np.testing.assert_array_equal(before, after.numpy())  # the exported encoder stayed frozen
+    np.testing.assert_allclose(frozen(data.x_test[:4])["code"], model.encode(data.x_test[:4]), atol=1e-5)
+
+
+def test_int8_io_file_has_integer_tensors_and_run_tflite_dequantises(mlp, tmp_path):
+    model, data = mlp
+    (result,) = ex.export(
+        model, tmp_path, formats="tflite", quantize="int8", parts="encoder", int8_io=True,
+        parity_data=data.x_test, representative_data=data.x_train,
+    )
+    runner = Interpreter(model_path=result.path).get_signature_runner("encode")
+    assert runner.get_input_details()["x"]["dtype"] == np.int8
+    assert runner.get_output_details()["code"]["dtype"] == np.int8
+    x = data.x_test[-9:]
+    codes = ex.run_tflite(result.path, "encode", x=x)["code"]
+    assert codes.dtype == np.float32
+    assert _rel_error(codes, np.asarray(model.encode(x))) <= ex.TOLERANCES["int8"]
+
+
+def _listing(path):
+    return sorted(os.listdir(path)) if os.path.isdir(path) else None
+
+
+def test_failed_parity_leaves_nothing_and_keeps_existing_outputs(mlp, tmp_path):
+    model, data = mlp
+    out = tmp_path / "out"
+    with pytest.raises(ex.ParityError, match="float16.*relative tolerance 0"):
+        ex.export(model, out, formats="tflite", quantize=("none", "float16"), parity_data=data.x_test, tolerance=0.0)
+    assert os.listdir(tmp_path) == []  # no artifact, no metadata, no temporary folder, not even 'out'
+
+    out.mkdir()
+    (out / "model_float32.tflite").write_bytes(b"old")
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(ex.ParityError):
+        ex.export(model, out, formats="tflite", quantize=("none", "float16"), parity_data=data.x_test, tolerance=0.0)
+    assert _listing(out) == ["keep.txt", "model_float32.tflite"]
+    assert (out / "model_float32.tflite").read_bytes() == b"old"
+    assert sorted(os.listdir(tmp_path)) == ["out"]
+
+    ex.export(model, out, formats="tflite", parity_data=data.x_test)  # a passing export replaces the old file
+    assert _listing(out) == ["keep.txt", "model_float32.json", "model_float32.tflite"]
+    assert (out / "model_float32.tflite").read_bytes() != b"old"
+
+
+def test_a_saved_model_that_differs_from_keras_is_rejected(mlp, tmp_path, monkeypatch):
+    model, data = mlp
+    write = ex._write_saved_model
+    kernel = model.decoder.get_layer("output").kernel
+
+    def write_perturbed(signatures, path):  # simulates a broken export: the artifact gets other weights
+        original = kernel.numpy()
+        kernel.assign(original + 0.5)
+        try:
+            write(signatures, path)
+        finally:
+            kernel.assign(original)
+
+    monkeypatch.setattr(ex, "_write_saved_model", write_perturbed)
+    with pytest.raises(ex.ParityError, match="saved_model.*decode/reconstruction"):
+        ex.export_saved_model(model, tmp_path / "sm", parity_data=data.x_test)
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"quantize": "int4"}, "Expected quantize in"),
+        ({"formats": "onnx"}, "Expected format in"),
+        ({"parts": "middle"}, "Expected part in"),
+        ({"quantize": "int8"}, "representative_data for int8"),
+        ({"parity_data": None}, "Expected parity_data"),
+        ({"parity_data": np.zeros((4, 10))}, r"shape \(n, 64\)"),
+        ({"int8_io": True}, "int8_io=True applies"),
+    ],
+)
+def test_bad_arguments_raise_value_error(mlp, tmp_path, kwargs, match):
+    model, data = mlp
+    kwargs = {"formats": "tflite", "parity_data": data.x_test, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        ex.export(model, tmp_path / "out", **kwargs)
+    assert os.listdir(tmp_path) == []
+
+
+# ============================================================================================ command line
+def _parse(argv):
+    return ex.add_export_arguments(argparse.ArgumentParser()).parse_args(argv)
+
+
+def test_export_from_run_folder_and_keras_file(mlp, tmp_path):
+    model, _ = mlp
+    run = tmp_path / "run"
+    run.mkdir()
+    model.save(run / "model.keras")
+    (run / "metrics.json").write_text(json.dumps({"config": {"dataset": "digits", "model": "autoencoder"}}))
+    results = ex.export_from_args(_parse([str(run), "--format", "tflite", "--quantize", "dynamic", "int8"]))
+    assert _listing(run / "export") == ["model_dynamic.json", "model_dynamic.tflite", "model_int8.json", "model_int8.tflite"]
+    assert all(r.max_rel_error <= ex.TOLERANCES[r.quantization] for r in results)
+    with open(run / "export" / "model_int8.json") as f:
+        assert json.load(f)["preprocessing"]["binarization"] is None
+
+    out = tmp_path / "enc"
+    ex.export_from_args(_parse([str(run / "model.keras"), "--format", "saved_model", "--part", "encoder", "--out", str(out)]))
+    assert _listing(out) == ["encoder_saved_model", "encoder_saved_model.json"]
+
+
+def test_export_scripts_show_help():
+    for script in ("saved_model.py", "tflite.py"):
+        done = subprocess.run(
+            [sys.executable, os.path.join(ROOT, "export", script), "--help"], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "--quantize" in done.stdout and "source" in done.stdout
