@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerasae import callbacks as callbacks_module
 from kerasae import losses
 
 
@@ -210,6 +211,64 @@ class Autoencoder(keras.Model):
             total = total + ops.cast(ops.sum(ops.stack([ops.cast(l, "float32") for l in extra])), "float32")
         return total
 
+    # ------------------------------------------------------------------ checks before training
+    def check_inputs(self, x, name="x"):
+        """Checks an array of inputs against the model before any training or evaluation starts.
+
+        Arrays must be non-empty, numeric, finite, and shaped like the encoder's input; ``tf.data`` and
+        other inputs are checked by their element shape where it is known.
+
+        Raises:
+            ValueError: naming the expected shape or value, and the fix.
+        """
+        if x is None or isinstance(x, (dict, list, tuple)):
+            return
+        expected = self.data_shape
+        if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            spec = spec[0] if isinstance(spec, tuple) else spec
+            shape = tuple(getattr(spec, "shape", ())[1:])
+            if shape and len(shape) == len(expected) and all(
+                a is None or b is None or a == b for a, b in zip(shape, expected)
+            ):
+                return
+            if shape:
+                raise ValueError(
+                    f"The dataset yields inputs of shape {shape} per example, but {type(self).__name__} expects "
+                    f"{expected}. Fix: batch the dataset, and load the data with flatten="
+                    f"{len(expected) == 1} to match the network."
+                )
+            return
+        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
+            return
+        from kerasae import datasets
+
+        array = datasets.check_array(x, name, unit_interval=False)
+        if tuple(array.shape[1:]) != expected:
+            raise ValueError(
+                f"{name} has shape {tuple(array.shape[1:])} per example, but {type(self).__name__} expects "
+                f"{expected}. Fix: reshape the data (flat vectors for an MLP: flatten=True; images "
+                f"(height, width, channels) for a conv network: flatten=False), or build the networks "
+                f"for input_shape={tuple(array.shape[1:])}."
+            )
+
+    def fit(self, x=None, y=None, batch_size=None, *args, callbacks=None, **kwargs):
+        """``keras.Model.fit`` with the inputs checked first and a :class:`StopOnNaN` guard added."""
+        self.check_inputs(x)
+        if batch_size is not None and hasattr(x, "shape") and batch_size > x.shape[0]:
+            raise ValueError(
+                f"batch_size={batch_size} is larger than the {x.shape[0]} samples. Fix: use batch_size <= {x.shape[0]}."
+            )
+        callbacks = list(callbacks or [])
+        if not any(isinstance(c, callbacks_module.StopOnNaN) for c in callbacks):
+            callbacks.append(callbacks_module.StopOnNaN())
+        return super().fit(x, y, batch_size, *args, callbacks=callbacks, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        """``keras.Model.evaluate`` with the inputs checked first."""
+        self.check_inputs(x)
+        return super().evaluate(x, y, *args, **kwargs)
+
     # ------------------------------------------------------------------ training step
     def _target(self, x, y):
         if y is None:
@@ -255,11 +314,20 @@ class Autoencoder(keras.Model):
         variables = self.trainable_variables
         gradients = tape.gradient(scaled_loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
-        return self.compute_metrics(x, target, prediction, sample_weight)
+        return self._logs(x, target, prediction, sample_weight)
 
     def test_step(self, data):
         _, x, target, prediction, sample_weight = self._objective(data, training=False)
-        return self.compute_metrics(x, target, prediction, sample_weight)
+        return self._logs(x, target, prediction, sample_weight)
+
+    def _logs(self, x, target, prediction, sample_weight):
+        logs = self.compute_metrics(x, target, prediction, sample_weight)
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 reduces step outputs across workers with `strategy.reduce("MEAN", v, axis=0)`, which
+            # fails on scalars (tensorflow/tensorflow#72388). The metric values are already synchronised, so
+            # a length-1 vector reduces to the same scalar.
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     @property
     def metrics(self):

@@ -19,6 +19,8 @@ import sys
 import tempfile
 import time
 
+from kerasae.callbacks import NaNLossError, StopOnNaN
+
 RUN_FILES = ("model.keras", "metrics.json", "reconstructions.png", "loss_curves.png")
 
 
@@ -83,6 +85,7 @@ def _common_arguments():
     t.add_argument("--seed", type=int, default=0, help="random seed for data splits, initialisation and noise (default: 0)")
     t.add_argument("--out", default=None, help="run folder (default: runs/MODEL)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    t.add_argument("--resume", action="store_true", help="back up every epoch and continue an interrupted run from its last completed epoch")
     t.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None, help="Keras verbosity (default: progress bar on a terminal)")
     return parent
 
@@ -184,6 +187,7 @@ def _write_json(path, payload):
 
 
 def _prepare_out(args):
+    """Checks the run folder and makes its staging folder; returns ``(out, staging, backup)``."""
     out = os.path.abspath(args.out or os.path.join("runs", args.model))
     if os.path.exists(out) and not os.path.isdir(out):
         raise ValueError(f"--out {out} exists and is not a folder. Fix: choose another --out.")
@@ -192,9 +196,23 @@ def _prepare_out(args):
             f"The run folder {out} already exists and is not empty. Fix: pass --overwrite to replace it, "
             "or choose another --out."
         )
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=".kerasae-run-", dir=os.path.dirname(out))
-    return out, staging
+    parent, base = os.path.split(out)
+    os.makedirs(parent, exist_ok=True)
+    # Fixed names beside the run folder: a crashed run's staging folder is replaced by the next run's, and
+    # its backup (with --resume) is found again.
+    staging = os.path.join(parent, f".{base}.staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    backup = os.path.join(parent, f".{base}.backup")
+    return out, staging, backup
+
+
+def _resume_epoch(backup):
+    try:
+        with open(os.path.join(backup, "training_metadata.json")) as f:
+            return int(json.load(f)["epoch"])
+    except (OSError, ValueError, KeyError):
+        return 0
 
 
 def _commit(staging, out):
@@ -205,28 +223,6 @@ def _commit(staging, out):
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.replace(staging, out)
-
-
-class NaNLossError(RuntimeError):
-    """Training produced a NaN or infinite loss."""
-
-
-def _nan_guard():
-    import keras
-    import numpy as np
-
-    class StopOnNaN(keras.callbacks.Callback):
-        def on_train_batch_end(self, batch, logs=None):
-            loss = (logs or {}).get("loss")
-            if loss is not None and not np.isfinite(float(loss)):
-                self.model.stop_training = True
-                raise NaNLossError(
-                    f"The loss became {float(loss)} at batch {batch}. Training stopped; nothing was written. "
-                    "Fix: lower --learning-rate, check the data for extreme values, or use --loss bce for "
-                    "data in [0, 1]."
-                )
-
-    return StopOnNaN()
 
 
 def standard_plots(model, data, history, out_dir):
@@ -254,14 +250,22 @@ def train(args):
     from kerasae import registry
 
     entry = registry.MODELS[args.model]
-    out, staging = _prepare_out(args)
+    out, staging, backup = _prepare_out(args)
     try:
         keras.utils.set_random_seed(args.seed)
         data = load_data(args, entry)
         model = entry.build(args, data)
         model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), jit_compile=_jit(args.jit_compile))
         verbose = args.verbose if args.verbose is not None else ("auto" if sys.stdout.isatty() else 2)
-        callbacks = [_nan_guard()]
+        callbacks = [StopOnNaN()]
+        initial_epoch = 0
+        if args.resume:
+            # Keras restores weights, optimizer state and the epoch; double_checkpoint keeps the previous
+            # backup, so a crash while writing one falls back to the one before.
+            initial_epoch = _resume_epoch(backup)
+            callbacks.append(keras.callbacks.BackupAndRestore(backup, double_checkpoint=True))
+            if initial_epoch:
+                print(f"Resuming from epoch {initial_epoch} of {args.epochs} ({backup}).")
         start = time.perf_counter()
         if entry.fit is not None:
             history = entry.fit(model, data, args, callbacks)
@@ -295,6 +299,7 @@ def train(args):
                 "config": config,
                 "model_class": type(model).__name__,
                 "train_seconds": seconds,
+                "initial_epoch": initial_epoch,
                 "kerasae_version": _version().split()[-1],
             },
         )

@@ -142,6 +142,8 @@ class DistributionLayer(keras.layers.Layer):
 
     def _independent(self, distribution, ndims=None):
         ndims = len(self.event_shape) if ndims is None else ndims
+        if ndims == 0:
+            return distribution
         return tfd.Independent(distribution, reinterpreted_batch_ndims=ndims)
 
     def call(self, inputs):
@@ -205,8 +207,9 @@ class IndependentNormal(DistributionLayer):
 class MultivariateNormalTriL(DistributionLayer):
     """Full-covariance normal ``N(mu, L L^T)`` with ``L`` lower triangular with a positive diagonal.
 
-    The input holds ``d`` means followed by the ``d (d + 1) / 2`` entries of ``L``, filled by
-    ``tfp.bijectors.FillScaleTriL``; the diagonal goes through ``a(u) + floor`` (softplus or exp).
+    The input holds ``d`` means followed by the ``d (d + 1) / 2`` entries of ``L``, filled row by row as
+    ``tfp.math.fill_triangular`` does (what ``tfp.bijectors.FillScaleTriL`` computes); the diagonal goes
+    through ``a(u) + floor`` (softplus or exp).
 
     Args:
         event_size: Dimension ``d`` of the event (an int).
@@ -229,8 +232,6 @@ class MultivariateNormalTriL(DistributionLayer):
         self.event_size_ = event_size
         self.scale_activation = _check_scale_activation(scale_activation)
         self.min_scale = _check_positive("min_scale", min_scale)
-        diag = tfb.Exp() if scale_activation == "exp" else tfb.Softplus()
-        self._fill = tfb.FillScaleTriL(diag_bijector=tfb.Chain([tfb.Shift(self.min_scale), diag]), diag_shift=None)
 
     @classmethod
     def params_size(cls, event_size):
@@ -251,7 +252,19 @@ class MultivariateNormalTriL(DistributionLayer):
     def call(self, inputs):
         params = self._params(inputs)
         d = self.event_size_
-        return tfd.MultivariateNormalTriL(loc=params[..., :d], scale_tril=self._fill.forward(params[..., d:]))
+        return tfd.MultivariateNormalTriL(loc=params[..., :d], scale_tril=self.scale_tril(params[..., d:]))
+
+    def scale_tril(self, entries):
+        """The ``(..., d, d)`` lower-triangular ``L`` from its ``d (d + 1) / 2`` entries.
+
+        Same as ``tfb.FillScaleTriL(diag_bijector=Shift(min_scale)(a))``, written with a constant mask
+        instead of ``set_diag`` so that its gradient also compiles with XLA for a dynamic batch size.
+        """
+        tril = tfp.math.fill_triangular(entries)
+        eye = tf.eye(self.event_size_, dtype=tril.dtype)
+        diagonal = tf.reduce_sum(tril * eye, axis=-1, keepdims=True)
+        positive = positive_scale(diagonal, self.scale_activation, self.min_scale)
+        return tril * (1.0 - eye) + positive * eye
 
     def get_config(self):
         config = super().get_config()

@@ -74,6 +74,7 @@ import dataclasses
 import datetime
 import importlib
 import importlib.metadata
+import inspect
 import json
 import math
 import os
@@ -184,6 +185,33 @@ def _reconstruct(model, x):
     return model.decode(_code(_encode_outputs(model.encode(x))))
 
 
+def _sample_fn(model):
+    """``n -> {"samples": ...}`` for generative models (with ``sample(n)``), else None.
+
+    Models with a ``prior`` (a distribution, or a method returning one) are sampled in the graph as
+    ``decode(prior.sample(n))``, which works whatever ``model.sample`` returns (numpy, for convenience);
+    others through ``model.sample(n)`` itself. Conditional samplers (``sample(n, condition)``) are skipped.
+    """
+    sample = getattr(model, "sample", None)
+    if not callable(sample):
+        return None
+    required = [
+        p for p in inspect.signature(sample).parameters.values()
+        if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if len(required) != 1:
+        return None
+    prior = getattr(model, "prior", None)
+    if prior is not None:
+
+        def sample_prior(n):
+            distribution = prior if _is_distribution(prior) else prior()
+            return _data_outputs(model.decode(distribution.sample(n)), "samples")
+
+        return sample_prior
+    return lambda n: _data_outputs(sample(n), "samples")
+
+
 @dataclasses.dataclass
 class _Signature:
     name: str
@@ -209,10 +237,9 @@ def _signatures(model, part):
         "encode": _Signature("encode", lambda x: _encode_outputs(model.encode(x)), x_spec),
         "decode": _Signature("decode", lambda z: _data_outputs(model.decode(z), "reconstruction"), z_spec),
     }
-    if callable(getattr(model, "sample", None)):
-        table["sample"] = _Signature(
-            "sample", lambda n: _data_outputs(model.sample(n), "samples"), tf.TensorSpec((), tf.int32, name="n"), True
-        )
+    sample = _sample_fn(model)
+    if sample is not None:
+        table["sample"] = _Signature("sample", sample, tf.TensorSpec((), tf.int32, name="n"), True)
     names = {
         "full": ["reconstruct", "encode", "decode", "sample"],
         "encoder": ["encode"],
@@ -285,15 +312,16 @@ def _write_saved_model(signatures, path):
     archive = keras.export.ExportArchive()
     for sig in signatures:  # the first endpoint also becomes serving_default
         try:
-            archive.add_endpoint(sig.name, sig.fn, input_signature=[sig.spec])
+            if sig.random:  # trace it first: a sampler written for eager mode is left out, not fatal
+                tf.function(sig.fn, input_signature=[sig.spec]).get_concrete_function()
         except Exception as err:  # noqa: BLE001 - a model method that cannot be traced
-            if not sig.random:
-                raise
             warnings.warn(
                 f"The model's sample(n) could not be traced with a symbolic n ({type(err).__name__}: {err}); "
                 "the SavedModel has no 'sample' signature. Draw codes on the host and call 'decode' instead.",
                 stacklevel=3,
             )
+            continue
+        archive.add_endpoint(sig.name, sig.fn, input_signature=[sig.spec])
     archive.write_out(path, verbose=False)
 
 
@@ -739,17 +767,22 @@ def add_export_arguments(parser, formats=("saved_model", "tflite", "all"), defau
     """
     parser.add_argument("source", help="a run folder (holding model.keras and metrics.json) or a .keras file")
     parser.add_argument("--format", choices=formats, default=default_format, help=f"artifacts to write (default: {default_format})")
-    parser.add_argument(
-        "--quantize", nargs="+", choices=(*QUANTIZATIONS, "all"), default=["none"],
-        help="TFLite quantisation modes: none (float32), float16, dynamic (int8 weights), int8 (full integer), all (default: none)",
-    )
+    tflite = "tflite" in formats or "all" in formats
+    if tflite:
+        parser.add_argument(
+            "--quantize", nargs="+", choices=(*QUANTIZATIONS, "all"), default=["none"],
+            help="TFLite quantisation modes: none (float32), float16, dynamic (int8 weights), int8 (full integer), all (default: none)",
+        )
     parser.add_argument("--part", nargs="+", choices=(*PARTS, "all"), default=["full"], help="full model, encoder, decoder, or all (default: full)")
     parser.add_argument("--out", default=None, help="destination folder (default: RUN_DIR/export, or MODEL_export beside a .keras file)")
     parser.add_argument("--dataset", default=None, help="data for the parity check and int8 calibration (default: the run's data set, else digits)")
-    parser.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs for --quantize int8")
     parser.add_argument("--tolerance", type=float, default=None, help="relative parity tolerance for every artifact (default: per mode, see kerasae.export)")
     parser.add_argument("--parity-samples", type=int, default=64, help="held-out examples compared (default: 64)")
-    parser.add_argument("--representative-samples", type=int, default=200, help="training examples for int8 calibration (default: 200)")
+    if tflite:
+        parser.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs for --quantize int8")
+        parser.add_argument("--representative-samples", type=int, default=200, help="training examples for int8 calibration (default: 200)")
+    else:  # a SavedModel-only parser has no TFLite options
+        parser.set_defaults(quantize=["none"], int8_io=False, representative_samples=0)
     parser.add_argument("--scaling", default=None, help="input scaling to record in the metadata (default: 'float32 in [0, 1]')")
     parser.add_argument("--binarize", choices=("none", "static", "dynamic"), default=None, help="binarisation to record and apply to the data (default: the run's)")
     return parser

@@ -351,9 +351,10 @@ class VAE(Autoencoder):
     def _likelihood_mean(self, distribution):
         """The likelihood's mean in data space (``E[k] / (K - 1)`` for the categorical)."""
         if self.likelihood == "categorical":
-            probs = distribution.distribution.probs_parameter()
+            logits = distribution.distribution.logits_parameter()
+            probs = tf.nn.softmax(tf.reshape(logits, (-1, self.num_bins)))  # softmax takes rank <= 5
             levels = tf.linspace(0.0, 1.0, self.num_bins)
-            return tf.reduce_sum(probs * levels, axis=-1)
+            return tf.reshape(tf.reduce_sum(probs * levels, axis=-1), tf.shape(logits)[:-1])
         return distribution.mean()
 
     def _next_seed(self):
@@ -539,7 +540,7 @@ class VAE(Autoencoder):
                 s = min(sample_batch_size, num_samples - s0)
                 chunk_seed = self._next_seed() if seed is None else tf.constant([int(seed), counter], "int32")
                 counter += 1
-                chunks.append(fn(inputs, s, chunk_seed))
+                chunks.append(fn(inputs, tf.constant(s, "int32"), chunk_seed))
             log_w = tf.concat(chunks, axis=0)
             results.append(tf.reduce_logsumexp(tf.cast(log_w, "float64"), axis=0) - math.log(num_samples))
         return np.concatenate([r.numpy() for r in results])
@@ -798,6 +799,7 @@ def _data_options(args):
 
 def _test_inputs(model, data, batch_size=256):
     """The test split as the model sees it (binarised with the pipeline's fixed draw), with conditions."""
+    batch_size = min(batch_size, len(data.x_test))
     x = np.concatenate(list(data.pipeline("test", batch_size=batch_size).as_numpy_iterator()))
     if isinstance(model, CVAE):
         return x, keras.utils.to_categorical(data.y_test, model.num_classes).astype("float32")

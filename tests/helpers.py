@@ -48,7 +48,7 @@ def assert_keras_roundtrip(model, x, tmp_path, outputs=lambda m, x: m.reconstruc
     np.testing.assert_allclose(np.asarray(outputs(loaded, x)), np.asarray(outputs(model, x)), atol=atol)
     assert loaded.get_config().keys() == model.get_config().keys()
     if refit:
-        history = loaded.fit(x, epochs=1, batch_size=64, verbose=0)
+        history = loaded.fit(x, epochs=1, batch_size=min(64, len(x)), verbose=0)
         assert np.isfinite(history.history["loss"][-1])
         assert set(m.name for m in model.metrics) <= set(history.history) | {"compile_metrics"}
     return loaded

@@ -17,7 +17,7 @@ def test_train_writes_every_run_file(tmp_path):
     assert metrics["config"]["dataset"] == "digits" and metrics["config"]["latent_dim"] == 2
     assert {"loss", "reconstruction_loss"} <= set(metrics["test"]) and "loss" in metrics["train"]
     assert len(metrics["history"]["loss"]) == 2
-    assert not [p for p in os.listdir(tmp_path) if p.startswith(".kerasae")], "staging folder left behind"
+    assert os.listdir(tmp_path) == ["run"], "staging or backup folder left behind"
 
     results = cli.evaluate(cli.build_parser().parse_args(["evaluate", str(out)]))
     assert results["loss"] == pytest.approx(metrics["test"]["loss"], rel=1e-5)

@@ -17,6 +17,7 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 import kerasae
+from kerasae import distributions
 from kerasae import export as ex
 from kerasae.autoencoder import Autoencoder
 
@@ -31,7 +32,7 @@ class GaussianEncoderAutoencoder(Autoencoder):
 
     def __init__(self, encoder, decoder, **kwargs):
         super().__init__(encoder, decoder, **kwargs)
-        self.posterior = kerasae.distributions.IndependentNormal(event_shape=LATENT)
+        self.posterior = distributions.IndependentNormal(event_shape=LATENT)
         self.seed_generator = keras.random.SeedGenerator(0)
 
     def encode(self, x, training=False):
@@ -185,9 +186,12 @@ def test_tflite_signatures_match_keras_within_tolerance(exported, mode):
 
 
 def test_quantised_files_are_smaller(exported):
-    _, _, results = exported
+    model, _, results = exported
     size = {q: results[("tflite", q)].size_bytes for q in ex.QUANTIZATIONS}
-    assert size["float16"] < size["none"] and size["dynamic"] < size["none"] and size["int8"] < size["none"]
+    assert size["float16"] < size["none"]
+    assert size["dynamic"] <= size["none"]  # dynamic range quantisation skips weights under 1024 values
+    if model.count_params() > 4000:  # below that, int8's quantisation parameters outweigh the savings
+        assert size["int8"] < 0.9 * size["none"]
 
 
 def test_metadata_beside_each_artifact(exported):
@@ -261,14 +265,14 @@ def test_failed_parity_leaves_nothing_and_keeps_existing_outputs(mlp, tmp_path):
     model, data = mlp
     out = tmp_path / "out"
     with pytest.raises(ex.ParityError, match="float16.*relative tolerance 0"):
-        ex.export(model, out, formats="tflite", quantize=("none", "float16"), parity_data=data.x_test, tolerance=0.0)
+        ex.export(model, out, formats="tflite", quantize=("none", "float16"), parity_data=data.x_test, tolerance={"float16": 0.0})
     assert os.listdir(tmp_path) == []  # no artifact, no metadata, no temporary folder, not even 'out'
 
     out.mkdir()
     (out / "model_float32.tflite").write_bytes(b"old")
     (out / "keep.txt").write_text("mine")
     with pytest.raises(ex.ParityError):
-        ex.export(model, out, formats="tflite", quantize=("none", "float16"), parity_data=data.x_test, tolerance=0.0)
+        ex.export(model, out, formats="tflite", quantize=("none", "float16"), parity_data=data.x_test, tolerance={"float16": 0.0})
     assert _listing(out) == ["keep.txt", "model_float32.tflite"]
     assert (out / "model_float32.tflite").read_bytes() == b"old"
     assert sorted(os.listdir(tmp_path)) == ["out"]
@@ -340,9 +344,18 @@ def test_export_from_run_folder_and_keras_file(mlp, tmp_path):
 
 
 def test_export_scripts_show_help():
-    for script in ("saved_model.py", "tflite.py"):
-        done = subprocess.run(
-            [sys.executable, os.path.join(ROOT, "export", script), "--help"], capture_output=True, text=True, timeout=120
-        )
-        assert done.returncode == 0, done.stderr
-        assert "--quantize" in done.stdout and "source" in done.stdout
+    code = (
+        "import runpy, sys\n"
+        "for script in sys.argv[1:]:\n"
+        "    sys.argv = [script, '--help']\n"
+        "    try:\n"
+        "        runpy.run_path(script, run_name='__main__')\n"
+        "    except SystemExit as done:\n"
+        "        assert done.code == 0, script\n"
+    )
+    scripts = [os.path.join(ROOT, "export", name) for name in ("saved_model.py", "tflite.py")]
+    done = subprocess.run([sys.executable, "-c", code, *scripts], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    saved_model_help, tflite_help = done.stdout.split("usage: ")[1:]
+    assert "--part" in saved_model_help and "--quantize" not in saved_model_help
+    assert "--quantize" in tflite_help and "--int8-io" in tflite_help

@@ -1,0 +1,215 @@
+"""Anomaly detection with autoencoders: score by reconstruction error or likelihood, threshold, ROC AUC.
+
+A model trained on normal data reconstructs (or assigns likelihood to) normal examples better than
+anomalous ones, so a per-example score ``s(x)`` that grows with the reconstruction loss, or with the
+negative log-likelihood of a generative model, separates the two. A threshold at a high quantile of the
+normal scores fixes the false-positive rate; the ROC AUC summarises the separation over all thresholds.
+
+Example:
+    >>> detector = kerasae.anomaly.AnomalyDetector(model, quantile=0.99).fit(x_val_normal)
+    >>> flags = detector.predict(x_new)            # True where s(x) > threshold
+    >>> kerasae.anomaly.anomaly_report(model, x_test_normal, x_test_anomalous, x_reference=x_val_normal)
+    {'auc': 0.93, 'threshold': 0.041, 'detection_rate': 0.62, 'false_positive_rate': 0.012, ...}
+"""
+
+import numpy as np
+
+from kerasae import losses
+
+#: Scoring methods of :func:`anomaly_score`.
+METHODS = ("auto", "reconstruction", "likelihood")
+
+
+def _check_x(x, name):
+    from kerasae.datasets import check_array
+
+    return check_array(x, name, unit_interval=False)
+
+
+def _check_scores(scores, name):
+    scores = np.asarray(scores)
+    if scores.ndim != 1 or scores.size == 0 or not np.issubdtype(scores.dtype, np.number):
+        raise ValueError(f"Expected {name} to be a non-empty 1-D array of numbers. Received shape {scores.shape}, dtype {scores.dtype}.")
+    scores = scores.astype("float64")
+    if not np.all(np.isfinite(scores)):
+        raise ValueError(f"{name} contains {int((~np.isfinite(scores)).sum())} NaN or inf values. Expected finite scores.")
+    return scores
+
+
+def anomaly_score(model, x, method="auto", batch_size=256, num_samples=100, seed=0):
+    """Per-example anomaly score: higher means more anomalous.
+
+    * ``"reconstruction"``: the model's own per-example reconstruction loss ``r(x, g(f(x)))`` in inference
+      mode (mean squared error, or binary cross-entropy on the decoder's logits, as the model was trained);
+      for a model whose ``encode`` returns a distribution, the squared error of ``reconstruct(x)``.
+    * ``"likelihood"``: ``-log p(x)``, the importance-weighted estimate of ``model.log_likelihood`` with
+      ``num_samples`` posterior samples (the negative ELBO in expectation when ``num_samples=1``).
+    * ``"auto"``: ``"likelihood"`` for a model with ``log_likelihood`` (a VAE), else ``"reconstruction"``.
+
+    Args:
+        model: A trained :class:`kerasae.Autoencoder` (or any model with ``encode``/``decoder``, or with
+            ``log_likelihood``).
+        x: Inputs ``(n, ...)`` shaped as the model expects.
+        method: ``"auto"``, ``"reconstruction"`` or ``"likelihood"``.
+        batch_size: Examples scored at a time.
+        num_samples: Importance samples for ``"likelihood"``.
+        seed: Seed of the likelihood estimate (the same seed gives the same scores).
+
+    Returns:
+        A float64 numpy array ``(n,)``.
+
+    Raises:
+        ValueError: for an unknown method, a model that cannot be scored that way, or bad inputs.
+    """
+    if method not in METHODS:
+        raise ValueError(f"Expected method to be one of {list(METHODS)}. Received: method={method!r}")
+    x = _check_x(x, "x")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"Expected batch_size to be a positive integer. Received: batch_size={batch_size!r}")
+    has_likelihood = callable(getattr(model, "log_likelihood", None))
+    if method == "auto":
+        method = "likelihood" if has_likelihood else "reconstruction"
+    data_shape = getattr(model, "data_shape", None)
+    if data_shape is not None and tuple(x.shape[1:]) != tuple(data_shape):
+        raise ValueError(
+            f"x has shape {tuple(x.shape[1:])} per example, but the model expects {tuple(data_shape)}. "
+            "Fix: load the data with the layout the model was trained on (flatten=True for an MLP)."
+        )
+    if method == "likelihood":
+        if not has_likelihood:
+            raise ValueError(
+                f"method='likelihood' needs a model with log_likelihood(x) (a VAE). {type(model).__name__} has "
+                "none. Fix: use method='reconstruction'."
+            )
+        log_px = model.log_likelihood(x, num_samples=num_samples, batch_size=min(batch_size, 100), seed=seed)
+        return -np.asarray(log_px, dtype="float64")
+    if not all(hasattr(model, name) for name in ("encode", "decoder", "reconstruct", "reconstruction_loss_fn", "loss_input")):
+        raise ValueError(
+            f"method='reconstruction' needs a kerasae.Autoencoder (encode, decoder and its reconstruction loss). "
+            f"Received {type(model).__name__}."
+        )
+    scores = []
+    for start in range(0, len(x), batch_size):
+        xb = x[start : start + batch_size]
+        code = model.encode(xb)
+        if hasattr(code, "sample") and callable(getattr(code, "mean", None)):
+            # A probabilistic encoder (VAE): squared error of the reconstruction at the posterior mean.
+            scores.append(np.asarray(losses.mean_squared_error(xb, model.reconstruct(xb))))
+        else:
+            outputs = model.decoder(code, training=False)
+            scores.append(np.asarray(model.reconstruction_loss_fn(xb, model.loss_input(outputs))))
+    return np.concatenate(scores).astype("float64")
+
+
+def fit_threshold(scores_normal, quantile=0.99):
+    """The threshold above which a score is flagged: the ``quantile`` of scores of normal data.
+
+    On data like ``scores_normal`` the false-positive rate is then about ``1 - quantile``.
+
+    Args:
+        scores_normal: Scores of normal examples ``(n,)``, ideally held out from training.
+        quantile: In (0, 1), e.g. 0.99 for a 1% false-positive rate.
+
+    Returns:
+        The threshold, a float.
+    """
+    if isinstance(quantile, bool) or not 0.0 < float(quantile) < 1.0:
+        raise ValueError(f"Expected quantile in (0, 1). Received: quantile={quantile!r}")
+    return float(np.quantile(_check_scores(scores_normal, "scores_normal"), float(quantile)))
+
+
+def roc_auc(scores_normal, scores_anomalous):
+    """Area under the ROC curve of the scores, anomalies as the positive class (0.5: no separation).
+
+    Args:
+        scores_normal: Scores of normal examples ``(n,)``.
+        scores_anomalous: Scores of anomalous examples ``(m,)``.
+
+    Returns:
+        The AUC, a float in [0, 1]: the probability that an anomaly scores higher than a normal example.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    normal = _check_scores(scores_normal, "scores_normal")
+    anomalous = _check_scores(scores_anomalous, "scores_anomalous")
+    labels = np.concatenate([np.zeros(len(normal)), np.ones(len(anomalous))])
+    return float(roc_auc_score(labels, np.concatenate([normal, anomalous])))
+
+
+class AnomalyDetector:
+    """Flags examples whose anomaly score exceeds a threshold fitted on normal data.
+
+    Args:
+        model: A trained model (see :func:`anomaly_score`).
+        quantile: Quantile of the normal scores used as threshold, in (0, 1).
+        method: Scoring method of :func:`anomaly_score`.
+        **score_kwargs: Passed to :func:`anomaly_score` (``batch_size``, ``num_samples``, ``seed``).
+
+    Example:
+        >>> detector = kerasae.anomaly.AnomalyDetector(model, quantile=0.95).fit(x_val)
+        >>> detector.predict(x_test)   # boolean (n,)
+    """
+
+    def __init__(self, model, quantile=0.99, method="auto", **score_kwargs):
+        if isinstance(quantile, bool) or not 0.0 < float(quantile) < 1.0:
+            raise ValueError(f"Expected quantile in (0, 1). Received: quantile={quantile!r}")
+        if method not in METHODS:
+            raise ValueError(f"Expected method to be one of {list(METHODS)}. Received: method={method!r}")
+        self.model = model
+        self.quantile = float(quantile)
+        self.method = method
+        self.score_kwargs = score_kwargs
+        self.threshold = None
+
+    def score(self, x):
+        """Anomaly scores ``(n,)`` of ``x``."""
+        return anomaly_score(self.model, x, method=self.method, **self.score_kwargs)
+
+    def fit(self, x_normal):
+        """Sets the threshold to the ``quantile`` of the scores of normal examples; returns ``self``."""
+        self.threshold = fit_threshold(self.score(x_normal), self.quantile)
+        return self
+
+    def predict(self, x):
+        """``True`` where the score exceeds the threshold."""
+        if self.threshold is None:
+            raise ValueError("The detector has no threshold yet. Call fit(x_normal) first.")
+        return self.score(x) > self.threshold
+
+
+def anomaly_report(model, x_normal, x_anomalous, x_reference=None, quantile=0.99, method="auto", **score_kwargs):
+    """Scores normal and anomalous examples and summarises the detection.
+
+    Args:
+        model: A trained model (see :func:`anomaly_score`).
+        x_normal: Normal test examples.
+        x_anomalous: Anomalous test examples.
+        x_reference: Normal examples to fit the threshold on (e.g. validation data). ``None`` uses
+            ``x_normal`` itself, so the false-positive rate is ``1 - quantile`` by construction.
+        quantile: Threshold quantile, in (0, 1).
+        method: Scoring method of :func:`anomaly_score`.
+        **score_kwargs: Passed to :func:`anomaly_score`.
+
+    Returns:
+        A dict: ``auc``, ``threshold``, ``quantile``, ``detection_rate`` (anomalies above the threshold),
+        ``false_positive_rate`` (normal examples above it), ``mean_score_normal``, ``mean_score_anomalous``,
+        ``num_normal``, ``num_anomalous``, ``method``.
+    """
+    if method == "auto":
+        method = "likelihood" if callable(getattr(model, "log_likelihood", None)) else "reconstruction"
+    normal = anomaly_score(model, x_normal, method=method, **score_kwargs)
+    anomalous = anomaly_score(model, x_anomalous, method=method, **score_kwargs)
+    reference = normal if x_reference is None else anomaly_score(model, x_reference, method=method, **score_kwargs)
+    threshold = fit_threshold(reference, quantile)
+    return {
+        "auc": roc_auc(normal, anomalous),
+        "threshold": threshold,
+        "quantile": float(quantile),
+        "detection_rate": float(np.mean(anomalous > threshold)),
+        "false_positive_rate": float(np.mean(normal > threshold)),
+        "mean_score_normal": float(normal.mean()),
+        "mean_score_anomalous": float(anomalous.mean()),
+        "num_normal": int(len(normal)),
+        "num_anomalous": int(len(anomalous)),
+        "method": method,
+    }
