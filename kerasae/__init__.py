@@ -13,5 +13,13 @@ __version__ = "0.1.0"
 # === Building blocks ===
 from kerasae import datasets, losses, networks  # noqa: E402
 
+# === Layers ===
+from kerasae import corruption, distributions  # noqa: E402
+
 # === Models ===
+# Importing a model module registers it with the CLI (kerasae train MODEL).
 from kerasae.autoencoder import Autoencoder  # noqa: E402
+from kerasae.vae import CVAE, IWAE, VAE  # noqa: E402
+
+# === Using trained models ===
+from kerasae import export, safe_loading  # noqa: E402

@@ -225,16 +225,20 @@ def _commit(staging, out):
         os.replace(staging, out)
 
 
-def standard_plots(model, data, history, out_dir):
-    """Writes the plots every run gets; returns their paths."""
+def standard_plots(model, data, history, out_dir, reconstructions=True):
+    """Writes the plots every run gets (loss curves; reconstructions and 2-D codes where the model takes
+    plain inputs); returns their paths."""
     import numpy as np
 
     from kerasae import plots
 
+    paths = [os.path.join(out_dir, "loss_curves.png")]
+    plots.loss_curves(history, path=paths[0])
+    if not reconstructions:
+        return paths
     x = data.x_test[:10]
-    paths = [os.path.join(out_dir, "reconstructions.png"), os.path.join(out_dir, "loss_curves.png")]
-    plots.reconstructions(x, np.asarray(model.reconstruct(x)), image_shape=data.image_shape, path=paths[0])
-    plots.loss_curves(history, path=paths[1])
+    paths.append(os.path.join(out_dir, "reconstructions.png"))
+    plots.reconstructions(x, np.asarray(model.reconstruct(x)), image_shape=data.image_shape, path=paths[-1])
     codes = model.encode(data.x_test)
     codes = np.asarray(codes.mean() if callable(getattr(codes, "mean", None)) and not hasattr(codes, "numpy") else codes)
     if codes.ndim == 2 and codes.shape[1] == 2:
@@ -270,9 +274,11 @@ def train(args):
         if entry.fit is not None:
             history = entry.fit(model, data, args, callbacks)
         else:
-            val = data.pipeline("val", args.batch_size) if len(data.x_val) >= args.batch_size else None
+            val = None
+            if len(data.x_val) >= args.batch_size:
+                val = entry.make_pipeline(model, data, "val", args.batch_size)
             history = model.fit(
-                data.pipeline("train", args.batch_size),
+                entry.make_pipeline(model, data, "train", args.batch_size),
                 validation_data=val,
                 epochs=args.epochs,
                 callbacks=callbacks,
@@ -281,13 +287,17 @@ def train(args):
             )
         seconds = time.perf_counter() - start
         results = {
-            "train": model.evaluate(data.pipeline("train", args.batch_size, shuffle=False), verbose=0, return_dict=True),
-            "test": model.evaluate(data.pipeline("test", min(args.batch_size, len(data.x_test))), verbose=0, return_dict=True),
+            split: model.evaluate(
+                entry.make_pipeline(model, data, split, min(args.batch_size, len(data.split(split)[0]))),
+                verbose=0,
+                return_dict=True,
+            )
+            for split in ("train", "test")
         }
         if entry.evaluate is not None:
             results["test"].update(entry.evaluate(model, data, args))
         model.save(os.path.join(staging, "model.keras"))
-        standard_plots(model, data, history, staging)
+        standard_plots(model, data, history, staging, reconstructions=entry.pipeline is None)
         if entry.plots is not None:
             entry.plots(model, data, staging)
         config = {k: v for k, v in vars(args).items() if k not in ("command",)}
@@ -341,7 +351,7 @@ def evaluate(args):
         setattr(config, key, getattr(args, key))
     data = load_data(config, entry)
     batch = min(args.batch_size, len(data.x_test))
-    results = model.evaluate(data.pipeline("test", batch), verbose=0, return_dict=True)
+    results = model.evaluate(entry.make_pipeline(model, data, "test", batch), verbose=0, return_dict=True)
     if entry.evaluate is not None:
         results.update(entry.evaluate(model, data, config))
     if args.anomaly:

@@ -31,7 +31,6 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 tfd = tfp.distributions
-tfb = tfp.bijectors
 
 #: Activations that map an unconstrained pre-activation to a positive scale.
 SCALE_ACTIVATIONS = ("softplus", "exp")

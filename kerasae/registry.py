@@ -27,6 +27,9 @@ class ModelEntry:
         plots: Optional ``plots(model, data, out_dir) -> list of written paths`` for extra figures.
         data_options: Keyword arguments for :func:`kerasae.datasets.load` implied by the variant, computed
             from ``args`` (e.g. dynamic binarisation for a Bernoulli VAE).
+        pipeline: Optional ``pipeline(model, data, split, batch_size) -> tf.data.Dataset`` replacing
+            ``data.pipeline(split, batch_size)`` for training and evaluation (e.g. ``(x, condition)`` inputs).
+            An entry with a pipeline draws its own plots: the standard reconstruction plot is skipped.
     """
 
     name: str
@@ -37,13 +40,22 @@ class ModelEntry:
     evaluate: Callable | None = None
     plots: Callable | None = None
     data_options: Callable | None = None
+    pipeline: Callable | None = None
+
+    def make_pipeline(self, model, data, split, batch_size):
+        """The ``tf.data`` pipeline of one split for this variant."""
+        if self.pipeline is not None:
+            return self.pipeline(model, data, split, batch_size)
+        return data.pipeline(split, batch_size)
 
 
-def register_model(name, build, *, help, arguments=(), fit=None, evaluate=None, plots=None, data_options=None):
+def register_model(
+    name, build, *, help, arguments=(), fit=None, evaluate=None, plots=None, data_options=None, pipeline=None
+):
     """Registers a variant for the CLI; returns its :class:`ModelEntry`."""
     if name in MODELS:
         raise ValueError(f"A model named {name!r} is already registered.")
-    entry = ModelEntry(name, build, help, tuple(arguments), fit, evaluate, plots, data_options)
+    entry = ModelEntry(name, build, help, tuple(arguments), fit, evaluate, plots, data_options, pipeline)
     MODELS[name] = entry
     return entry
 

@@ -811,19 +811,6 @@ def _cvae_pipeline(data, split, batch_size, num_classes):
     return ds.map(lambda x, y: ((x, tf.one_hot(tf.cast(y, "int64"), num_classes)),))
 
 
-def _cvae_fit(model, data, args, callbacks):
-    val = None
-    if len(data.x_val):
-        val = _cvae_pipeline(data, "val", args.batch_size, model.num_classes)
-    return model.fit(
-        _cvae_pipeline(data, "train", args.batch_size, model.num_classes),
-        validation_data=val,
-        epochs=args.epochs,
-        callbacks=callbacks,
-        verbose=getattr(args, "verbose", 2),
-    )
-
-
 def evaluate(model, data, args):
     """Test ``elbo`` (mean, nats) and ``nll`` (``-log_likelihood`` with ``args.nll_samples``, default 100)."""
     inputs = _test_inputs(model, data)
@@ -918,7 +905,7 @@ register_model(
     _builder(CVAE, 1, extra=lambda data: {"num_classes": data.num_classes}),
     help="conditional VAE on one-hot labels (samples a chosen class)",
     arguments=_COMMON_OPTIONS + _BETA_OPTIONS,
-    fit=_cvae_fit,
+    pipeline=lambda model, data, split, batch_size: _cvae_pipeline(data, split, batch_size, model.num_classes),
     evaluate=evaluate,
     plots=plots,
     data_options=_data_options,

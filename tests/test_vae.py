@@ -25,12 +25,12 @@ def x_test_binary(binary_digits):
 
 @pytest.fixture(scope="module")
 def trained(binary_digits, x_test_binary):
-    """A small Bernoulli VAE, its test NLL at initialisation, trained 15 epochs on dynamically binarised digits."""
+    """A small Bernoulli VAE trained 15 epochs on dynamically binarised digits, and its initial test NLL."""
     keras.utils.set_random_seed(0)
     model = VAE.create((64,), 8, hidden_units=(64,), seed=0)
     compile_model(model, learning_rate=3e-3)
     nll_init = -model.log_likelihood(x_test_binary, num_samples=10, seed=0).mean()
-    model.fit(binary_digits.pipeline("train", batch_size=64), epochs=15, verbose=0)
+    model.fit(binary_digits.pipeline("train", batch_size=64), epochs=15, verbose=0, shuffle=False)
     return model, nll_init
 
 
@@ -54,8 +54,7 @@ def test_iwae_estimate_equals_elbo_at_k1_and_grows_with_k(trained, x_test_binary
     means = [model.log_likelihood(x_test_binary, num_samples=k, seed=2).mean() for k in (1, 10, 100)]
     assert means[0] < means[1] < means[2], means
     assert means[2] - means[0] > 0.3
-    # Chunking the samples gives the same estimate (the chunks use the same seeds only per chunk, so compare
-    # a statistic): estimates with 2 chunks of 50 and 1 chunk of 100 agree to Monte Carlo accuracy.
+    # Drawing the samples in chunks (2 x 50) estimates the same quantity as one chunk of 100.
     chunked = model.log_likelihood(x_test_binary, num_samples=100, sample_batch_size=50, seed=3).mean()
     assert abs(chunked - means[2]) < 0.2
 
@@ -66,8 +65,9 @@ def test_keras_round_trip_keeps_log_likelihood(trained, x_test_binary, tmp_path)
     loaded = assert_keras_roundtrip(
         model, x, tmp_path, outputs=lambda m, x: m.log_likelihood(x, num_samples=20, seed=7), atol=1e-4
     )
-    assert loaded.get_config()["likelihood"] == "bernoulli"
-    np.testing.assert_allclose(loaded.encode_mean(x[:5]), model.encode_mean(x[:5]), atol=1e-6)
+    networks = ("encoder", "decoder")
+    own = lambda m: {k: v for k, v in m.get_config().items() if k not in networks}  # noqa: E731
+    assert own(loaded) == own(model) and own(model)["likelihood"] == "bernoulli"
 
 
 def test_analytic_kl_matches_monte_carlo_and_numpy(digits):
@@ -148,11 +148,16 @@ def test_beta_weights_kl_and_warmup_ramps(digits):
 
 
 def test_iwae_with_full_posterior_trains_with_xla(digits):
+    x = digits.x_train[:1024]  # whole batches only: one XLA compilation for training, one for evaluation
     model = IWAE.create((64,), 4, posterior="full", hidden_units=(32,), num_samples=4, seed=0)
     compile_model(model, jit_compile=True)
-    _, _, history = assert_training_lowers_loss(model, digits.x_train, epochs=4, factor=0.8)
+    before = model.evaluate(x, batch_size=256, verbose=0, return_dict=True)
+    history = model.fit(x, epochs=4, batch_size=64, verbose=0)
+    after = model.evaluate(x, batch_size=256, verbose=0, return_dict=True)
+    assert after["loss"] < 0.8 * before["loss"], (before["loss"], after["loss"])
     assert {"loss", "iwae_bound", "elbo", "kl", "reconstruction_nll"} <= set(history.history)
-    assert np.all(np.array(history.history["iwae_bound"]) >= np.array(history.history["elbo"]) - 0.5)
+    assert after["iwae_bound"] > after["elbo"]
+    np.testing.assert_allclose(after["loss"], -after["iwae_bound"], rtol=1e-6)
     with pytest.raises(ValueError, match="beta=1"):
         IWAE.create((64,), 4, beta=0.5)
 
@@ -225,7 +230,7 @@ def test_cli_registration_evaluate_and_plots(tmp_path):
     model = entry.build(_args(), data)
     assert isinstance(model, VAE) and model.latent_dim == 2 and model.kl_warmup_steps == 23
     compile_model(model)
-    model.fit(data.pipeline("train", batch_size=64), epochs=1, verbose=0)
+    model.fit(data.pipeline("train", batch_size=64), epochs=1, verbose=0, shuffle=False)
     results = entry.evaluate(model, data, _args())
     assert set(results) >= {"elbo", "nll"} and results["nll"] < -results["elbo"] + 1.0
     written = entry.plots(model, data, str(tmp_path))
@@ -233,11 +238,11 @@ def test_cli_registration_evaluate_and_plots(tmp_path):
         "samples.png", "reconstructions.png", "interpolation.png", "manifold.png", "latent.png"
     }
     cvae_entry = registry.MODELS["cvae"]
-    cvae = compile_model(cvae_entry.build(_args(), data))
+    cvae = compile_model(cvae_entry.build(_args(latent_dim=3), data))  # no 2-D manifold: faster
     assert isinstance(cvae, CVAE) and cvae.num_classes == 10
     history = cvae_entry.fit(cvae, data, _args(), [])
     assert np.isfinite(history.history["loss"][-1])
     assert np.isfinite(cvae_entry.evaluate(cvae, data, _args())["nll"])
-    assert len(cvae_entry.plots(cvae, data, str(tmp_path / "cvae"))) == 5
+    assert len(cvae_entry.plots(cvae, data, str(tmp_path / "cvae"))) == 3
     iwae = registry.MODELS["iwae"].build(_args(), data)
     assert isinstance(iwae, IWAE) and iwae.num_samples == 5
