@@ -240,7 +240,10 @@ def test_cli_registration_evaluate_and_plots(tmp_path):
     cvae_entry = registry.MODELS["cvae"]
     cvae = compile_model(cvae_entry.build(_args(latent_dim=3), data))  # no 2-D manifold: faster
     assert isinstance(cvae, CVAE) and cvae.num_classes == 10
-    history = cvae_entry.fit(cvae, data, _args(), [])
+    train = cvae_entry.make_pipeline(cvae, data, "train", 64)
+    x, condition = next(iter(train))[0]
+    assert x.shape == (64, 64) and condition.shape == (64, 10)
+    history = cvae.fit(train, epochs=1, verbose=0, shuffle=False)
     assert np.isfinite(history.history["loss"][-1])
     assert np.isfinite(cvae_entry.evaluate(cvae, data, _args())["nll"])
     assert len(cvae_entry.plots(cvae, data, str(tmp_path / "cvae"))) == 3
