@@ -19,7 +19,8 @@ from kerasae import corruption, distributions  # noqa: E402
 # === Models ===
 # Importing a model module registers it with the CLI (kerasae train MODEL).
 from kerasae.autoencoder import Autoencoder  # noqa: E402
+from kerasae.semi_supervised import SemiSupervisedAutoencoder  # noqa: E402
 from kerasae.vae import CVAE, IWAE, VAE  # noqa: E402
 
 # === Using trained models ===
-from kerasae import export, safe_loading  # noqa: E402
+from kerasae import anomaly, export, safe_loading, semi_supervised  # noqa: E402

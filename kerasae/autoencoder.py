@@ -270,7 +270,12 @@ class Autoencoder(keras.Model):
         return super().evaluate(x, y, *args, **kwargs)
 
     # ------------------------------------------------------------------ training step
-    def _target(self, x, y):
+    def targets(self, x, y):
+        """What the step compares the model's outputs with, from a batch's ``x`` and ``y``.
+
+        The reconstruction target here: ``y`` when given (it must have the input's shape), else ``x``.
+        A variant whose ``y`` means something else (labels) overrides this.
+        """
         if y is None:
             return x
         if tuple(y.shape[1:]) != tuple(x.shape[1:]):
@@ -283,7 +288,7 @@ class Autoencoder(keras.Model):
 
     def _objective(self, data, training):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        target = self._target(x, y)
+        target = self.targets(x, y)
         terms, prediction = self.compute_loss_terms(x, target, training=training)
         unknown = set(terms) - set(self.loss_terms)
         if unknown:
@@ -297,15 +302,26 @@ class Autoencoder(keras.Model):
         # divided by the number of replicas (their gradients are summed across replicas).
         loss = tf.nn.compute_average_loss(per_example, sample_weight=sample_weight)
         loss = loss + tf.nn.scale_regularization_loss(regularization)
-        self._update_trackers(terms, per_example + regularization, regularization, sample_weight)
-        return loss, x, target, prediction, sample_weight
+        metric_weight = self.update_metrics(
+            terms, per_example + regularization, regularization, target, prediction, sample_weight
+        )
+        return loss, x, target, prediction, metric_weight
 
-    def _update_trackers(self, terms, per_example_loss, regularization, sample_weight):
+    def update_metrics(self, terms, per_example_loss, regularization, target, prediction, sample_weight):
+        """Updates the ``loss`` and per-term trackers with one batch.
+
+        A variant overrides this where a term is averaged over a subset of the batch (the semi-supervised
+        loss over labelled examples only).
+
+        Returns:
+            The sample weight the compiled metrics (``compile(metrics=...)``) see for this batch.
+        """
         self.loss_tracker.update_state(per_example_loss, sample_weight=sample_weight)
         for name, value in terms.items():
             self.term_trackers[name].update_state(value, sample_weight=sample_weight)
         if "regularization_loss" in self.term_trackers:
             self.term_trackers["regularization_loss"].update_state(regularization)
+        return sample_weight
 
     def train_step(self, data):
         with tf.GradientTape() as tape:

@@ -297,7 +297,7 @@ def train(args):
         if entry.evaluate is not None:
             results["test"].update(entry.evaluate(model, data, args))
         model.save(os.path.join(staging, "model.keras"))
-        standard_plots(model, data, history, staging, reconstructions=entry.pipeline is None)
+        standard_plots(model, data, history, staging, reconstructions=entry.plots is None)
         if entry.plots is not None:
             entry.plots(model, data, staging)
         config = {k: v for k, v in vars(args).items() if k not in ("command",)}

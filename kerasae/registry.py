@@ -24,12 +24,13 @@ class ModelEntry:
         fit: Optional ``fit(model, data, args, callbacks) -> keras.callbacks.History`` replacing the
             standard ``model.fit`` on ``data.pipeline("train")``.
         evaluate: Optional ``evaluate(model, data, args) -> dict`` of extra test metrics.
-        plots: Optional ``plots(model, data, out_dir) -> list of written paths`` for extra figures.
+        plots: Optional ``plots(model, data, out_dir) -> list of written paths``, replacing the standard
+            reconstruction and 2-D code plots (the loss curves are always drawn).
         data_options: Keyword arguments for :func:`kerasae.datasets.load` implied by the variant, computed
             from ``args`` (e.g. dynamic binarisation for a Bernoulli VAE).
         pipeline: Optional ``pipeline(model, data, split, batch_size) -> tf.data.Dataset`` replacing
-            ``data.pipeline(split, batch_size)`` for training and evaluation (e.g. ``(x, condition)`` inputs).
-            An entry with a pipeline draws its own plots: the standard reconstruction plot is skipped.
+            ``data.pipeline(split, batch_size)`` for training and evaluation (e.g. ``(x, condition)`` inputs,
+            or ``(x, labels)``).
     """
 
     name: str

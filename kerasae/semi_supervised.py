@@ -36,6 +36,8 @@ from kerasae.autoencoder import Autoencoder, _deserialize, _serialize
 TASKS = ("classification", "regression")
 #: The label of an unlabelled example in classification (regression uses NaN).
 UNLABELLED = -1
+#: Keras epochs the head's passes over the (few) labelled codes are reported in (see ``_fit_head``).
+MAX_HEAD_EPOCHS = 10
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -225,8 +227,11 @@ def _supervised_per_example(task, labels, outputs):
     return mask * loss, mask, correct
 
 
-def _fit_head(head, codes, labels, task, epochs, batch_size, learning_rate, verbose=0, validation_data=None):
-    """Fits ``head`` on fixed codes (the encoder is frozen: no gradient reaches it)."""
+def _fit_head(head, codes, labels, task, epochs, batch_size, learning_rate, verbose=0, validation_data=None, seed=0):
+    """Fits ``head`` on fixed codes (the encoder is frozen: no gradient reaches it) for ``epochs`` passes."""
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
     mask = labelled_mask(labels, task)
     if not mask.any():
         raise ValueError("Expected at least one labelled example to fit the head. Received none (all -1 or NaN).")
@@ -240,11 +245,22 @@ def _fit_head(head, codes, labels, task, epochs, batch_size, learning_rate, verb
     else:
         loss, metrics = keras.losses.MeanSquaredError(), []
     wrapper.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+    # The labelled set is small: report the passes in at most MAX_HEAD_EPOCHS Keras epochs, which saves the
+    # per-epoch overhead (the number of gradient steps is that of `epochs` passes).
+    batch_size = min(batch_size, len(codes))
+    steps = epochs * math.ceil(len(codes) / batch_size)
+    keras_epochs = min(epochs, MAX_HEAD_EPOCHS)
+    data = (
+        tf.data.Dataset.from_tensor_slices((codes, labels))
+        .shuffle(len(codes), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .repeat()
+    )
     return wrapper.fit(
-        codes,
-        labels,
-        epochs=epochs,
-        batch_size=min(batch_size, len(codes)),
+        data,
+        epochs=keras_epochs,
+        steps_per_epoch=math.ceil(steps / keras_epochs),
+        shuffle=False,  # the pipeline reshuffles
         verbose=verbose,
         validation_data=validation_data,
     )
@@ -339,8 +355,10 @@ class SemiSupervisedAutoencoder(Autoencoder):
         self.task = task
         self.alpha = float(alpha)
         head_units = None
-        if head is not None and getattr(head, "outputs", None):
-            head_units = int(head.outputs[0].shape[-1])
+        if head is not None:
+            if not getattr(head, "built", False):
+                head.build((None, self.latent_dim))
+            head_units = int(head.compute_output_shape((None, self.latent_dim))[-1])
         if task == "classification":
             num_classes = num_classes if num_classes is not None else head_units
             if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
@@ -362,11 +380,7 @@ class SemiSupervisedAutoencoder(Autoencoder):
         self.num_classes = num_classes
         self.output_dim = output_dim
         # === Networks ===
-        if head is None:
-            head = default_head(self.latent_dim, units)
-        elif not getattr(head, "built", False):
-            head.build((None, self.latent_dim))
-        self.head = head
+        self.head = default_head(self.latent_dim, units) if head is None else head
         # === Metrics ===
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy") if task == "classification" else None
 
@@ -386,7 +400,7 @@ class SemiSupervisedAutoencoder(Autoencoder):
         return out.argmax(axis=-1) if self.task == "classification" else out
 
     # ------------------------------------------------------------------ objective
-    def _target(self, x, y):
+    def targets(self, x, y):
         """The labels of the batch (not a reconstruction target); ``fit(x)`` alone means no labels."""
         batch = ops.shape(x)[0]
         if self.task == "classification":
@@ -434,20 +448,21 @@ class SemiSupervisedAutoencoder(Autoencoder):
         scaled = dict(terms, reconstruction_loss=self.alpha * terms["reconstruction_loss"])
         return super().combine_loss_terms(scaled)
 
-    def _update_trackers(self, terms, per_example_loss, regularization, sample_weight):
-        # The supervised term is tracked in _objective over the labelled examples only.
-        terms = {name: value for name, value in terms.items() if name != "supervised_loss"}
-        super()._update_trackers(terms, per_example_loss, regularization, sample_weight)
+    def update_metrics(self, terms, per_example_loss, regularization, target, prediction, sample_weight):
+        """Tracks ``supervised_loss`` and ``accuracy`` over the labelled examples only.
 
-    def _objective(self, data, training):
-        loss, x, labels, outputs, sample_weight = super()._objective(data, training)
-        masked, mask, correct = _supervised_per_example(self.task, labels, outputs)
+        Returns the labelled mask (times any sample weight) so that compiled metrics also see only the
+        labelled examples.
+        """
+        others = {name: value for name, value in terms.items() if name != "supervised_loss"}
+        super().update_metrics(others, per_example_loss, regularization, target, prediction, sample_weight)
+        masked, mask, correct = _supervised_per_example(self.task, target, prediction)
         weights = mask if sample_weight is None else mask * ops.reshape(ops.cast(sample_weight, "float32"), (-1,))
         # Mean over the labelled examples: sum(w * mask * s) / sum(w * mask); nothing when none.
         self.term_trackers["supervised_loss"].update_state(masked, sample_weight=weights)
         if self.accuracy_tracker is not None:
             self.accuracy_tracker.update_state(correct, sample_weight=weights)
-        return loss, x, labels, outputs, weights
+        return weights
 
     # ------------------------------------------------------------------ sequential training
     def fit_sequential(
@@ -556,7 +571,7 @@ class LatentPredictor:
         self.output_dim = output_dim
         self.history = None
 
-    def fit(self, x, y, epochs=100, batch_size=64, learning_rate=1e-2, verbose=0):
+    def fit(self, x, y, epochs=100, batch_size=64, learning_rate=1e-2, verbose=0, seed=0):
         """Fits the head on the codes of the labelled examples of ``x`` (``-1``/``NaN`` = unlabelled).
 
         Returns:
@@ -572,7 +587,7 @@ class LatentPredictor:
             else:
                 units = self.output_dim or (y.shape[1] if y.ndim == 2 else 1)
             self.head = default_head(codes.shape[1], units)
-        self.history = _fit_head(self.head, codes, y, self.task, epochs, batch_size, learning_rate, verbose)
+        self.history = _fit_head(self.head, codes, y, self.task, epochs, batch_size, learning_rate, verbose, seed=seed)
         return self
 
     def predict_head(self, x, batch_size=256):
@@ -634,14 +649,13 @@ def _fit(model, data, args, callbacks):
         epochs=args.epochs,
         callbacks=callbacks,
         verbose=_verbose(args),
+        shuffle=False,  # the pipeline reshuffles each epoch
     )
 
 
-def _evaluate(model, data, args):
-    """The metrics on the labelled test set (the standard evaluation sees no labels)."""
-    batch = min(args.batch_size, len(data.x_test))
-    results = model.evaluate(data.pipeline("test", batch, with_labels=True), verbose=0, return_dict=True)
-    return {name: results[name] for name in ("supervised_loss", "accuracy") if name in results}
+def _labelled_pipeline(model, data, split, batch_size):
+    """Evaluation pipelines carry the true labels, so the standard evaluation reports accuracy."""
+    return data.pipeline(split, batch_size, with_labels=True)
 
 
 def _register():
@@ -658,7 +672,7 @@ def _register():
             (("--sequential",), {"action": "store_true", "help": "train the autoencoder first, then the head on frozen codes"}),
         ),
         fit=_fit,
-        evaluate=_evaluate,
+        pipeline=_labelled_pipeline,
     )
 
 

@@ -704,11 +704,9 @@ class CVAE(VAE):
             )
         return x, tf.cast(condition, "float32")
 
-    def _target(self, x, y):
+    def targets(self, x, y):
         data, _ = self._split_inputs(x)
-        if y is not None:
-            return super()._target(data, y)
-        return data
+        return super().targets(data, y)
 
     def _encoder_input(self, x, condition):
         x = tf.cast(x, "float32")

@@ -3,6 +3,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from kerasae import cli
@@ -53,3 +54,16 @@ def test_console_script_help():
     assert result.returncode == 0
     for command in ("train", "evaluate", "export"):
         assert command in result.stdout
+
+
+@pytest.mark.parametrize("model", sorted(__import__("kerasae").registry.MODELS))
+def test_every_registered_model_trains_from_the_cli(model, tmp_path):
+    out = tmp_path / model
+    argv = ["train", model, "--epochs", "1", "--out", str(out), "--verbose", "0", "--batch-size", "128"]
+    assert cli.main(argv) == 0
+    for name in ("model.keras", "metrics.json", "loss_curves.png"):
+        assert (out / name).is_file(), name
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.isfinite(metrics["test"]["loss"])
+    loaded_results = cli.evaluate(cli.build_parser().parse_args(["evaluate", str(out), "--nll-samples", "4"]))
+    assert np.isfinite(loaded_results["loss"])
