@@ -70,6 +70,7 @@ And on a device, with LiteRT:
     >>> codes = runner(x=x)["code"]     # or kerasae.export.run_tflite(path, "encode", x=x) for int8 I/O
 """
 
+import argparse
 import dataclasses
 import datetime
 import importlib
@@ -253,8 +254,11 @@ class _Staging:
     """A temporary folder beside the destination; :meth:`commit` renames its artifacts into place."""
 
     def __init__(self, parent):
+        self.parent = parent
+        self.created_parent = not os.path.isdir(parent)
         os.makedirs(parent, exist_ok=True)
         self.dir = tempfile.mkdtemp(prefix=".kerasae-export-", dir=parent)
+        self.committed = False
 
     def path(self, name):
         return os.path.join(self.dir, name)
@@ -274,6 +278,7 @@ class _Staging:
                     backups.append((backup, final))
                 os.replace(staged, final)
                 done.append(final)
+            self.committed = True
         except BaseException:
             for final in done:
                 _remove(final)
@@ -286,6 +291,8 @@ class _Staging:
 
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.created_parent and not self.committed and not os.listdir(self.parent):
+            os.rmdir(self.parent)  # a failed export leaves no empty folders either
 
 
 def _remove(path):
@@ -341,6 +348,19 @@ def _converter(saved_model_path, signatures, quantize, representative, int8_io):
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
     return converter
+
+
+def _convert(saved_model_path, signatures, quantize, representative, int8_io, part):
+    """Converts a staged SavedModel's deterministic signatures to TFLite bytes."""
+    converter = _converter(saved_model_path, signatures, quantize, representative, int8_io)
+    try:
+        with warnings.catch_warnings():  # the calibrator's own tf.lite.Interpreter deprecation warning
+            warnings.simplefilter("ignore", UserWarning)
+            return converter.convert()
+    except Exception as err:  # noqa: BLE001 - converter errors are long and opaque
+        raise ValueError(
+            f"TFLite conversion ({quantize}) of the {part} model failed: {type(err).__name__}: {str(err)[:2000]}"
+        ) from err
 
 
 def _representative_dataset(model, signatures, x, seed):
@@ -663,16 +683,7 @@ def export(
                     representative = (
                         _representative_dataset(model, signatures, x_repr, seed) if q == "int8" else None
                     )
-                    converter = _converter(sm_path, signatures, q, representative, int8_io and q == "int8")
-                    try:
-                        with warnings.catch_warnings():  # the calibrator's own tf.lite.Interpreter deprecation
-                            warnings.simplefilter("ignore", UserWarning)
-                            content = converter.convert()
-                    except Exception as err:  # noqa: BLE001 - converter errors are long and opaque
-                        raise ValueError(
-                            f"TFLite conversion ({q}) of the {part} model failed: {type(err).__name__}: "
-                            f"{str(err)[:2000]}"
-                        ) from err
+                    content = _convert(sm_path, signatures, q, representative, int8_io and q == "int8", part)
                     with open(staged, "wb") as f:
                         f.write(content)
                     report, sig_names = _parity_tflite(staged, signatures, reference, inputs)
@@ -832,13 +843,21 @@ def export_from_args(args):
     options = {"flatten": len(shape) == 1, "seed": int(config.get("seed", 0) or 0)}
     if binarize == "static":
         options["binarize"] = "static"
-    data = datasets.load(args.dataset or config.get("dataset") or "digits", **options)
+    from kerasae import registry
+
+    entry = registry.MODELS.get(config.get("model"))
+    if args.dataset is None and entry is not None and {"dataset", "architecture", "validation_split", "seed"} <= set(config):
+        from kerasae import cli  # the run's own data options (binarisation, held-out class, ...)
+
+        data = cli.load_data(argparse.Namespace(**config), entry)
+    else:
+        data = datasets.load(args.dataset or config.get("dataset") or "digits", **options)
     if math.prod(data.input_shape) != math.prod(shape):
         raise ValueError(
             f"The data set {data.name!r} has examples of shape {data.input_shape}, the model expects {shape}. "
             "Fix: pass --dataset with the data the model was trained on."
         )
-    preprocessing = {"scaling": args.scaling or "float32 in [0, 1] (8-bit images divided by 255)", "binarization": binarize}
+    preprocessing = {"scaling": args.scaling or "float32 in [0, 1], as kerasae.datasets.load returns", "binarization": binarize}
     if binarize == "static":
         preprocessing["threshold"] = 0.5
     formats = FORMATS if args.format == "all" else (args.format,)

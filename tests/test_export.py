@@ -267,6 +267,9 @@ def test_failed_parity_leaves_nothing_and_keeps_existing_outputs(mlp, tmp_path):
     with pytest.raises(ex.ParityError, match="float16.*relative tolerance 0"):
         ex.export(model, out, formats="tflite", quantize=("none", "float16"), parity_data=data.x_test, tolerance={"float16": 0.0})
     assert os.listdir(tmp_path) == []  # no artifact, no metadata, no temporary folder, not even 'out'
+    with pytest.raises(ex.ParityError):
+        ex.export(model, tmp_path / "a" / "b", formats="tflite", quantize="float16", parity_data=data.x_test, tolerance=0.0)
+    assert os.listdir(tmp_path) == []  # nor the missing parent folders
 
     out.mkdir()
     (out / "model_float32.tflite").write_bytes(b"old")

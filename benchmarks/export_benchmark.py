@@ -1,0 +1,180 @@
+"""Benchmarks exported models: file size, single-sample latency and reconstruction error per quantisation.
+
+For each model family (trained briefly on digits) and each TFLite quantisation mode, it reports the file
+size (and its ratio to float32), the per-sample latency of ``encode`` and ``decode`` in LiteRT against the
+Keras model's own call and the SavedModel signature (batch of one, the on-device case), and the test-set
+reconstruction MSE against float32's. Prints a markdown table and writes JSON under ``benchmarks/results/``.
+
+Targets: int8 files at most 30% of float32's size; int8 reconstruction MSE within 5% of float32's;
+single-sample LiteRT latency well under Keras's.
+
+Usage:
+    python benchmarks/export_benchmark.py [--families autoencoder conv vae] [--epochs 10] [--repeats 200]
+"""
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+HIDDEN_UNITS = (512, 256)  # wide enough that the weights, not the file's fixed overhead, dominate the size
+
+
+def _build(family, epochs, seed):
+    import keras
+
+    import kerasae
+    from kerasae import export, registry
+
+    export._import_variants()
+    name, architecture = ("autoencoder", "conv") if family == "conv" else (family, "mlp")
+    entry = registry.MODELS[name]
+    args = argparse.Namespace(
+        model=name, dataset="digits", architecture=architecture, latent_dim=8,
+        hidden_units=list(HIDDEN_UNITS) if architecture == "mlp" else None, filters=None, activation="relu",
+        dropout=0.0, loss="mse", l2=0.0, validation_split=0.0, holdout_class=None, epochs=epochs, batch_size=64,
+        learning_rate=2e-3, jit_compile="off", seed=seed, out=None, overwrite=False, verbose=0,
+    )
+    defaults = argparse.ArgumentParser()
+    for flags, kwargs in entry.arguments:
+        defaults.add_argument(*flags, **kwargs)
+    vars(args).update({k: v for k, v in vars(defaults.parse_args([])).items() if k not in vars(args)})
+    from kerasae import cli
+
+    keras.utils.set_random_seed(seed)
+    data = cli.load_data(args, entry)
+    model = entry.build(args, data)
+    model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+    if entry.fit is not None:
+        entry.fit(model, data, args, [])
+    else:
+        model.fit(data.pipeline("train", 64), epochs=epochs, verbose=0)
+    del kerasae
+    return model, data
+
+
+def _latency(fn, repeats):
+    fn()  # warm up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats * 1e3  # ms per call
+
+
+def benchmark(family, epochs, repeats, seed=0):
+    import numpy as np
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter
+
+    from kerasae import export
+
+    model, data = _build(family, epochs, seed)
+    x_test = data.x_test
+    with tempfile.TemporaryDirectory() as tmp:
+        results = export.export(
+            model, tmp, quantize="all", parity_data=x_test, representative_data=data.x_train, seed=seed
+        )
+        by_mode = {r.quantization: r for r in results if r.format == "tflite"}
+        saved = tf.saved_model.load(next(r.path for r in results if r.format == "saved_model"))
+        x1 = x_test[:1]
+        encoded = model.encode(x1)
+        z1 = np.asarray(encoded.mean() if hasattr(encoded, "stddev") else encoded)
+        reference = {
+            "keras_encode_ms": _latency(lambda: model.encode(x1), repeats),
+            "keras_decode_ms": _latency(lambda: model.decode(z1), repeats),
+            "saved_model_encode_ms": _latency(lambda: saved.signatures["encode"](x=tf.constant(x1)), repeats),
+            "saved_model_decode_ms": _latency(lambda: saved.signatures["decode"](z=tf.constant(z1)), repeats),
+        }
+        keras_mse = float(np.mean((np.asarray(model.reconstruct(x_test)) - x_test) ** 2))
+        rows = []
+        for mode in export.QUANTIZATIONS:
+            result = by_mode[mode]
+            interpreter = Interpreter(model_path=result.path)
+            encode = interpreter.get_signature_runner("encode")
+            decode = interpreter.get_signature_runner("decode")
+            reconstruction = export.run_tflite(interpreter, "reconstruct", x=x_test)["reconstruction"]
+            rows.append(
+                {
+                    "family": family,
+                    "mode": mode,
+                    "size_kib": result.size_bytes / 1024,
+                    "litert_encode_ms": _latency(lambda: encode(x=x1), repeats),
+                    "litert_decode_ms": _latency(lambda: decode(z=z1), repeats),
+                    "mse": float(np.mean((reconstruction - x_test) ** 2)),
+                    "max_rel_parity_error": result.max_rel_error,
+                    **reference,
+                    "keras_mse": keras_mse,
+                }
+            )
+    base = next(r for r in rows if r["mode"] == "none")
+    for row in rows:
+        row["size_ratio"] = row["size_kib"] / base["size_kib"]
+        row["mse_change"] = row["mse"] / base["mse"] - 1.0
+    return rows
+
+
+def _table(rows):
+    lines = [
+        "| family | mode | size KiB (x f32) | encode ms LiteRT / SavedModel / Keras | decode ms LiteRT / SavedModel / Keras "
+        "| test MSE (vs f32) | parity rel. err |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['family']} | {r['mode']} | {r['size_kib']:.1f} ({r['size_ratio']:.2f}) "
+            f"| {r['litert_encode_ms']:.3f} / {r['saved_model_encode_ms']:.3f} / {r['keras_encode_ms']:.3f} "
+            f"| {r['litert_decode_ms']:.3f} / {r['saved_model_decode_ms']:.3f} / {r['keras_decode_ms']:.3f} "
+            f"| {r['mse']:.5f} ({r['mse_change']:+.1%}) | {r['max_rel_parity_error']:.1e} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--families", nargs="+", default=["autoencoder", "conv", "vae"],
+                        help="registered model names (MLP), or 'conv' for the convolutional autoencoder")
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=200, help="timed calls per latency")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "export_benchmark.json"))
+    args = parser.parse_args(argv)
+
+    import tensorflow as tf
+
+    from kerasae import registry, export
+
+    export._import_variants()
+    rows = []
+    for family in args.families:
+        if family != "conv" and family not in registry.MODELS:
+            print(f"skipping {family!r}: not registered", file=sys.stderr)
+            continue
+        rows.extend(benchmark(family, args.epochs, args.repeats, args.seed))
+    table = _table(rows)
+    print(table)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump(
+            {
+                "rows": rows,
+                "settings": {**vars(args), "hidden_units": HIDDEN_UNITS, "dataset": "digits", "batch_for_latency": 1},
+                "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
+                "versions": export._versions(),
+                "tensorflow_threads": tf.config.threading.get_inter_op_parallelism_threads(),
+                "markdown": table,
+            },
+            f,
+            indent=2,
+        )
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
