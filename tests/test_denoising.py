@@ -144,9 +144,7 @@ def test_corrupt_once_is_seeded(digits):
 @pytest.mark.parametrize(
     "architecture, noise, options",
     [
-        ("mlp", "gaussian", {}),
         ("mlp", "salt_and_pepper", {"dropout": 0.1, "l2": 1e-4}),
-        ("conv", "masking", {}),
         ("conv", "dropout", {"l2": 1e-4}),
     ],
 )
@@ -155,7 +153,7 @@ def test_training_lowers_loss(digits, digits_images, architecture, noise, option
     l2 = options.pop("l2", 0.0)
     encoder, decoder = kerasae.networks.build(architecture, data.input_shape, 16, **options)
     model = DenoisingAutoencoder(encoder, decoder, noise=noise, noise_level=0.2, l2=l2)
-    assert_training_lowers_loss(model, data.x_train, epochs=3)
+    assert_training_lowers_loss(model, data.x_train[:640], epochs=3, batch_size=32)
 
 
 def test_keras_roundtrip(digits, tmp_path):

@@ -45,8 +45,8 @@ def test_larger_weight_gives_sparser_code(digits):
 
 @pytest.mark.parametrize(
     "architecture, options",
-    [("mlp", {}), ("mlp", {"dropout": 0.1, "l2": 1e-4}), ("conv", {"l2": 1e-4})],
-    ids=["mlp", "mlp_dropout_l2", "conv_l2"],
+    [("mlp", {"dropout": 0.1, "l2": 1e-4}), ("conv", {"l2": 1e-4})],
+    ids=["mlp_dropout_l2", "conv_l2"],
 )
 def test_training_lowers_loss(digits, digits_images, architecture, options):
     data = digits if architecture == "mlp" else digits_images
@@ -55,7 +55,7 @@ def test_training_lowers_loss(digits, digits_images, architecture, options):
         architecture, data.input_shape, 32, code_activation="relu", **options
     )
     model = SparseAutoencoder(encoder, decoder, sparsity_weight=1e-3, l2=l2)
-    assert_training_lowers_loss(model, data.x_train, epochs=3)
+    assert_training_lowers_loss(model, data.x_train[:640], epochs=3, batch_size=32)
 
 
 def test_overcomplete_code_does_not_warn(recwarn):

@@ -1,0 +1,218 @@
+"""The contractive autoencoder: a penalty on the Frobenius norm of the encoder's Jacobian.
+
+Example:
+    >>> encoder, decoder = kerasae.networks.mlp((64,), latent_dim=16, hidden_units=(), code_activation="sigmoid")
+    >>> model = kerasae.contractive.ContractiveAutoencoder(encoder, decoder, contractive_weight=0.1)
+    >>> model.uses_closed_form  # a single sigmoid layer: the closed form is used
+    True
+    >>> norms = kerasae.contractive.jacobian_norm(model.encoder, x_test)  # ||dh/dx||_F^2 per example
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from kerasae.autoencoder import Autoencoder
+from kerasae.registry import networks_from_args, register_model
+
+#: Ways of computing the penalty: ``"auto"`` picks the closed form when it applies.
+PENALTY_METHODS = ("auto", "closed_form", "autodiff")
+
+
+def sigmoid_dense_layer(encoder):
+    """The encoder's single sigmoid ``Dense`` layer if the closed form applies to it, else ``None``.
+
+    The closed form applies to an encoder that is one ``Dense`` layer with a sigmoid activation, possibly
+    after an ``Input`` and a ``Flatten`` (``kerasae.networks.mlp(..., hidden_units=(),
+    code_activation="sigmoid")``), or to such a ``Dense`` layer itself.
+    """
+    layers = getattr(encoder, "layers", None)
+    if layers is None:
+        layers = [encoder]
+    layers = [layer for layer in layers if not isinstance(layer, (keras.layers.InputLayer, keras.layers.Flatten))]
+    if len(layers) != 1:
+        return None
+    (layer,) = layers
+    if type(layer) is keras.layers.Dense and layer.activation is keras.activations.sigmoid:
+        return layer
+    return None
+
+
+def sigmoid_jacobian_norm(code, kernel):
+    """Closed-form ``||dh/dx||_F^2`` for ``h = sigmoid(x W + b)``, per example.
+
+    ``dh_k/dx_m = h_k (1 - h_k) W_mk``, so ``||J||_F^2 = sum_k (h_k (1 - h_k))^2 sum_m W_mk^2``.
+
+    Args:
+        code: The codes ``h``, shape ``(batch, k)``.
+        kernel: The Dense kernel ``W``, shape ``(d, k)`` (Keras' layout: inputs by units).
+
+    Returns:
+        A float32 tensor of shape ``(batch,)``.
+    """
+    code = ops.cast(code, "float32")
+    column_norms = ops.sum(ops.square(ops.cast(kernel, "float32")), axis=0)
+    return ops.sum(ops.square(code * (1.0 - code)) * column_norms, axis=-1)
+
+
+def autodiff_jacobian_norm(encoder, x, training=False):
+    """Exact ``||dh(x_n)/dx_n||_F^2`` per example for any encoder, by reverse-mode autodiff.
+
+    Row ``k`` of example ``n``'s Jacobian is the gradient of ``h_k(x_n)`` with respect to ``x_n``. All
+    ``k`` rows come from one forward and one backward pass on the batch tiled ``k`` times: copy ``k``
+    of the batch keeps only code unit ``k``, and because examples are processed independently the
+    gradient of the sum with respect to each copy is exactly that row. This avoids ``pfor`` (which
+    ``batch_jacobian`` uses), so it runs under XLA and inside the training step's outer
+    ``GradientTape`` (which differentiates through it). The cost is that of the encoder on ``k`` times
+    the batch. With ``training=True`` and dropout, each copy draws its own mask, which gives an unbiased
+    estimate of the expected penalty.
+
+    Args:
+        encoder: A Keras model or layer mapping inputs to codes; it must treat examples independently
+            (no batch statistics in training mode).
+        x: A batch of inputs.
+        training: Whether to run the encoder in training mode (dropout).
+
+    Returns:
+        A float32 tensor of shape ``(batch,)``.
+    """
+    x = tf.convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        x = tf.cast(x, "float32")
+    batch = tf.shape(x)[0]
+    code_dim = math.prod(encoder.compute_output_shape((None,) + tuple(x.shape[1:]))[1:])
+    tiled = tf.tile(x, tf.concat([[code_dim], tf.ones([tf.rank(x) - 1], tf.int32)], axis=0))
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(tiled)
+        code = tf.reshape(encoder(tiled, training=training), (code_dim, batch, code_dim))
+        # Copy k keeps code unit k: the sum's gradient on copy k, example n, is d h_k(x_n) / d x_n.
+        selected = tf.reduce_sum(code * tf.eye(code_dim, dtype=code.dtype)[:, None, :])
+    rows = tape.gradient(selected, tiled)
+    rows = tf.reshape(tf.cast(rows, "float32"), (code_dim, batch, -1))
+    return tf.reduce_sum(tf.square(rows), axis=(0, 2))
+
+
+def jacobian_norm(encoder, x, training=False, method="auto"):
+    """Per-example squared Frobenius norm of the encoder's Jacobian, ``||dh(x_n)/dx_n||_F^2``.
+
+    Args:
+        encoder: A Keras model or layer mapping inputs to codes.
+        x: A batch of inputs (array or tensor).
+        training: Whether to run the encoder in training mode.
+        method: ``"auto"`` (the closed form for a single sigmoid Dense layer, autodiff otherwise),
+            ``"closed_form"`` or ``"autodiff"``.
+
+    Returns:
+        A float32 tensor of shape ``(batch,)``.
+
+    Raises:
+        ValueError: for an unknown method, or ``"closed_form"`` with an encoder it does not apply to.
+    """
+    layer = _closed_form_layer(encoder, method)
+    if layer is None:
+        return autodiff_jacobian_norm(encoder, x, training=training)
+    return sigmoid_jacobian_norm(encoder(x, training=training), layer.kernel)
+
+
+def _closed_form_layer(encoder, method):
+    if method not in PENALTY_METHODS:
+        raise ValueError(f"Expected penalty_method to be one of {list(PENALTY_METHODS)}. Received: {method!r}")
+    if method == "autodiff":
+        return None
+    layer = sigmoid_dense_layer(encoder)
+    if method == "closed_form" and layer is None:
+        raise ValueError(
+            "penalty_method='closed_form' needs an encoder that is a single Dense layer with a sigmoid "
+            "activation (optionally after Flatten), e.g. kerasae.networks.mlp(input_shape, k, "
+            "hidden_units=(), code_activation='sigmoid'). Fix: build such an encoder, or use "
+            "penalty_method='auto' (autodiff for other encoders)."
+        )
+    return layer
+
+
+@keras.saving.register_keras_serializable(package="kerasae")
+class ContractiveAutoencoder(Autoencoder):
+    """An autoencoder whose code is made insensitive to small input changes by a Jacobian penalty.
+
+    Objective, averaged over the batch:
+
+        loss = mean_n [ r(x_n, g(h(x_n))) + lambda * ||dh(x_n)/dx_n||_F^2 ] + l2 * sum_W ||W||_F^2
+
+    with ``h`` the encoder, ``g`` the decoder and ``lambda`` the ``contractive_weight``. For an encoder
+    ``h = sigmoid(W x + b)`` (one sigmoid Dense layer) the penalty has the closed form
+
+        ||dh/dx||_F^2 = sum_k (h_k (1 - h_k))^2 sum_m W_km^2,
+
+    used automatically; any other encoder gets the exact norm by autodiff (:func:`autodiff_jacobian_norm`),
+    which costs an extra forward and backward pass of the encoder on the batch tiled ``k`` times. The penalty is tracked as the metric ``contractive_penalty`` (``lambda`` times the mean norm).
+
+    Args:
+        encoder: A Keras model mapping inputs to codes.
+        decoder: A Keras model mapping codes to pre-activations of the input's shape.
+        contractive_weight: ``lambda`` >= 0.
+        penalty_method: ``"auto"``, ``"closed_form"`` or ``"autodiff"`` (see :func:`jacobian_norm`).
+        **kwargs: Passed to :class:`kerasae.Autoencoder` (``reconstruction_loss``, ``l2``, ...).
+
+    Example:
+        >>> encoder, decoder = kerasae.networks.mlp((64,), 16, hidden_units=(), code_activation="sigmoid")
+        >>> model = kerasae.contractive.ContractiveAutoencoder(encoder, decoder, contractive_weight=0.1)
+
+    References:
+        Rifai, Vincent, Muller, Glorot & Bengio (2011), Contractive auto-encoders: explicit invariance
+        during feature extraction. ICML.
+    """
+
+    loss_terms = ("reconstruction_loss", "contractive_penalty")
+    undercomplete = False
+
+    def __init__(self, encoder, decoder, contractive_weight=0.1, penalty_method="auto", **kwargs):
+        if not float(contractive_weight) >= 0:
+            raise ValueError(f"Expected contractive_weight >= 0. Received: contractive_weight={contractive_weight!r}")
+        closed_form = _closed_form_layer(encoder, penalty_method) is not None
+        super().__init__(encoder, decoder, **kwargs)
+        self.contractive_weight = float(contractive_weight)
+        self.penalty_method = penalty_method
+        self.uses_closed_form = closed_form  # Whether the single-sigmoid-layer closed form is used.
+
+    def code_penalties(self, x, code, training=False):
+        if self.uses_closed_form:
+            norms = sigmoid_jacobian_norm(code, sigmoid_dense_layer(self.encoder).kernel)
+        else:
+            norms = autodiff_jacobian_norm(self.encoder, x, training=training)
+        return {"contractive_penalty": self.contractive_weight * norms}
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({"contractive_weight": self.contractive_weight, "penalty_method": self.penalty_method})
+        return config
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def _build(args, data):
+    encoder, decoder = networks_from_args(args, data)
+    return ContractiveAutoencoder(
+        encoder,
+        decoder,
+        contractive_weight=args.contractive_weight,
+        reconstruction_loss=args.loss,
+        l2=args.l2,
+        name="contractive_autoencoder",
+    )
+
+
+def _evaluate(model, data, args):
+    norms = jacobian_norm(model.encoder, data.x_test[:512])
+    return {"mean_jacobian_norm": float(ops.convert_to_numpy(ops.mean(norms)))}
+
+
+register_model(
+    "contractive",
+    _build,
+    help="Contractive autoencoder: reconstruction + lambda * ||dh/dx||_F^2 (closed form for a sigmoid layer).",
+    arguments=(
+        (("--contractive-weight",), {"type": float, "default": 0.1, "help": "lambda, weight of the Jacobian penalty"}),
+    ),
+    evaluate=_evaluate,
+)
