@@ -14,11 +14,13 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from kerasae import sampling
 from kerasae.autoencoder import Autoencoder
 from kerasae.registry import networks_from_args, register_model
 
-#: Ways of computing the penalty: ``"auto"`` picks the closed form when it applies.
-PENALTY_METHODS = ("auto", "closed_form", "autodiff")
+#: Ways of computing the penalty: ``"auto"`` picks the closed form when it applies, exact autodiff
+#: otherwise; ``"hutchinson"`` is the unbiased stochastic estimate for large codes.
+PENALTY_METHODS = ("auto", "closed_form", "autodiff", "hutchinson")
 
 
 def sigmoid_dense_layer(encoder):
@@ -94,6 +96,42 @@ def autodiff_jacobian_norm(encoder, x, training=False):
     return tf.reduce_sum(tf.square(rows), axis=(0, 2))
 
 
+def hutchinson_jacobian_norm(encoder, x, seed, num_projections=1, training=False):
+    """Unbiased stochastic estimate of ``||dh(x_n)/dx_n||_F^2`` per example (Hutchinson's trick).
+
+    For Rademacher vectors ``v`` (entries +-1), ``E_v ||J^T v||^2 = tr(J J^T) = ||J||_F^2``; each of the
+    ``num_projections`` draws costs one vector-Jacobian product, so the estimate costs about one extra
+    encoder forward and backward pass per projection, whatever the code size (the exact
+    :func:`autodiff_jacobian_norm` costs ``k`` of them for a ``k``-unit code).
+
+    Args:
+        encoder: A Keras model or layer mapping inputs to codes, treating examples independently.
+        x: A batch of inputs.
+        seed: A stateless seed, shape ``(2,)`` int32 (e.g. ``kerasae.sampling.next_seed(generator)``).
+        num_projections: Number of random projections averaged, >= 1.
+        training: Whether to run the encoder in training mode.
+
+    Returns:
+        A float32 tensor of shape ``(batch,)``.
+
+    References:
+        Hutchinson (1990), A stochastic estimator of the trace of the influence matrix for Laplacian
+        smoothing splines. Communications in Statistics.
+    """
+    x = tf.convert_to_tensor(x)
+    if not x.dtype.is_floating:
+        x = tf.cast(x, "float32")
+    batch = tf.shape(x)[0]
+    tiled = tf.tile(x, tf.concat([[num_projections], tf.ones([tf.rank(x) - 1], tf.int32)], axis=0))
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(tiled)
+        code = encoder(tiled, training=training)
+        signs = tf.where(sampling.uniform(tf.shape(code), seed, code.dtype) < 0.5, -1.0, 1.0)
+        projected = tf.reduce_sum(code * tf.cast(signs, code.dtype))
+    rows = tf.reshape(tf.cast(tape.gradient(projected, tiled), "float32"), (num_projections, batch, -1))
+    return tf.reduce_mean(tf.reduce_sum(tf.square(rows), axis=-1), axis=0)
+
+
 def jacobian_norm(encoder, x, training=False, method="auto"):
     """Per-example squared Frobenius norm of the encoder's Jacobian, ``||dh(x_n)/dx_n||_F^2``.
 
@@ -102,7 +140,8 @@ def jacobian_norm(encoder, x, training=False, method="auto"):
         x: A batch of inputs (array or tensor).
         training: Whether to run the encoder in training mode.
         method: ``"auto"`` (the closed form for a single sigmoid Dense layer, autodiff otherwise),
-            ``"closed_form"`` or ``"autodiff"``.
+            ``"closed_form"`` or ``"autodiff"`` (exact methods; for the stochastic estimate call
+            :func:`hutchinson_jacobian_norm`).
 
     Returns:
         A float32 tensor of shape ``(batch,)``.
@@ -110,6 +149,8 @@ def jacobian_norm(encoder, x, training=False, method="auto"):
     Raises:
         ValueError: for an unknown method, or ``"closed_form"`` with an encoder it does not apply to.
     """
+    if method == "hutchinson":
+        raise ValueError("jacobian_norm computes the exact norm; call hutchinson_jacobian_norm for the estimate.")
     layer = _closed_form_layer(encoder, method)
     if layer is None:
         return autodiff_jacobian_norm(encoder, x, training=training)
@@ -119,7 +160,7 @@ def jacobian_norm(encoder, x, training=False, method="auto"):
 def _closed_form_layer(encoder, method):
     if method not in PENALTY_METHODS:
         raise ValueError(f"Expected penalty_method to be one of {list(PENALTY_METHODS)}. Received: {method!r}")
-    if method == "autodiff":
+    if method in ("autodiff", "hutchinson"):
         return None
     layer = sigmoid_dense_layer(encoder)
     if method == "closed_form" and layer is None:
@@ -146,13 +187,20 @@ class ContractiveAutoencoder(Autoencoder):
         ||dh/dx||_F^2 = sum_k (h_k (1 - h_k))^2 sum_m W_km^2,
 
     used automatically; any other encoder gets the exact norm by autodiff (:func:`autodiff_jacobian_norm`),
-    which costs an extra forward and backward pass of the encoder on the batch tiled ``k`` times. The penalty is tracked as the metric ``contractive_penalty`` (``lambda`` times the mean norm).
+    which costs an extra forward and backward pass of the encoder on the batch tiled ``k`` times (about
+    20x a plain step for a 784-200-200-50 MLP, benchmarks/RESULTS.md). For wide codes,
+    ``penalty_method="hutchinson"`` uses the unbiased estimate ``E_v ||J^T v||^2`` with
+    ``num_projections`` Rademacher vectors instead (about 2x a plain step with one projection). The
+    penalty is tracked as the metric ``contractive_penalty`` (``lambda`` times the mean norm).
 
     Args:
         encoder: A Keras model mapping inputs to codes.
         decoder: A Keras model mapping codes to pre-activations of the input's shape.
         contractive_weight: ``lambda`` >= 0.
-        penalty_method: ``"auto"``, ``"closed_form"`` or ``"autodiff"`` (see :func:`jacobian_norm`).
+        penalty_method: ``"auto"``, ``"closed_form"``, ``"autodiff"`` (see :func:`jacobian_norm`) or
+            ``"hutchinson"`` (see :func:`hutchinson_jacobian_norm`).
+        num_projections: Random projections of the ``"hutchinson"`` estimate, >= 1.
+        seed: Seed of the ``"hutchinson"`` projections (``None``: random).
         **kwargs: Passed to :class:`kerasae.Autoencoder` (``reconstruction_loss``, ``l2``, ...).
 
     Example:
@@ -167,25 +215,42 @@ class ContractiveAutoencoder(Autoencoder):
     loss_terms = ("reconstruction_loss", "contractive_penalty")
     undercomplete = False
 
-    def __init__(self, encoder, decoder, contractive_weight=0.1, penalty_method="auto", **kwargs):
+    def __init__(
+        self, encoder, decoder, contractive_weight=0.1, penalty_method="auto", num_projections=1, seed=None, **kwargs
+    ):
         if not float(contractive_weight) >= 0:
             raise ValueError(f"Expected contractive_weight >= 0. Received: contractive_weight={contractive_weight!r}")
+        if isinstance(num_projections, bool) or not isinstance(num_projections, int) or num_projections < 1:
+            raise ValueError(f"Expected num_projections to be a positive integer. Received: num_projections={num_projections!r}")
         closed_form = _closed_form_layer(encoder, penalty_method) is not None
         super().__init__(encoder, decoder, **kwargs)
         self.contractive_weight = float(contractive_weight)
         self.penalty_method = penalty_method
+        self.num_projections = num_projections
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
         self.uses_closed_form = closed_form  # Whether the single-sigmoid-layer closed form is used.
 
     def code_penalties(self, x, code, training=False):
         if self.uses_closed_form:
             norms = sigmoid_jacobian_norm(code, sigmoid_dense_layer(self.encoder).kernel)
+        elif self.penalty_method == "hutchinson":
+            seed = sampling.next_seed(self.seed_generator)
+            norms = hutchinson_jacobian_norm(self.encoder, x, seed, self.num_projections, training=training)
         else:
             norms = autodiff_jacobian_norm(self.encoder, x, training=training)
         return {"contractive_penalty": self.contractive_weight * norms}
 
     def get_config(self):
         config = super().get_config()
-        config.update({"contractive_weight": self.contractive_weight, "penalty_method": self.penalty_method})
+        config.update(
+            {
+                "contractive_weight": self.contractive_weight,
+                "penalty_method": self.penalty_method,
+                "num_projections": self.num_projections,
+                "seed": self.seed,
+            }
+        )
         return config
 
 
@@ -196,6 +261,8 @@ def _build(args, data):
         encoder,
         decoder,
         contractive_weight=args.contractive_weight,
+        penalty_method=args.penalty_method,
+        seed=args.seed,
         reconstruction_loss=args.loss,
         l2=args.l2,
         name="contractive_autoencoder",
@@ -213,6 +280,10 @@ register_model(
     help="Contractive autoencoder: reconstruction + lambda * ||dh/dx||_F^2 (closed form for a sigmoid layer).",
     arguments=(
         (("--contractive-weight",), {"type": float, "default": 0.1, "help": "lambda, weight of the Jacobian penalty"}),
+        (
+            ("--penalty-method",),
+            {"choices": PENALTY_METHODS, "default": "auto", "help": "exact (auto/closed_form/autodiff) or hutchinson estimate"},
+        ),
     ),
     evaluate=_evaluate,
 )

@@ -12,6 +12,8 @@ Example:
 import keras
 from keras import ops
 
+from kerasae import sampling
+
 #: Names known to :func:`get_corruption`, each with the meaning of its level.
 CORRUPTIONS = {
     "gaussian": "standard deviation of the additive noise",
@@ -92,9 +94,8 @@ class GaussianCorruption(_Corruption):
         self.clip = clip
 
     def corrupt(self, inputs):
-        noisy = inputs + self.stddev * keras.random.normal(
-            ops.shape(inputs), dtype=inputs.dtype, seed=self.seed_generator
-        )
+        noise = sampling.normal(ops.shape(inputs), sampling.next_seed(self.seed_generator), inputs.dtype)
+        noisy = inputs + self.stddev * noise
         if self.clip is not None:
             noisy = ops.clip(noisy, self.clip[0], self.clip[1])
         return noisy
@@ -127,7 +128,7 @@ class SaltAndPepperCorruption(_Corruption):
         self.high = float(high)
 
     def corrupt(self, inputs):
-        u = keras.random.uniform(ops.shape(inputs), dtype=inputs.dtype, seed=self.seed_generator)
+        u = sampling.uniform(ops.shape(inputs), sampling.next_seed(self.seed_generator), inputs.dtype)
         # u < rate / 2: pepper; rate / 2 <= u < rate: salt; otherwise unchanged.
         salted = ops.where(u < 0.5 * self.rate, ops.cast(self.low, inputs.dtype), ops.cast(self.high, inputs.dtype))
         return ops.where(u < self.rate, salted, inputs)
@@ -155,7 +156,7 @@ class MaskingCorruption(_Corruption):
 
     def keep_mask(self, inputs):
         """A 0/1 mask that keeps each value with probability ``1 - rate``."""
-        u = keras.random.uniform(ops.shape(inputs), dtype=inputs.dtype, seed=self.seed_generator)
+        u = sampling.uniform(ops.shape(inputs), sampling.next_seed(self.seed_generator), inputs.dtype)
         return ops.cast(u >= self.rate, inputs.dtype)
 
     def corrupt(self, inputs):

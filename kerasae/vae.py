@@ -34,7 +34,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from kerasae import distributions as dists
-from kerasae import networks
+from kerasae import networks, sampling
 from kerasae.autoencoder import Autoencoder
 from kerasae.registry import networks_from_args, register_model
 
@@ -358,7 +358,7 @@ class VAE(Autoencoder):
         return distribution.mean()
 
     def _next_seed(self):
-        return tf.cast(self.seed_generator.next(), "int32")
+        return sampling.next_seed(self.seed_generator)
 
     def kl_weight(self):
         """The current KL weight ``beta_t`` (a float32 scalar tensor), ramping to ``beta`` with warm-up."""
@@ -386,7 +386,7 @@ class VAE(Autoencoder):
         x, condition = self._split_inputs(inputs)
         seed = self._next_seed() if seed is None else seed
         posterior = self._posterior(x, condition, training=training)
-        z = posterior.sample(num_samples, seed=seed)
+        z = sampling.reparameterized_sample(posterior, num_samples, seed)
         likelihood = self._likelihood(z, condition, training=training)
         return {
             "log_px_z": likelihood.log_prob(self._likelihood_value(x)),
@@ -460,7 +460,7 @@ class VAE(Autoencoder):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"Expected n to be a positive integer. Received: n={n!r}")
         seed = self._next_seed() if seed is None else tf.constant([int(seed), 0], "int32")
-        return self.prior().sample(n, seed=seed)
+        return sampling.reparameterized_sample(self.prior(), n, seed)
 
     def sample(self, n, seed=None):
         """Decodes ``n`` codes drawn from the prior: the likelihood means ``E[x|z]``, ``z ~ N(0, I)``.

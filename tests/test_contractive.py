@@ -10,6 +10,7 @@ import kerasae
 from kerasae.contractive import (
     ContractiveAutoencoder,
     autodiff_jacobian_norm,
+    hutchinson_jacobian_norm,
     jacobian_norm,
     sigmoid_dense_layer,
     sigmoid_jacobian_norm,
@@ -53,6 +54,19 @@ def test_autodiff_equals_numpy_for_two_layer_encoder():
     jacobians = np.einsum("nk,jk,nj,ij->nki", 1 - a2**2, w2, 1 - a1**2, w1)
     expected = np.sum(jacobians**2, axis=(1, 2))
     np.testing.assert_allclose(np.asarray(jacobian_norm(encoder, x)), expected, rtol=1e-5)
+
+
+def test_hutchinson_estimate_is_unbiased_and_trains(digits):
+    encoder, decoder = small_mlp((64,), 6, hidden_units=(16,), activation="tanh", code_activation="tanh")
+    x = digits.x_test[:5]
+    exact = np.asarray(jacobian_norm(encoder, x))
+    estimate = np.asarray(hutchinson_jacobian_norm(encoder, x, tf.constant([3, 4]), num_projections=4000))
+    np.testing.assert_allclose(estimate, exact, rtol=0.05)  # Rademacher variance: 2 sum_{k!=l} (JJ^T)_kl^2
+    single = np.asarray(hutchinson_jacobian_norm(encoder, x, tf.constant([3, 5])))
+    assert single.shape == (5,) and not np.allclose(single, exact)
+    model = ContractiveAutoencoder(encoder, decoder, contractive_weight=0.1, penalty_method="hutchinson", seed=1)
+    assert not model.uses_closed_form
+    assert_training_lowers_loss(model, digits.x_train, epochs=3)
 
 
 def test_autodiff_equals_batch_jacobian_for_conv_encoder(digits_images):
