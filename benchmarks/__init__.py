@@ -1,0 +1,1 @@
+"""Benchmarks of kerasae: ``python -m benchmarks.run`` measures speed, memory and quality figures."""

@@ -1,0 +1,925 @@
+"""Performance benchmarks of kerasae: throughput, memory, input pipeline, contractive penalty, quality.
+
+Measures, in one run on one machine:
+
+* training throughput (samples/s, the median over timed epochs after one warm-up epoch) of the MLP
+  autoencoder, the denoising, contractive and sparse variants and the VAE (784-200-200-50, tanh,
+  Bernoulli likelihood) on MNIST, each with and without ``jit_compile``;
+* the same for a hand-written Keras 3 VAE of the same architecture (:mod:`benchmarks.plain_vae`), with
+  the same batch size, optimizer, jit setting and ``tf.data`` pipeline, in interleaved rounds, so that the
+  ratio kerasae / plain shows what the library costs;
+* the peak resident memory of every training run (each configuration runs in its own subprocess, which
+  reports ``getrusage(RUSAGE_SELF).ru_maxrss``);
+* the input pipeline's share of a step (the pipeline iterated alone vs a training step, and training on
+  pre-materialised in-memory batches vs the normal pipeline);
+* the contractive penalty's cost (closed form on one sigmoid layer, autodiff batch Jacobian on a
+  784-200-200-50 MLP) as ratios to a plain autoencoder step of the same network;
+* quality figures: linear autoencoder / PCA test MSE (digits, k = 8) and the denoising PSNR gain (digits),
+  plus what the other benchmark scripts recorded under ``benchmarks/results/``.
+
+An "epoch" here is ``--steps`` training steps over the repeated, shuffled MNIST pipeline (the cache and
+shuffle buffer hold the whole training set), so that several timed epochs fit in a short run.
+
+Writes ``benchmarks/results/run_{quick,full}.json`` and re-renders ``benchmarks/RESULTS.md`` from every
+``run_*.json`` present.
+
+Usage (from the repository root):
+    export KERAS_HOME=/tmp/keras-home   # where keras.datasets.mnist finds mnist.npz
+    python -m benchmarks.run --quick    # < 3 minutes on 2 CPU cores
+    python -m benchmarks.run            # the full run (about 10 minutes on 2 CPU cores)
+    python -m benchmarks.run --profile  # in-process step profile, kerasae VAE vs plain VAE (+ ablations)
+"""
+
+import argparse
+import datetime
+import glob
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+RESULTS_DIR = os.path.join(HERE, "results")
+MARKDOWN = os.path.join(HERE, "RESULTS.md")
+
+#: Training configurations: name -> description (the networks are built in :func:`build_model`).
+MODELS = {
+    "autoencoder": "Autoencoder, MLP 784-200-200-50 tanh, MSE",
+    "denoising": "DenoisingAutoencoder, same MLP, masking noise 0.3",
+    "contractive": "ContractiveAutoencoder, same MLP, autodiff batch Jacobian (lambda 0.1)",
+    "sparse": "SparseAutoencoder, same MLP with a ReLU code, L1 1e-3",
+    "vae": "kerasae.vae.VAE.create((784,), 50, hidden_units=(200, 200), activation='tanh'), Bernoulli",
+    "plain_vae": "hand-written keras.io-style VAE, same architecture (benchmarks/plain_vae.py)",
+    "autoencoder_single": "Autoencoder, one sigmoid layer 784-128 (the closed form's network), MSE",
+    "contractive_closed": "ContractiveAutoencoder, one sigmoid layer 784-128, closed-form penalty",
+    "contractive_hutchinson": "ContractiveAutoencoder(penalty_method='hutchinson'), same MLP: one Rademacher "
+    "projection, E_v ||v^T dh/dx||^2 = ||dh/dx||_F^2 (one vector-Jacobian product instead of 50)",
+}
+VAE_MODELS = ("vae", "plain_vae")
+#: Fewer steps per epoch for slow models, so that every run takes a similar time.
+STEP_SCALE = {"contractive": 0.2}
+BATCH_SIZE = 100
+LEARNING_RATE = 1e-3
+
+MODES = {
+    # rounds: repetitions of the kerasae/plain VAE pair (interleaved); steps: steps per epoch; epochs: timed
+    # epochs after the warm-up one; subset: training samples (None: all 60000).
+    "quick": {
+        "rounds": 1,
+        "steps": 40,
+        "epochs": 3,
+        "subset": 20000,
+        "variants_jit": (False,),
+        "contractive_cost": False,
+        "denoising_epochs": 8,
+    },
+    "full": {
+        "rounds": 2,
+        "steps": 100,
+        "epochs": 5,
+        "subset": None,
+        "variants_jit": (False, True),
+        "contractive_cost": True,
+        "denoising_epochs": 30,
+    },
+}
+
+
+# ================================================================================================ worker
+def _quiet_tensorflow():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+
+def build_model(name, seed=0):
+    """The model of configuration ``name`` (see :data:`MODELS`), uncompiled."""
+    from kerasae import networks
+
+    if name == "plain_vae":
+        from benchmarks.plain_vae import PlainVAE
+
+        return PlainVAE(784, 50, (200, 200), "tanh", seed=seed)
+    if name == "vae":
+        from kerasae.vae import VAE
+
+        return VAE.create((784,), 50, hidden_units=(200, 200), activation="tanh", likelihood="bernoulli", seed=seed)
+    if name in ("autoencoder_single", "contractive_closed"):
+        encoder, decoder = networks.mlp((784,), 128, hidden_units=(), code_activation="sigmoid")
+    else:
+        code_activation = "relu" if name == "sparse" else None
+        encoder, decoder = networks.mlp((784,), 50, hidden_units=(200, 200), activation="tanh",
+                                        code_activation=code_activation)
+    if name in ("autoencoder", "autoencoder_single"):
+        from kerasae.autoencoder import Autoencoder
+
+        return Autoencoder(encoder, decoder)
+    if name == "denoising":
+        from kerasae.denoising import DenoisingAutoencoder
+
+        return DenoisingAutoencoder(encoder, decoder, noise="masking", noise_level=0.3, seed=seed)
+    if name.startswith("contractive"):
+        from kerasae.contractive import ContractiveAutoencoder
+
+        method = {"contractive_closed": "closed_form", "contractive_hutchinson": "hutchinson"}.get(name, "autodiff")
+        return ContractiveAutoencoder(encoder, decoder, contractive_weight=0.1, penalty_method=method, seed=seed)
+    if name == "sparse":
+        from kerasae.sparse import SparseAutoencoder
+
+        return SparseAutoencoder(encoder, decoder, sparsity_weight=1e-3)
+    raise ValueError(f"Unknown benchmark model {name!r}. Expected one of {sorted(MODELS)}.")
+
+
+def _epoch_timer():
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        """Wall time of every epoch (epoch hooks only, so Keras keeps dispatching steps asynchronously)."""
+
+        def on_train_begin(self, logs=None):
+            self.times = []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.times.append(time.perf_counter() - self._start)
+
+    return EpochTimer()
+
+
+def _timed_fit(model, dataset, steps, epochs):
+    """Trains one warm-up and ``epochs`` timed epochs; returns (median seconds per step, all epoch times)."""
+    timer = _epoch_timer()
+    model.fit(dataset, epochs=epochs + 1, steps_per_epoch=steps, verbose=0, callbacks=[timer], shuffle=False)
+    return statistics.median(timer.times[1:]) / steps, timer.times
+
+
+def _gather_pipeline(x, batch_size, seed, dynamic):
+    """Index-shuffled batches gathered from one in-memory tensor (the alternative to element-wise batching)."""
+    import tensorflow as tf
+
+    data = tf.constant(x)
+    n = int(x.shape[0])
+    ds = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch_size, drop_remainder=True)
+    if dynamic:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+        def draw(index, s):
+            xb = tf.gather(data, index)
+            return tf.cast(tf.random.stateless_uniform(tf.shape(xb), seed=s, dtype=xb.dtype) < xb, xb.dtype)
+
+        ds = tf.data.Dataset.zip((ds, seeds)).map(draw, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(lambda index: tf.gather(data, index), num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def train_worker(config):
+    """Runs one training configuration; returns its figures as a dict (printed as JSON by ``--worker``)."""
+    _quiet_tensorflow()
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from kerasae import datasets
+
+    start = time.perf_counter()
+    keras.utils.set_random_seed(config["seed"])
+    x = np.load(config["data"], mmap_mode=None)
+    vae = config["model"] in VAE_MODELS
+    batch_size, steps, epochs = config["batch_size"], config["steps"], config["epochs"]
+    # The same pipeline for kerasae and the plain baseline: cached, shuffled, batched, prefetched; the VAEs
+    # see a fresh Bernoulli draw of every image each epoch (dynamic binarisation, as in the IWAE paper).
+    pipeline = datasets.make_pipeline(x, batch_size=batch_size, seed=config["seed"],
+                                      binarize="dynamic" if vae else None, drop_remainder=True)
+    model = build_model(config["model"], config["seed"])
+    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), jit_compile=config["jit_compile"])
+    step_seconds, times = _timed_fit(model, pipeline.repeat(), steps, epochs)
+    rusage = resource.getrusage(resource.RUSAGE_SELF)
+    result = {
+        **config,
+        "samples_per_second": batch_size / step_seconds,
+        "step_ms": 1000 * step_seconds,
+        "epoch_seconds": times,
+        "warmup_seconds": times[0],
+        "peak_rss_mib": rusage.ru_maxrss / 1024,  # KiB on Linux
+        "cpu_seconds_training": rusage.ru_utime + rusage.ru_stime,
+        "num_samples": int(len(x)),
+    }
+
+    # The input pipeline alone: full passes (so the shuffle buffer's refill is counted once per pass as in
+    # training), consumed by a graph-side reduce, like Keras' own iterator.
+    batches = len(x) // batch_size
+    count = lambda: int(pipeline.reduce(np.int64(0), lambda c, _: c + 1))  # noqa: E731
+    count()  # warm: the cache is full already; this traces the reduce
+    pass_times = []
+    for _ in range(2):
+        t = time.perf_counter()
+        count()
+        pass_times.append(time.perf_counter() - t)
+    pipeline_step = min(pass_times) / batches
+    result["pipeline_ms_per_step"] = 1000 * pipeline_step
+    result["pipeline_share_alone"] = pipeline_step / step_seconds
+    # A proposed faster pipeline: shuffle and batch indices, then gather whole batches from the array held
+    # as one tensor (one gather per batch instead of stacking batch_size cached elements).
+    gathered = _gather_pipeline(x, batch_size, config["seed"], dynamic=vae)
+    count = lambda: int(gathered.reduce(np.int64(0), lambda c, _: c + 1))  # noqa: E731
+    count()
+    pass_times = []
+    for _ in range(2):
+        t = time.perf_counter()
+        count()
+        pass_times.append(time.perf_counter() - t)
+    result["gather_pipeline_ms_per_step"] = 1000 * min(pass_times) / batches
+
+    if config.get("materialized"):
+        # The same model trained on batches held in memory (one draw of the pipeline, no per-step work).
+        held = np.concatenate(list(pipeline.as_numpy_iterator()))
+        in_memory = (
+            tf.data.Dataset.from_tensor_slices(held).batch(batch_size, drop_remainder=True).cache().repeat()
+            .prefetch(tf.data.AUTOTUNE)
+        )
+        materialized_step, _ = _timed_fit(model, in_memory, steps, epochs)
+        normal_again, _ = _timed_fit(model, pipeline.repeat(), steps, epochs)
+        normal = 0.5 * (step_seconds + normal_again)  # before and after: cancels slow drifts of the load
+        result["materialized_step_ms"] = 1000 * materialized_step
+        result["normal_step_ms_mean_before_after"] = 1000 * normal
+        result["pipeline_share_materialized"] = 1.0 - materialized_step / normal
+    result["worker_seconds"] = time.perf_counter() - start
+    return result
+
+
+# ================================================================================================ step profile
+def _ablation_classes():
+    """kerasae VAE variants with one piece of the base step removed, to price each piece."""
+    from kerasae.vae import VAE
+
+    class NoTrackers(VAE):
+        """No metric updates and no logs: the cost of tracking loss terms."""
+
+        def _update_trackers(self, *args):
+            pass
+
+        def _logs(self, *args):
+            return {"iterations": self.optimizer.iterations + 0}  # Keras needs one output
+
+    class NoPrediction(VAE):
+        """No likelihood mean (the prediction for compiled metrics) computed in the step."""
+
+        def compute_loss_terms(self, x, target, training=False):
+            parts = self.log_weights(x, self.num_samples, training=training)
+            return self._elbo_terms(parts), x
+
+    return {"vae_no_trackers": NoTrackers, "vae_no_prediction": NoPrediction}
+
+
+def step_profile(jit_compile, blocks=6, steps=60, seed=0):
+    """Per-step time of the kerasae and plain VAEs (and ablations) in one process, on one in-memory batch.
+
+    Every model's compiled train function is called on the same repeated batch in alternating blocks, so
+    the figures share the machine's load and exclude the input pipeline, ``fit`` and callbacks.
+    """
+    _quiet_tensorflow()
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    batch = (np.random.default_rng(seed).random((BATCH_SIZE, 784)) < 0.3).astype("float32")
+    models = {"vae": build_model("vae", seed), "plain_vae": build_model("plain_vae", seed)}
+    for name, cls in _ablation_classes().items():
+        models[name] = cls.create((784,), 50, hidden_units=(200, 200), activation="tanh", seed=seed)
+    functions = {}
+    for name, model in models.items():
+        model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), jit_compile=jit_compile)
+        model.fit(batch, epochs=1, batch_size=BATCH_SIZE, verbose=0, shuffle=False)  # build + trace
+        iterator = iter(tf.data.Dataset.from_tensors(batch).repeat().prefetch(2))
+        functions[name] = (model.make_train_function(), iterator)
+    times = {name: [] for name in models}
+    for _ in range(blocks):
+        for name, (function, iterator) in functions.items():
+            logs = function(iterator)
+            t = time.perf_counter()
+            for _ in range(steps):
+                logs = function(iterator)
+            tf.nest.map_structure(lambda v: v.numpy(), logs)  # wait for the last step
+            times[name].append(1000 * (time.perf_counter() - t) / steps)
+    return {"jit_compile": jit_compile, "blocks": blocks, "steps_per_block": steps,
+            "step_ms": {name: statistics.median(t) for name, t in times.items()},
+            "step_ms_each_block": times}
+
+
+# ================================================================================================ quality
+def quality_figures(denoising_epochs, seed=0):
+    """Linear AE / PCA test MSE ratio and denoising PSNR gains on digits, trained in this process."""
+    _quiet_tensorflow()
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from kerasae import datasets, networks
+    from kerasae.denoising import DenoisingAutoencoder, denoising_scores
+    from kerasae.linear import LinearAutoencoder, pca
+
+    digits = datasets.load("digits", seed=seed)
+    out = {}
+
+    t = time.perf_counter()
+    keras.utils.set_random_seed(seed)
+    steps = 1000
+    model = LinearAutoencoder.from_shape((64,), 8)
+    schedule = keras.optimizers.schedules.CosineDecay(5e-2, steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), steps_per_execution=100)
+    model.fit(tf.data.Dataset.from_tensors(digits.x_train).repeat(), epochs=1, steps_per_epoch=steps, verbose=0)
+    model_mse = float(np.mean((model.predict(digits.x_test, verbose=0) - digits.x_test) ** 2))
+    pca_mse = pca(digits.x_train, 8).mse(digits.x_test)
+    out["linear_pca"] = {
+        "dataset": "digits", "k": 8, "linear_ae_test_mse": model_mse, "pca_test_mse": pca_mse,
+        "ratio": model_mse / pca_mse, "training": f"full-batch Adam, cosine decay from 5e-2, {steps} steps",
+        "seconds": time.perf_counter() - t,
+    }
+
+    out["denoising"] = []
+    for noise, level in (("masking", 0.4), ("gaussian", 0.3)):
+        t = time.perf_counter()
+        keras.utils.set_random_seed(seed)
+        encoder, decoder = networks.mlp((64,), 32, hidden_units=(64,))
+        model = DenoisingAutoencoder(encoder, decoder, noise=noise, noise_level=level, seed=seed)
+        model.compile(optimizer=keras.optimizers.Adam(3e-3))
+        model.fit(digits.x_train, epochs=denoising_epochs, batch_size=64, verbose=0)
+        scores = denoising_scores(model, digits.x_test, noise=noise, noise_level=level, seed=seed)
+        out["denoising"].append({
+            "dataset": "digits", "network": "mlp 64-64-32", "noise": noise, "noise_level": level,
+            "epochs": denoising_epochs, **scores, "psnr_gain_db": scores["psnr"] - scores["noisy_psnr"],
+            "seconds": time.perf_counter() - t,
+        })
+    return out
+
+
+# ================================================================================================ others' results
+def _command_from_settings(script, settings):
+    parts = ["python", f"benchmarks/{script}.py"]
+    for key, value in settings.items():
+        if key == "out" or value is None or value is False:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, (list, tuple)):
+            parts += [flag, *map(str, value)]
+        else:
+            parts += [flag, str(value)]
+    return " ".join(parts)
+
+
+def collect_other_results():
+    """Key figures of the other benchmark scripts' JSON files under ``benchmarks/results/``."""
+    collected = []
+    for path in sorted(glob.glob(os.path.join(RESULTS_DIR, "*.json"))):
+        name = os.path.basename(path)
+        if name.startswith("run"):
+            continue
+        try:
+            with open(path) as f:
+                data = json.load(f)
+        except (OSError, ValueError) as err:
+            collected.append({"file": name, "error": str(err)})
+            continue
+        entry = {"file": f"benchmarks/results/{name}", "modified": datetime.datetime.fromtimestamp(
+            os.path.getmtime(path)).isoformat(timespec="seconds")}
+        if data.get("benchmark") == "vae_iwae_mnist":
+            entry["kind"] = "vae_iwae"
+            entry["command"] = data.get("command", "")
+            for key in ("model", "num_samples", "epochs", "test_nll", "nll_samples", "nll_test_examples",
+                        "test_elbo", "train_samples_per_second", "jit_compile"):
+                entry[key] = data.get(key)
+        elif "semi_supervised" in data:
+            entry["kind"] = "semi_supervised"
+            entry["command"] = data.get("command") or _command_from_settings(
+                "semi_supervised_mnist", data.get("config", {}))
+            entry["accuracy"] = {k: v.get("test_accuracy") for k, v in data["semi_supervised"].items()}
+            entry["anomaly_auc"] = {k: v.get("auc") for k, v in data.get("anomaly", {}).items()}
+            entry["labels_per_class"] = data.get("config", {}).get("labels_per_class")
+            entry["epochs"] = data.get("config", {}).get("epochs")
+        elif "rows" in data and data["rows"] and "size_kib" in data["rows"][0]:
+            entry["kind"] = "export"
+            entry["command"] = data.get("command") or _command_from_settings(
+                "export_benchmark", {k: v for k, v in data.get("settings", {}).items()
+                                     if k in ("families", "epochs", "repeats", "seed")})
+            entry["rows"] = [
+                {k: row.get(k) for k in ("family", "mode", "size_kib", "size_ratio", "litert_encode_ms",
+                                         "litert_decode_ms", "saved_model_encode_ms", "keras_encode_ms",
+                                         "mse", "mse_change")}
+                for row in data["rows"]
+            ]
+            entry["dataset"] = data.get("settings", {}).get("dataset")
+        else:
+            entry["kind"] = "unknown"
+            entry["keys"] = sorted(data)[:20]
+        collected.append(entry)
+    return collected
+
+
+# ================================================================================================ markdown
+def _fmt(value, spec=".3g"):
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return format(value, spec)
+    return str(value)
+
+
+def _pct(value):
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _render_run(report):
+    s = report["summary"]
+    m, v = report["machine"], report["versions"]
+    loads = [r["load_1min_before"] for r in report["runs"] if "load_1min_before" in r]
+    out = [
+        f"## {report['mode'].capitalize()} run",
+        "",
+        f"- Command: `{report['command']}` (from the repository root, `KERAS_HOME` holding `mnist.npz`)",
+        f"- Date: {report['date']}; total {report['total_seconds']:.0f} s",
+        f"- Machine: {m['cpu_model']}, {m['cpu_cores']} cores, {m['memory_gib']} GiB RAM, {m['platform']}; CPU only",
+        "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
+        f"- Data: {report['data']['source']}; {report['data']['num_samples']} training samples",
+        f"- Settings: batch {report['batch_size']}, {report['optimizer']}, {report['settings']['steps']} steps per "
+        f"epoch, median of {report['settings']['epochs']} timed epochs after 1 warm-up epoch, "
+        f"{report['settings']['rounds']} interleaved round(s) of the kerasae/plain VAE pair; each configuration in "
+        "its own subprocess",
+        f"- Load: 1-minute load average {report['load_1min_start']:.1f} at the start, {report['load_1min_end']:.1f} at "
+        f"the end, {min(loads, default=0):.1f}-{max(loads, default=0):.1f} before the runs, on {m['cpu_cores']} "
+        "cores: other processes (parallel helpers' tests) shared the CPU, so single figures are noisy by "
+        "+-20% or more; compare the interleaved ratios rather than absolute throughputs",
+        "",
+        "### Targets",
+        "",
+    ]
+    rows = []
+    for lr in s["library_ratio"]:
+        rows.append([f"kerasae VAE / plain VAE throughput, jit_compile={lr['jit_compile']}", ">= 0.97",
+                     f"{lr['ratio']:.3f} (rounds: {', '.join(f'{x:.3f}' for x in lr['per_round'])})",
+                     "met" if lr["meets_target"] else "**not met**"])
+    for js in s["jit_speedup"]:
+        rows.append([f"jit_compile speed-up, {js['model']}", "on by default where faster",
+                     f"{js['speedup']:.2f}x", "jit faster" if js["jit_faster"] else "jit slower"])
+    for p in s["pipeline"]:
+        rows.append([f"input pipeline share, {p['model']} jit={p['jit_compile']} (pipeline CPU time alone / step; upper bound, "
+                     "ignores the prefetch overlap)", "< 5%",
+                     _pct(p["share_alone"]), "met" if p["share_alone"] < 0.05 else "**not met**"])
+        if p["share_materialized"] is not None:
+            rows.append([f"input pipeline share, {p['model']} jit={p['jit_compile']} (1 - in-memory step / normal step; what "
+                         "training loses)",
+                         "< 5%", _pct(p["share_materialized"]),
+                         "met" if p["share_materialized"] < 0.05 else "**not met**"])
+    for c in s["contractive_cost"]:
+        if c["target"]:
+            rows.append([f"contractive penalty cost, {c['penalty']}, jit={c['jit_compile']}", "<= 3x",
+                         f"{c['step_time_ratio']:.2f}x", "met" if c["meets_target"] else "**not met**"])
+    out += _table(["target", "goal", "measured", "status"], rows)
+
+    out += ["", "### Training throughput", "",
+            "Samples per second (median over runs of the median timed epoch); peak RSS is `ru_maxrss` of the run's "
+            "own process (Python + TensorFlow + data + model), pipeline share is the pipeline iterated alone "
+            "divided by the training step.", ""]
+    rows = [[r["model"], _fmt(r["jit_compile"]), f"{r['samples_per_second']:.0f}",
+             ", ".join(f"{x:.0f}" for x in r["samples_per_second_each"]), f"{r['step_ms']:.2f}",
+             f"{r['warmup_seconds']:.1f}", f"{r['peak_rss_mib']:.0f}", _pct(r["pipeline_share_alone"]),
+             f"{r['load_1min']:.1f}"] for r in s["throughput"]]
+    out += _table(["model", "jit", "samples/s", "each run", "step ms", "warm-up epoch s", "peak RSS MiB",
+                   "pipeline share", "load"], rows)
+    out += ["", "Models:", ""] + [f"- `{k}`: {val}" for k, val in report["models"].items()
+                                   if any(r["model"] == k for r in s["throughput"])]
+
+    if s["contractive_cost"]:
+        out += ["", "### Contractive penalty cost", "",
+                "Step-time ratio of the contractive autoencoder to a plain autoencoder step of the same network.", ""]
+        out += _table(["penalty", "jit", "step time / plain AE step", "goal"],
+                      [[c["penalty"], _fmt(c["jit_compile"]), f"{c['step_time_ratio']:.2f}x",
+                        "<= 3x" if c["target"] else "-"] for c in s["contractive_cost"]])
+
+    out += ["", "### Input pipeline", "",
+            "`pipeline alone`: full passes of the same `kerasae.datasets.make_pipeline` pipeline (cached, shuffled, "
+            "batched, prefetched; dynamic binarisation for the VAEs) consumed by a graph-side `reduce`, per batch. "
+            "`in memory`: the same model trained on one draw of the pipeline held as cached batches, compared with "
+            "the mean of normal-pipeline epochs before and after it. `gather pipeline`: a proposed alternative that "
+            "shuffles and batches indices and gathers each batch from the array held as one tensor.", ""]
+    out += _table(["model", "jit", "pipeline alone ms/batch", "train step ms", "share (alone)",
+                   "gather pipeline ms/batch (share)", "in-memory step ms", "normal step ms", "share (in memory)"],
+                  [[p["model"], _fmt(p["jit_compile"]), f"{p['pipeline_ms_per_step']:.3f}", f"{p['step_ms']:.2f}",
+                    _pct(p["share_alone"]),
+                    f"{_fmt(p.get('gather_pipeline_ms_per_step'), '.3f')} "
+                    f"({_pct(p['gather_pipeline_ms_per_step'] / p['step_ms'] if p.get('gather_pipeline_ms_per_step') else None)})",
+                    _fmt(p["materialized_step_ms"], ".2f"),
+                    _fmt(p["normal_step_ms_mean_before_after"], ".2f"), _pct(p["share_materialized"])]
+                   for p in s["pipeline"]])
+    if s["failed"]:
+        out += ["", "### Failed runs", ""] + [f"- {f['model']} jit={f['jit_compile']}: `{f['error'].strip().splitlines()[-1]}`"
+                                             for f in s["failed"]]
+
+    q = report.get("quality")
+    if q and "error" in q:
+        out += ["", "### Quality", "", f"Failed: `{q['error'].strip().splitlines()[-1]}`"]
+    elif q:
+        lp = q["linear_pca"]
+        out += ["", "### Quality (digits, trained in this run)", ""]
+        rows = [[f"linear AE / PCA test MSE, k={lp['k']}", f"{lp['linear_ae_test_mse']:.5f} / {lp['pca_test_mse']:.5f}",
+                 f"ratio {lp['ratio']:.4f}", lp["training"]]]
+        for d in q["denoising"]:
+            rows.append([f"denoising PSNR gain, {d['noise']} {d['noise_level']}",
+                         f"{d['psnr']:.2f} dB vs noisy {d['noisy_psnr']:.2f} dB", f"+{d['psnr_gain_db']:.2f} dB",
+                         f"{d['network']}, {d['epochs']} epochs, Adam(3e-3), batch 64"])
+        out += _table(["figure", "value", "result", "training"], rows)
+    return out
+
+
+def _render_profile(report):
+    out = ["## Step profile: kerasae VAE vs plain VAE, and what the base step's pieces cost", "",
+           f"- Command: `{report['command']}`; date {report['date']}; {report['machine']['cpu_model']}, "
+           f"{report['machine']['cpu_cores']} cores; 1-minute load {report['load_1min_start']:.1f} -> "
+           f"{report['load_1min_end']:.1f}",
+           "- One process per jit setting; each model's compiled train function called on one repeated in-memory "
+           "batch of 100 (no tf.data work, no fit loop, no callbacks), in alternating blocks; median ms per step.",
+           "- `vae_no_trackers`: kerasae VAE without metric updates or logs; `vae_no_prediction`: without the "
+           "likelihood mean that the step computes for compiled metrics.", ""]
+    rows = []
+    for p in report["profiles"]:
+        if "error" in p:
+            rows.append([_fmt(p["jit_compile"]), "failed", "", "", ""])
+            continue
+        ms = p["step_ms"]
+        for name, value in ms.items():
+            rows.append([_fmt(p["jit_compile"]), name, f"{value:.3f}", f"{value / ms['plain_vae']:.3f}",
+                         f"{ms['plain_vae'] / value:.3f}"])
+    out += _table(["jit", "model", "ms/step", "step time / plain", "throughput / plain"], rows)
+    return out
+
+
+def _render_others(others):
+    out = ["## Results of the other benchmark scripts", "",
+           "Collected from `benchmarks/results/*.json` (not rerun here); the command is the file's own or rebuilt "
+           "from its recorded settings.", ""]
+    vae = [o for o in others if o.get("kind") == "vae_iwae"]
+    if vae:
+        out += ["### VAE / IWAE on MNIST (benchmarks/vae_iwae_mnist.py)", ""]
+        out += _table(["file", "model", "k", "epochs", "test NLL (nats)", "NLL samples x test images", "test ELBO",
+                       "train samples/s", "jit", "command"],
+                      [[o["file"], o["model"], o["num_samples"], o["epochs"], _fmt(o["test_nll"], ".2f"),
+                        f"{o['nll_samples']} x {o['nll_test_examples']}", _fmt(o["test_elbo"], ".2f"),
+                        _fmt(o["train_samples_per_second"], ".0f"), _fmt(o["jit_compile"]), f"`{o['command']}`"]
+                       for o in vae])
+        out += [""]
+    for o in (o for o in others if o.get("kind") == "semi_supervised"):
+        out += [f"### Semi-supervised MNIST ({o['file']})", "", f"Command: `{o['command']}`; "
+                f"{o['labels_per_class']} labels per class, {o['epochs']} epochs.", ""]
+        out += _table(["method", "test accuracy"], [[k, _fmt(val, ".4f")] for k, val in o["accuracy"].items()])
+        if o["anomaly_auc"]:
+            out += ["", "Anomaly detection AUC: " + ", ".join(f"{k} {_fmt(val, '.3f')}" for k, val in o["anomaly_auc"].items())]
+        out += [""]
+    for o in (o for o in others if o.get("kind") == "export"):
+        out += [f"### TFLite export ({o['file']})", "", f"Command: `{o['command']}`; data: {o.get('dataset')}; "
+                "latencies per call, batch 1.", ""]
+        out += _table(["family", "quantisation", "size KiB (ratio)", "LiteRT encode ms", "LiteRT decode ms",
+                       "SavedModel encode ms", "Keras encode ms", "test MSE (change)"],
+                      [[r["family"], r["mode"], f"{r['size_kib']:.1f} ({r['size_ratio']:.2f})",
+                        _fmt(r["litert_encode_ms"], ".3f"), _fmt(r["litert_decode_ms"], ".3f"),
+                        _fmt(r["saved_model_encode_ms"], ".3f"), _fmt(r["keras_encode_ms"], ".3f"),
+                        f"{r['mse']:.5f} ({100 * r['mse_change']:+.1f}%)"] for r in o["rows"]])
+        out += [""]
+    for o in (o for o in others if o.get("kind") in ("unknown", None)):
+        out += [f"- {o['file']}: not recognised ({o.get('error') or ', '.join(o.get('keys', []))})"]
+    return out
+
+
+def write_markdown(path, results_dir):
+    """Renders ``RESULTS.md`` from the ``run_full.json`` and ``run_quick.json`` present in ``results_dir``."""
+    reports = []
+    for mode in ("full", "quick"):
+        file = os.path.join(results_dir, f"run_{mode}.json")
+        if os.path.exists(file):
+            with open(file) as f:
+                reports.append(json.load(f))
+    lines = ["# kerasae benchmark results", "",
+             "Generated by `python -m benchmarks.run` (full) and `python -m benchmarks.run --quick`; the raw figures "
+             "are in `benchmarks/results/run_full.json` and `run_quick.json`. Re-running either re-renders this file.",
+             ""]
+    lines += NOTES.strip().splitlines() + [""]
+    for report in reports:
+        lines += _render_run(report) + [""]
+    profile_file = os.path.join(results_dir, "run_profile.json")
+    if os.path.exists(profile_file):
+        with open(profile_file) as f:
+            lines += _render_profile(json.load(f)) + [""]
+    others = reports[0].get("other_results", []) if reports else collect_other_results()
+    lines += _render_others(others)
+    with open(path, "w") as f:
+        f.write("\n".join(lines).rstrip() + "\n")
+
+
+#: Method notes printed at the top of RESULTS.md.
+NOTES = """
+How to read these figures: every training configuration runs in its own Python process (so that the peak
+RSS is that run's), on the same MNIST pipeline (`kerasae.datasets.make_pipeline`: cached, shuffled,
+batched, prefetched), with Adam(1e-3) and batch 100. The kerasae VAE and the hand-written VAE
+(`benchmarks/plain_vae.py`) run back to back in alternating order, and their ratio is taken within each
+round. The machine is shared with other jobs, so absolute throughputs move with the load; the ratios of
+neighbouring runs are the meaningful figures.
+"""
+
+
+# ================================================================================================ driver
+def machine_info():
+    model = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return {"cpu_model": model, "cpu_cores": os.cpu_count(), "platform": platform.platform(),
+            "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)}
+
+
+def versions():
+    from importlib import metadata
+
+    found = {"python": platform.python_version()}
+    for package in ("tensorflow", "keras", "tensorflow-probability", "kerasae", "numpy"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def prepare_data(subset, directory, seed=0):
+    """Loads MNIST through kerasae (random data of MNIST's shape if the Keras cache lacks it) to a .npy."""
+    _quiet_tensorflow()
+    import numpy as np
+
+    from kerasae import datasets
+
+    try:
+        x = datasets.load("mnist", seed=seed).x_train
+        source = "MNIST (kerasae.datasets.load('mnist'), training split, 784 features in [0, 1])"
+    except ValueError as err:
+        print(f"MNIST is not in the Keras cache ({err}); using random data of the same shape.", file=sys.stderr)
+        x = np.random.default_rng(seed).random((60000, 784), dtype="float32")
+        source = "random uniform data of MNIST's shape (60000 x 784): MNIST was not in the Keras cache"
+    if subset:
+        x = x[:subset]
+    path = os.path.join(directory, "x_train.npy")
+    np.save(path, x)
+    return {"path": path, "source": source, "num_samples": int(len(x))}
+
+
+def _subprocess(config):
+    """Runs a worker task in a fresh Python process; returns (result or None, stderr tail, wall seconds).
+
+    The driver itself never imports TensorFlow: Linux carries ``ru_maxrss`` over fork and exec, so a heavy
+    parent would set every child's peak RSS.
+    """
+    cmd = [sys.executable, "-m", "benchmarks.run", "--worker", json.dumps(config)]
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        return None, (proc.stderr or proc.stdout)[-3000:], wall
+    return json.loads(lines[-1][len("RESULT "):]), "", wall
+
+
+def run_worker_process(config, verbose=True):
+    """Runs a training ``config`` in its own process; returns its result dict (or one with an ``error``)."""
+    load_before = os.getloadavg()[0]
+    result, error, wall = _subprocess(config)
+    if result is None:
+        result = {**config, "error": error}
+    result["process_seconds"] = wall
+    result["load_1min_before"] = load_before
+    result["load_1min_after"] = os.getloadavg()[0]
+    if verbose:
+        label = f"{config['model']:<20} jit={str(config['jit_compile']):<5} round {config['round']}"
+        if "error" in result:
+            print(f"  {label}  FAILED: {result['error'].strip().splitlines()[-1] if result['error'].strip() else ''}")
+        else:
+            print(f"  {label}  {result['samples_per_second']:9.0f} samples/s  {result['peak_rss_mib']:6.0f} MiB  "
+                  f"pipeline {100 * result['pipeline_share_alone']:.1f}%  ({wall:.0f} s, load {load_before:.1f})",
+                  flush=True)
+    return result
+
+
+def plan(mode_settings):
+    """The ordered list of (model, jit, round, materialized) runs: the VAE pair interleaved, order alternated."""
+    full = mode_settings["contractive_cost"]
+    runs = []
+    for r in range(mode_settings["rounds"]):
+        pairs = [(m, jit) for jit in (False, True) for m in VAE_MODELS]
+        if r % 2:
+            pairs = pairs[::-1]
+        runs += [(m, jit, r, m == "vae" and r == 0 and (full or not jit)) for m, jit in pairs]
+    variants = ["autoencoder", "denoising", "contractive", "sparse"]
+    if full:
+        variants += ["autoencoder_single", "contractive_closed", "contractive_hutchinson"]
+    for jit in mode_settings["variants_jit"]:
+        runs += [(m, jit, 0, full and m == "autoencoder" and jit == mode_settings["variants_jit"][0])
+                 for m in variants]
+    return runs
+
+
+def summarise(runs):
+    """Throughput per (model, jit), kerasae/plain ratios, jit speed-ups, contractive ratios, pipeline shares."""
+    ok = [r for r in runs if "error" not in r]
+    table = {}
+    for r in ok:
+        table.setdefault((r["model"], r["jit_compile"]), []).append(r)
+    rows = []
+    for (model, jit), group in sorted(table.items(), key=lambda kv: (list(MODELS).index(kv[0][0]), kv[0][1])):
+        rows.append({
+            "model": model, "jit_compile": jit, "runs": len(group),
+            "samples_per_second": statistics.median(g["samples_per_second"] for g in group),
+            "samples_per_second_each": [g["samples_per_second"] for g in group],
+            "step_ms": statistics.median(g["step_ms"] for g in group),
+            "warmup_seconds": statistics.median(g["warmup_seconds"] for g in group),
+            "peak_rss_mib": max(g["peak_rss_mib"] for g in group),
+            "pipeline_share_alone": statistics.median(g["pipeline_share_alone"] for g in group),
+            "load_1min": statistics.median(g["load_1min_before"] for g in group),
+        })
+    throughput = {(row["model"], row["jit_compile"]): row["samples_per_second"] for row in rows}
+
+    library_ratio = []
+    for jit in (False, True):
+        per_round = []
+        for r in sorted({x["round"] for x in ok}):
+            pair = {x["model"]: x for x in ok if x["round"] == r and x["jit_compile"] == jit and x["model"] in VAE_MODELS}
+            if len(pair) == 2:
+                per_round.append(pair["vae"]["samples_per_second"] / pair["plain_vae"]["samples_per_second"])
+        if per_round:
+            library_ratio.append({"jit_compile": jit, "ratio": statistics.median(per_round), "per_round": per_round,
+                                  "kerasae": throughput.get(("vae", jit)), "plain": throughput.get(("plain_vae", jit)),
+                                  "target": 0.97, "meets_target": statistics.median(per_round) >= 0.97})
+
+    jit_speedup = []
+    for model in MODELS:
+        if (model, False) in throughput and (model, True) in throughput:
+            speedup = throughput[(model, True)] / throughput[(model, False)]
+            jit_speedup.append({"model": model, "speedup": speedup, "jit_faster": speedup > 1.0})
+
+    contractive = []
+    for penalty, base, label in (("contractive_closed", "autoencoder_single", "closed form, one sigmoid layer 784-128"),
+                                 ("contractive", "autoencoder", "autodiff batch Jacobian, MLP 784-200-200-50"),
+                                 ("contractive_hutchinson", "autoencoder",
+                                  "1-projection Hutchinson estimate, MLP 784-200-200-50")):
+        for jit in (False, True):
+            if (penalty, jit) in throughput and (base, jit) in throughput:
+                ratio = throughput[(base, jit)] / throughput[(penalty, jit)]  # step time ratio
+                contractive.append({"penalty": label, "jit_compile": jit, "step_time_ratio": ratio,
+                                    "target": 3.0 if penalty != "contractive_closed" else None,
+                                    "meets_target": ratio <= 3.0 if penalty != "contractive_closed" else None})
+
+    pipeline = [{"model": r["model"], "jit_compile": r["jit_compile"], "round": r["round"],
+                 "pipeline_ms_per_step": r["pipeline_ms_per_step"], "step_ms": r["step_ms"],
+                 "gather_pipeline_ms_per_step": r.get("gather_pipeline_ms_per_step"),
+                 "share_alone": r["pipeline_share_alone"],
+                 "materialized_step_ms": r.get("materialized_step_ms"),
+                 "normal_step_ms_mean_before_after": r.get("normal_step_ms_mean_before_after"),
+                 "share_materialized": r.get("pipeline_share_materialized")}
+                for r in ok if r.get("materialized") or r["model"] in VAE_MODELS and r["round"] == 0]
+    return {"throughput": rows, "library_ratio": library_ratio, "jit_speedup": jit_speedup,
+            "contractive_cost": contractive, "pipeline": pipeline,
+            "failed": [{"model": r["model"], "jit_compile": r["jit_compile"], "error": r["error"][-500:]}
+                       for r in runs if "error" in r]}
+
+
+def profile_main(args, argv):
+    """``--profile``: the step profile with and without jit, each in its own process, to run_profile.json."""
+    command = " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])])
+    report = {"mode": "profile", "command": command,
+              "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+              "machine": machine_info(), "versions": versions(), "load_1min_start": os.getloadavg()[0],
+              "profiles": []}
+    for jit in (False, True):
+        result, error, wall = _subprocess({"task": "profile", "jit_compile": jit})
+        result = result or {"jit_compile": jit, "error": error}
+        report["profiles"].append(result)
+        print(json.dumps({k: v for k, v in result.items() if k != "step_ms_each_block"}), flush=True)
+    report["load_1min_end"] = os.getloadavg()[0]
+    out = args.out or os.path.join(RESULTS_DIR, "run_profile.json")
+    with open(out, "w") as f:
+        json.dump(report, f, indent=2)
+    print(f"wrote {out}")
+    if not args.no_markdown:
+        write_markdown(MARKDOWN, RESULTS_DIR)
+    return report
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer epochs, configurations and samples (< 3 min)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds of the interleaved kerasae/plain VAE pair")
+    parser.add_argument("--steps", type=int, default=None, help="training steps per epoch")
+    parser.add_argument("--epochs", type=int, default=None, help="timed epochs after the warm-up epoch")
+    parser.add_argument("--skip-quality", action="store_true", help="skip the digits quality figures")
+    parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/run_{quick,full}.json)")
+    parser.add_argument("--no-markdown", action="store_true", help="do not re-render benchmarks/RESULTS.md")
+    parser.add_argument("--profile", action="store_true",
+                        help="only the in-process step profile of the kerasae vs plain VAE (and ablations)")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.worker:
+        config = json.loads(args.worker)
+        task = config.pop("task", "train")
+        if task == "prepare":
+            result = prepare_data(config["subset"], config["directory"])
+        elif task == "profile":
+            result = step_profile(config["jit_compile"])
+        elif task == "quality":
+            result = quality_figures(config["denoising_epochs"])
+        else:
+            result = train_worker(config)
+        print("RESULT " + json.dumps(result), flush=True)
+        return result
+
+    started = time.perf_counter()
+    if args.profile:
+        return profile_main(args, argv)
+    mode = "quick" if args.quick else "full"
+    settings = dict(MODES[mode])
+    for key in ("rounds", "steps", "epochs"):
+        if getattr(args, key) is not None:
+            settings[key] = getattr(args, key)
+    command = " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])])
+    print(f"kerasae benchmarks ({mode}): {command}", flush=True)
+    report = {
+        "mode": mode,
+        "command": command,
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "versions": versions(),
+        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in settings.items()},
+        "batch_size": BATCH_SIZE,
+        "optimizer": f"Adam({LEARNING_RATE})",
+        "models": MODELS,
+        "load_1min_start": os.getloadavg()[0],
+    }
+    with tempfile.TemporaryDirectory(prefix="kerasae-bench-") as tmp:
+        data, error, _ = _subprocess({"task": "prepare", "subset": settings["subset"], "directory": tmp})
+        if data is None:
+            raise RuntimeError(f"Preparing the data failed:\n{error}")
+        data_path = data.pop("path")
+        report["data"] = data
+        print(f"data: {data['source']}, {data['num_samples']} samples", flush=True)
+        runs = []
+        for model, jit, round_, materialized in plan(settings):
+            config = {"model": model, "jit_compile": jit, "round": round_, "materialized": materialized,
+                      "data": data_path, "seed": 0, "batch_size": BATCH_SIZE,
+                      "steps": max(5, int(settings["steps"] * STEP_SCALE.get(model, 1.0))),
+                      "epochs": settings["epochs"]}
+            runs.append(run_worker_process(config))
+    for r in runs:
+        r.pop("data", None)
+    report["runs"] = runs
+    report["summary"] = summarise(runs)
+    if not args.skip_quality:
+        print("quality figures on digits ...", flush=True)
+        quality, error, _ = _subprocess({"task": "quality", "denoising_epochs": settings["denoising_epochs"]})
+        report["quality"] = quality if quality is not None else {"error": error}
+    report["other_results"] = collect_other_results()
+    report["load_1min_end"] = os.getloadavg()[0]
+    report["total_seconds"] = time.perf_counter() - started
+
+    out = args.out or os.path.join(RESULTS_DIR, f"run_{mode}.json")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w") as f:
+        json.dump(report, f, indent=2, default=str)
+    print(f"wrote {out}")
+    if not args.no_markdown:
+        write_markdown(MARKDOWN, RESULTS_DIR)
+        print(f"wrote {MARKDOWN}")
+    print(f"total {report['total_seconds']:.0f} s")
+    return report
+
+
+if __name__ == "__main__":
+    main()
