@@ -259,6 +259,8 @@ class Autoencoder(keras.Model):
             raise ValueError(
                 f"batch_size={batch_size} is larger than the {x.shape[0]} samples. Fix: use batch_size <= {x.shape[0]}."
             )
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # ignored for datasets anyway; avoids Keras's warning
         callbacks = list(callbacks or [])
         if not any(isinstance(c, callbacks_module.StopOnNaN) for c in callbacks):
             callbacks.append(callbacks_module.StopOnNaN())

@@ -40,7 +40,7 @@ artifact               tolerance   why (typical error of a small trained model o
 SavedModel             1e-5        the same TensorFlow graph (0)
 TFLite ``none``        1e-4        float32; LiteRT's kernels may sum in another order (0 to 1e-6)
 TFLite ``float16``     5e-3        float16 weights (11-bit mantissa), float32 arithmetic (~5e-4)
-TFLite ``dynamic``     3e-2        int8 weights, activations quantised on the fly (~5e-3)
+TFLite ``dynamic``     5e-2        int8 weights, activations quantised on the fly (5e-3 to 2.5e-2)
 TFLite ``int8``        8e-2        int8 weights and activations, 256 levels per tensor calibrated on
                                    the representative data (~1.5e-2); with ``int8_io`` the inputs and
                                    outputs are int8 too, which adds one input and one output rounding
@@ -95,7 +95,7 @@ QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 #: What to export: the whole model, the encoder alone or the decoder alone.
 PARTS = ("full", "encoder", "decoder")
 #: Default tolerance on the relative parity error of each output, per artifact (see the module docstring).
-TOLERANCES = {"saved_model": 1e-5, "none": 1e-4, "float16": 5e-3, "dynamic": 3e-2, "int8": 0.08}
+TOLERANCES = {"saved_model": 1e-5, "none": 1e-4, "float16": 5e-3, "dynamic": 5e-2, "int8": 0.08}
 #: Signatures that need random ops and are left out of TFLite files.
 RANDOM_SIGNATURES = ("sample",)
 #: Variant modules imported (when they exist) so that their classes deserialize from ``.keras`` files.

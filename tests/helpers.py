@@ -70,3 +70,17 @@ def mean_image_mse(x_train, x_test):
 
 def small_mlp(input_shape=(64,), latent_dim=8, **kwargs):
     return kerasae.networks.mlp(input_shape, latent_dim, **kwargs)
+
+
+def build_registered(name, *argv):
+    """Builds registered model ``name`` as ``kerasae train name *argv`` would, on digits.
+
+    Returns:
+        ``(model, data, entry, args)``; the model is uncompiled.
+    """
+    from kerasae import cli, registry
+
+    entry = registry.MODELS[name]
+    args = cli.build_parser().parse_args(["train", name, "--latent-dim", "4", "--validation-split", "0", *argv])
+    data = cli.load_data(args, entry)
+    return entry.build(args, data), data, entry, args

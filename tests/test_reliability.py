@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import kerasae
-from helpers import compile_model, small_mlp
+from helpers import build_registered, compile_model, small_mlp
 from kerasae import cli
 from kerasae.callbacks import NaNLossError
 from kerasae.safe_loading import ModelLoadError, load_model
@@ -59,15 +59,63 @@ def policy():
     keras.mixed_precision.set_dtype_policy("float32")
 
 
-@pytest.mark.parametrize("name", ["mixed_float16", "mixed_bfloat16"])
-def test_mixed_precision_trains_without_nan_and_losses_stay_float32(digits, policy, name):
-    policy(name)
-    model = compile_model(kerasae.Autoencoder(*small_mlp()))
-    history = model.fit(digits.x_train, epochs=2, batch_size=64, verbose=0)
+MODELS = sorted(kerasae.registry.MODELS)
+
+
+def _first_batch(entry, model, data, split="train", size=64):
+    batch = next(iter(entry.make_pipeline(model, data, split, size)))
+    return batch if isinstance(batch, tuple) else (batch,)
+
+
+@pytest.mark.parametrize("policy_name", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("model_name", MODELS)
+def test_mixed_precision_trains_without_nan_and_losses_stay_float32(policy, policy_name, model_name):
+    policy(policy_name)
+    model, data, entry, _ = build_registered(model_name)
+    compile_model(model)
+    history = model.fit(entry.make_pipeline(model, data, "train", 128), epochs=1, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
-    terms, _ = model.compute_loss_terms(digits.x_test[:8], digits.x_test[:8])
-    assert all(v.dtype == "float32" for v in terms.values())
-    assert all(w.dtype == "float32" for w in model.weights)  # variables (and so exports) stay float32
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(_first_batch(entry, model, data))
+    terms, _ = model.compute_loss_terms(x, model.targets(x, y))
+    assert all(v.dtype == "float32" for v in terms.values()), {k: v.dtype for k, v in terms.items()}
+    assert all(w.dtype == "float32" for w in model.weights)  # variables stay float32
+
+
+def test_mixed_precision_exports_stay_float32(digits, policy, tmp_path):
+    import tensorflow as tf
+
+    policy("mixed_float16")
+    model = compile_model(kerasae.Autoencoder(*small_mlp()))
+    model.fit(digits.x_train, epochs=1, verbose=0)
+    kerasae.export.export(model, tmp_path / "out", formats=("saved_model",), parity_data=digits.x_test[:32])
+    signature = tf.saved_model.load(str(tmp_path / "out" / "saved_model")).signatures["reconstruct"]
+    outputs = signature(x=tf.constant(digits.x_test[:4]))
+    assert signature.structured_input_signature[1]["x"].dtype == tf.float32
+    assert all(v.dtype == tf.float32 for v in outputs.values())
+
+
+@pytest.mark.parametrize("model_name", MODELS)
+def test_extreme_inputs_and_pre_activations_stay_finite(model_name):
+    """All-zero and all-one inputs through weights scaled up 100x (very large logits and scales)."""
+    import tensorflow as tf
+
+    model, data, entry, _ = build_registered(model_name)
+    x, y, _ = keras.utils.unpack_x_y_sample_weight(_first_batch(entry, model, data, size=8))
+    for variable in model.trainable_variables:
+        if "kernel" in variable.path:
+            variable.assign(variable * 100.0)
+    for fill in (0.0, 1.0):
+        inputs = tf.nest.map_structure(lambda t: t, x)
+        if isinstance(inputs, tuple):  # (x, condition): only the data is extreme
+            inputs = (tf.fill(tf.shape(inputs[0]), fill), inputs[1])
+        else:
+            inputs = tf.fill(tf.shape(inputs), fill)
+        with tf.GradientTape() as tape:
+            terms, _ = model.compute_loss_terms(inputs, model.targets(inputs, y), training=True)
+            loss = tf.reduce_mean(model.combine_loss_terms(terms))
+        grads = tape.gradient(loss, model.trainable_variables)
+        assert np.isfinite(float(loss)), (fill, {k: np.asarray(v) for k, v in terms.items()})
+        assert all(g is None or np.all(np.isfinite(np.asarray(g))) for g in grads), fill
 
 
 @pytest.mark.parametrize("fill", [0.0, 1.0])
