@@ -8,6 +8,7 @@ training procedure differs (for example the stacked autoencoder's layer-wise pre
 """
 
 import math
+import os
 import warnings
 
 import keras
@@ -210,6 +211,22 @@ class Autoencoder(keras.Model):
         if extra:
             total = total + ops.cast(ops.sum(ops.stack([ops.cast(l, "float32") for l in extra])), "float32")
         return total
+
+    # ------------------------------------------------------------------ compiling
+    def compile(self, *args, jit_compile="auto", **kwargs):
+        """``keras.Model.compile`` with XLA on by default.
+
+        ``jit_compile="auto"`` compiles the training step with XLA unless the model is compiled under a
+        ``tf.distribute`` strategy (whose cross-replica reductions XLA does not take on every device) or
+        the environment sets ``KERASAE_JIT_COMPILE=0``. With kerasae's Philox sampling, XLA measured 1.05x
+        to 1.33x faster than plain graph mode for the autoencoder, denoising, contractive and VAE steps on
+        a 2-core CPU (benchmarks/RESULTS.md), and XLA is the faster path on GPUs and TPUs. Pass
+        ``jit_compile=False`` for layers that XLA cannot compile.
+        """
+        if jit_compile == "auto":
+            enabled = os.environ.get("KERASAE_JIT_COMPILE", "1").strip().lower() not in ("0", "false", "no", "off")
+            jit_compile = enabled and not tf.distribute.has_strategy()
+        super().compile(*args, jit_compile=jit_compile, **kwargs)
 
     # ------------------------------------------------------------------ checks before training
     def check_inputs(self, x, name="x"):

@@ -2,6 +2,9 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+# XLA compilation costs a second or two per compiled step: far more than the few steps a test trains.
+# Tests that check the XLA path pass jit_compile=True; test_autoencoder.py checks the default itself.
+os.environ.setdefault("KERASAE_JIT_COMPILE", "0")
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

@@ -100,3 +100,16 @@ def test_mirrored_strategy_averages_over_the_global_batch(digits):
     single = run(tf.distribute.OneDeviceStrategy("/cpu:0"))
     mirrored = run(tf.distribute.MirroredStrategy([d.name for d in devices[:2]]))
     np.testing.assert_allclose(mirrored, single, rtol=1e-4)
+
+
+def test_xla_is_the_default_outside_strategies(monkeypatch, digits):
+    monkeypatch.setenv("KERASAE_JIT_COMPILE", "1")
+    model = compile_model(kerasae.Autoencoder(*small_mlp()))
+    assert model.jit_compile is True
+    history = model.fit(digits.x_train, epochs=2, verbose=0)
+    assert history.history["loss"][1] < history.history["loss"][0]
+    with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
+        assert compile_model(kerasae.Autoencoder(*small_mlp())).jit_compile is False
+    monkeypatch.setenv("KERASAE_JIT_COMPILE", "0")
+    assert compile_model(kerasae.Autoencoder(*small_mlp())).jit_compile is False
+    assert compile_model(kerasae.Autoencoder(*small_mlp()), jit_compile=True).jit_compile is True

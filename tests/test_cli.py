@@ -67,3 +67,16 @@ def test_every_registered_model_trains_from_the_cli(model, tmp_path):
     assert np.isfinite(metrics["test"]["loss"])
     loaded_results = cli.evaluate(cli.build_parser().parse_args(["evaluate", str(out), "--nll-samples", "4"]))
     assert np.isfinite(loaded_results["loss"])
+
+
+def test_holdout_class_and_anomaly_evaluation(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = ["train", "autoencoder", "--holdout-class", "9", "--epochs", "30", "--hidden-units", "32", "--out", str(out),
+            "--verbose", "0"]
+    assert cli.main(argv) == 0
+    results = cli.evaluate(cli.build_parser().parse_args(["evaluate", str(out), "--anomaly"]))
+    assert results["anomaly_num_anomalous"] == 36  # the test split's nines
+    assert results["anomaly_auc"] > 0.65
+    assert 0.0 <= results["anomaly_false_positive_rate"] <= 0.1
+    assert "anomaly_auc:" in capsys.readouterr().out
+    assert cli.main(["evaluate", str(tmp_path / "run"), "--anomaly", "--anomaly-class", "42"]) == 2
