@@ -135,27 +135,11 @@ def build_model(name, seed=0):
     raise ValueError(f"Unknown benchmark model {name!r}. Expected one of {sorted(MODELS)}.")
 
 
-def _epoch_timer():
-    import keras
-
-    class EpochTimer(keras.callbacks.Callback):
-        """Wall time of every epoch (epoch hooks only, so Keras keeps dispatching steps asynchronously)."""
-
-        def on_train_begin(self, logs=None):
-            self.times = []
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            self.times.append(time.perf_counter() - self._start)
-
-    return EpochTimer()
-
-
 def _timed_fit(model, dataset, steps, epochs):
     """Trains one warm-up and ``epochs`` timed epochs; returns (median seconds per step, all epoch times)."""
-    timer = _epoch_timer()
+    from kerasae.callbacks import EpochTimer
+
+    timer = EpochTimer()
     model.fit(dataset, epochs=epochs + 1, steps_per_epoch=steps, verbose=0, callbacks=[timer], shuffle=False)
     return statistics.median(timer.times[1:]) / steps, timer.times
 

@@ -32,7 +32,6 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 
 import kerasae  # noqa: E402
 from kerasae import anomaly  # noqa: E402

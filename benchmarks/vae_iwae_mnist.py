@@ -38,25 +38,6 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-class EpochTimer:
-    """Keras callback recording the wall time of every epoch."""
-
-    def __new__(cls):
-        import keras
-
-        class _Timer(keras.callbacks.Callback):
-            def on_train_begin(self, logs=None):
-                self.times = []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self._start = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.times.append(time.perf_counter() - self._start)
-
-        return _Timer()
-
-
 def main(argv=None):
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -65,6 +46,7 @@ def main(argv=None):
     import tensorflow as tf
 
     import kerasae
+    from kerasae.callbacks import EpochTimer
     from kerasae.vae import IWAE, VAE
 
     keras.utils.set_random_seed(args.seed)

@@ -1,6 +1,7 @@
 """Callbacks kerasae adds to training: stopping with a clear message when the loss stops being finite."""
 
 import math
+import time
 
 import keras
 
@@ -25,3 +26,20 @@ class StopOnNaN(keras.callbacks.Callback):
                 "the learning rate, check the data for extreme values (kerasae.datasets.check_array), use "
                 "reconstruction_loss='bce' for data in [0, 1], or clip gradients (optimizer clipnorm=1.0)."
             )
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Records the wall time of every epoch in ``times`` (seconds).
+
+    Only epoch hooks are used, so Keras keeps dispatching training steps asynchronously; the benchmarks use
+    it for seconds per epoch and samples per second.
+    """
+
+    def on_train_begin(self, logs=None):
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._start)

@@ -321,7 +321,7 @@ def train(args):
         keras.config.set_dtype_policy(previous_policy)
         if os.path.isdir(staging):
             shutil.rmtree(staging, ignore_errors=True)
-    print(f"test: " + ", ".join(f"{k}={v:.5g}" for k, v in results["test"].items()))
+    print("test: " + ", ".join(f"{k}={v:.5g}" if isinstance(v, float) else f"{k}={v}" for k, v in results["test"].items()))
     print(f"Run written to {out}")
     return out
 
@@ -329,8 +329,6 @@ def train(args):
 # --------------------------------------------------------------------------------------------- evaluate
 def load_run(run_dir):
     """Loads a run folder: ``(model, config namespace, registry entry)``."""
-    import keras
-
     from kerasae import registry
 
     model_path = os.path.join(run_dir, "model.keras")

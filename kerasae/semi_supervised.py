@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from kerasae.autoencoder import Autoencoder, _deserialize, _serialize
+from kerasae.autoencoder import Autoencoder
 
 #: Tasks the prediction head can solve.
 TASKS = ("classification", "regression")
@@ -525,7 +525,7 @@ class SemiSupervisedAutoencoder(Autoencoder):
         config = super().get_config()
         config.update(
             {
-                "head": _serialize(self.head),
+                "head": keras.saving.serialize_keras_object(self.head),
                 "task": self.task,
                 "num_classes": self.num_classes,
                 "output_dim": self.output_dim,

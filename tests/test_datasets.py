@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-import kerasae
 from kerasae import datasets
 
 
