@@ -228,6 +228,12 @@ class Autoencoder(keras.Model):
             jit_compile = enabled and not tf.distribute.has_strategy()
         super().compile(*args, jit_compile=jit_compile, **kwargs)
 
+    def compile_from_config(self, config):
+        """Restores the compile state saved in a ``.keras`` file (Keras skips it for a custom ``compile``)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)  # so that the saved optimizer state loads
+
     # ------------------------------------------------------------------ checks before training
     def check_inputs(self, x, name="x"):
         """Checks an array of inputs against the model before any training or evaluation starts.

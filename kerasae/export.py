@@ -98,6 +98,8 @@ PARTS = ("full", "encoder", "decoder")
 TOLERANCES = {"saved_model": 1e-5, "none": 1e-4, "float16": 5e-3, "dynamic": 5e-2, "int8": 0.08}
 #: Signatures that need random ops and are left out of TFLite files.
 RANDOM_SIGNATURES = ("sample",)
+#: Name of the extra input of a conditional model's signatures (one-hot rows, ``(batch, num_classes)``).
+CONDITION = "condition"
 #: Variant modules imported (when they exist) so that their classes deserialize from ``.keras`` files.
 _VARIANT_MODULES = ("autoencoder", "sparse", "denoising", "contractive", "stacked", "linear", "vae")
 
@@ -180,18 +182,66 @@ def input_shape_of(model):
     return shape
 
 
-def _reconstruct(model, x):
+def condition_size(model):
+    """Width ``K`` of a conditional model's one-hot condition, or None for an unconditional model.
+
+    A model is conditional when it has an integer ``num_classes`` attribute and its ``decode`` takes a
+    ``condition`` argument; its inputs follow :class:`kerasae.vae.CVAE`'s convention: ``encode((x, c))``,
+    ``decode(z, condition=c)``, ``reconstruct((x, c))`` and ``sample(n, condition)``, with ``c`` one-hot rows
+    ``(batch, K)``. Its signatures take the extra float32 input ``condition``, ``(batch, K)``.
+
+    Example:
+        >>> kerasae.export.condition_size(kerasae.vae.CVAE.create((64,), 8, num_classes=10))
+        10
+    """
+    k = getattr(model, "num_classes", None)
+    decode = getattr(model, "decode", None)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1 or not callable(decode):
+        return None
+    try:
+        parameters = inspect.signature(decode).parameters
+    except (TypeError, ValueError):  # pragma: no cover - builtins without a signature
+        return None
+    return int(k) if CONDITION in parameters else None
+
+
+def _model_input(x, condition):
+    """What ``encode``/``reconstruct`` take: ``x``, or the pair ``(x, condition)`` of a conditional model."""
+    return x if condition is None else (x, condition)
+
+
+def _encode(model, x, condition=None):
+    return _encode_outputs(model.encode(_model_input(x, condition)))
+
+
+def _decode(model, z, condition=None):
+    if condition is None:
+        return model.decode(z)
+    try:
+        return model.decode(z, condition=condition)
+    except NotImplementedError:
+        # CVAE.decode turns its condition into numpy (it also takes class indices), which a symbolic tensor
+        # cannot do while a signature is traced; the VAE family's own likelihood hooks take the one-hot rows.
+        likelihood, mean = getattr(model, "_likelihood", None), getattr(model, "_likelihood_mean", None)
+        if not (tf.is_tensor(condition) and callable(likelihood) and callable(mean)):
+            raise
+        return mean(likelihood(z, condition))
+
+
+def _reconstruct(model, x, condition=None):
     if callable(getattr(model, "reconstruct", None)):
-        return model.reconstruct(x)
-    return model.decode(_code(_encode_outputs(model.encode(x))))
+        return model.reconstruct(_model_input(x, condition))
+    return _decode(model, _code(_encode(model, x, condition)), condition)
 
 
-def _sample_fn(model):
-    """``n -> {"samples": ...}`` for generative models (with ``sample(n)``), else None.
+def _sample_fn(model, conditional=False):
+    """The ``sample`` signature's function for generative models, else None.
 
+    Unconditional models (with ``sample(n)``): ``n -> {"samples": (n, ...)}``. Conditional models (with
+    ``sample(n, condition)``): ``condition -> {"samples": ...}``, one sample per one-hot row of ``condition``.
     Models with a ``prior`` (a distribution, or a method returning one) are sampled in the graph as
     ``decode(prior.sample(n))``, which works whatever ``model.sample`` returns (numpy, for convenience);
-    others through ``model.sample(n)`` itself. Conditional samplers (``sample(n, condition)``) are skipped.
+    others through ``model.sample`` itself.
     """
     sample = getattr(model, "sample", None)
     if not callable(sample):
@@ -200,25 +250,35 @@ def _sample_fn(model):
         p for p in inspect.signature(sample).parameters.values()
         if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
-    if len(required) != 1:
+    if len(required) != (2 if conditional else 1):
         return None
     prior = getattr(model, "prior", None)
-    if prior is not None:
 
-        def sample_prior(n):
-            distribution = prior if _is_distribution(prior) else prior()
-            return _data_outputs(model.decode(distribution.sample(n)), "samples")
+    def draw(n, condition=None):
+        if prior is None:
+            return sample(n) if condition is None else sample(n, condition)
+        distribution = prior if _is_distribution(prior) else prior()
+        return _decode(model, distribution.sample(n), condition)
 
-        return sample_prior
-    return lambda n: _data_outputs(sample(n), "samples")
+    if conditional:
+        return lambda condition: _data_outputs(draw(tf.shape(condition)[0], condition), "samples")
+    return lambda n: _data_outputs(draw(n), "samples")
 
 
 @dataclasses.dataclass
 class _Signature:
     name: str
-    fn: object  # fn(tensor) -> dict of float32 tensors
-    spec: tf.TensorSpec
+    fn: object  # fn(*tensors) -> dict of float32 tensors, one tensor per spec
+    specs: tuple  # tf.TensorSpec per input, named
     random: bool = False
+
+    @property
+    def input_names(self):
+        return [spec.name for spec in self.specs]
+
+    def feed(self, inputs):
+        """This signature's inputs by name, from a dict holding (at least) all of them."""
+        return {name: inputs[name] for name in self.input_names}
 
 
 def _signatures(model, part):
@@ -230,17 +290,39 @@ def _signatures(model, part):
                 f"Received {type(model).__name__} without {method}()."
             )
     shape = input_shape_of(model)
-    code_size = int(_code(_encode_outputs(model.encode(np.zeros((1, *shape), "float32")))).shape[-1])
+    k = condition_size(model)
+    zeros_c = None if k is None else np.zeros((1, k), "float32")
+    code_size = int(_code(_encode(model, np.zeros((1, *shape), "float32"), zeros_c)).shape[-1])
     x_spec = tf.TensorSpec((None, *shape), tf.float32, name="x")
     z_spec = tf.TensorSpec((None, code_size), tf.float32, name="z")
-    table = {
-        "reconstruct": _Signature("reconstruct", lambda x: _data_outputs(_reconstruct(model, x), "reconstruction"), x_spec),
-        "encode": _Signature("encode", lambda x: _encode_outputs(model.encode(x)), x_spec),
-        "decode": _Signature("decode", lambda z: _data_outputs(model.decode(z), "reconstruction"), z_spec),
-    }
-    sample = _sample_fn(model)
+    if k is None:
+        table = {
+            "reconstruct": _Signature(
+                "reconstruct", lambda x: _data_outputs(_reconstruct(model, x), "reconstruction"), (x_spec,)
+            ),
+            "encode": _Signature("encode", lambda x: _encode(model, x), (x_spec,)),
+            "decode": _Signature("decode", lambda z: _data_outputs(_decode(model, z), "reconstruction"), (z_spec,)),
+        }
+        sample_specs = (tf.TensorSpec((), tf.int32, name="n"),)
+    else:
+        c_spec = tf.TensorSpec((None, k), tf.float32, name=CONDITION)
+        table = {
+            "reconstruct": _Signature(
+                "reconstruct",
+                lambda x, condition: _data_outputs(_reconstruct(model, x, condition), "reconstruction"),
+                (x_spec, c_spec),
+            ),
+            "encode": _Signature("encode", lambda x, condition: _encode(model, x, condition), (x_spec, c_spec)),
+            "decode": _Signature(
+                "decode",
+                lambda z, condition: _data_outputs(_decode(model, z, condition), "reconstruction"),
+                (z_spec, c_spec),
+            ),
+        }
+        sample_specs = (c_spec,)
+    sample = _sample_fn(model, conditional=k is not None)
     if sample is not None:
-        table["sample"] = _Signature("sample", sample, tf.TensorSpec((), tf.int32, name="n"), True)
+        table["sample"] = _Signature("sample", sample, sample_specs, True)
     names = {
         "full": ["reconstruct", "encode", "decode", "sample"],
         "encoder": ["encode"],
@@ -320,15 +402,16 @@ def _write_saved_model(signatures, path):
     for sig in signatures:  # the first endpoint also becomes serving_default
         try:
             if sig.random:  # trace it first: a sampler written for eager mode is left out, not fatal
-                tf.function(sig.fn, input_signature=[sig.spec]).get_concrete_function()
+                tf.function(sig.fn, input_signature=list(sig.specs)).get_concrete_function()
         except Exception as err:  # noqa: BLE001 - a model method that cannot be traced
             warnings.warn(
-                f"The model's sample(n) could not be traced with a symbolic n ({type(err).__name__}: {err}); "
-                "the SavedModel has no 'sample' signature. Draw codes on the host and call 'decode' instead.",
+                f"The model's sampler could not be traced with symbolic inputs {sig.input_names} "
+                f"({type(err).__name__}: {err}); the SavedModel has no 'sample' signature. Draw codes on the "
+                "host and call 'decode' instead.",
                 stacklevel=3,
             )
             continue
-        archive.add_endpoint(sig.name, sig.fn, input_signature=[sig.spec])
+        archive.add_endpoint(sig.name, sig.fn, input_signature=list(sig.specs))
     archive.write_out(path, verbose=False)
 
 
@@ -363,26 +446,31 @@ def _convert(saved_model_path, signatures, quantize, representative, int8_io, pa
         ) from err
 
 
-def _representative_dataset(model, signatures, x, seed):
-    """Calibration samples for every signature: data for ``x`` inputs, their codes (and posterior draws) for ``z``."""
+def _representative_dataset(model, signatures, x, condition, seed):
+    """Calibration samples for every signature: data for ``x`` inputs, their codes (and posterior draws) for ``z``.
+
+    A conditional model's ``condition`` input gets the condition of each row (its code's, for ``z``).
+    """
     rng = np.random.default_rng(seed)
     inputs = {}
     for sig in signatures:
         if sig.random:
             continue
-        if sig.spec.name == "x":
-            inputs[sig.name] = x
+        if "x" in sig.input_names:
+            values = {"x": x, CONDITION: condition}
         else:
-            encoded = {k: np.asarray(v) for k, v in _encode_outputs(model.encode(x)).items()}
-            z = _code(encoded)
+            encoded = {k: np.asarray(v) for k, v in _encode(model, x, condition).items()}
+            z, c = _code(encoded), condition
             if "scale" in encoded:  # a posterior: calibrate on draws too, so that noisy codes stay in range
                 z = np.concatenate([z, z + encoded["scale"] * rng.standard_normal(z.shape).astype("float32")])
-            inputs[sig.name] = z
+                c = None if c is None else np.concatenate([c, c])
+            values = {"z": z, CONDITION: c}
+        inputs[sig.name] = sig.feed(values)
 
     def generate():
         for name, values in inputs.items():
-            for row in values:
-                yield name, {("x" if name != "decode" else "z"): row[None].astype("float32")}
+            for i in range(len(next(iter(values.values())))):
+                yield name, {key: np.asarray(value[i : i + 1], "float32") for key, value in values.items()}
 
     return generate
 
@@ -397,7 +485,8 @@ def run_tflite(model, signature="reconstruct", **inputs):
     Args:
         model: Path to a ``.tflite`` file, or a LiteRT ``Interpreter``.
         signature: Signature name, e.g. ``"encode"``.
-        **inputs: The signature's inputs by name (``x=...`` or ``z=...``), float arrays.
+        **inputs: The signature's inputs by name (``x=...`` or ``z=...``, and ``condition=...`` for a
+            conditional model), float arrays.
 
     Returns:
         A dict of float32 numpy arrays by output name.
@@ -471,9 +560,14 @@ def _parity_saved_model(path, signatures, reference, inputs, shape):
         if sig.name not in loaded.signatures:
             continue
         if sig.random:
-            report[sig.name] = _check_sample(loaded.signatures[sig.name](n=tf.constant(4))["samples"], 4, shape, path)
+            if CONDITION in sig.input_names:  # one sample per condition row
+                feed = {CONDITION: tf.constant(inputs[CONDITION][:4])}
+                n = len(inputs[CONDITION][:4])
+            else:
+                feed, n = {"n": tf.constant(4)}, 4
+            report[sig.name] = _check_sample(loaded.signatures[sig.name](**feed)["samples"], n, shape, path)
             continue
-        outputs = loaded.signatures[sig.name](**{sig.spec.name: tf.constant(inputs[sig.spec.name])})
+        outputs = loaded.signatures[sig.name](**{k: tf.constant(v) for k, v in sig.feed(inputs).items()})
         report[sig.name] = _errors({k: v.numpy() for k, v in outputs.items()}, reference[sig.name], sig.name)
     return report, [n for n in loaded.signatures.keys()]
 
@@ -489,7 +583,7 @@ def _parity_tflite(path, signatures, reference, inputs):
             continue
         if sig.name not in names:
             raise ParityError(f"The TFLite file lost the {sig.name!r} signature; it has {names}.")
-        outputs = run_tflite(interpreter, sig.name, **{sig.spec.name: inputs[sig.spec.name]})
+        outputs = run_tflite(interpreter, sig.name, **sig.feed(inputs))
         report[sig.name] = _errors(outputs, reference[sig.name], sig.name)
     return report, names
 
@@ -537,6 +631,40 @@ def _check_data(x, shape, name, fix):
     if not np.all(np.isfinite(x)):
         raise ValueError(f"{name} contains NaN or inf values. Expected finite inputs.")
     return x
+
+
+def _check_inputs(data, shape, k, name, fix, rng=None):
+    """``(x, condition)`` from ``data``: inputs ``x``, or for a conditional model the pair ``(x, condition)``.
+
+    ``condition`` is None for an unconditional model (``k`` None). With ``rng``, a conditional model's lone
+    ``x`` gets one-hot conditions of random classes (fine for calibration, not for a parity check).
+    """
+    if k is None:
+        if isinstance(data, tuple) and len(data) == 2:
+            raise ValueError(
+                f"Expected {name} to be an array of inputs: the model is not conditional (it has no num_classes "
+                f"and decode(z, condition)). Received a pair. Fix: {fix}"
+            )
+        return _check_data(data, shape, name, fix), None
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        x = _check_data(data[0], shape, name, fix)
+        condition = np.asarray(data[1])
+        if condition.shape != (len(x), k):
+            raise ValueError(
+                f"Expected the condition of {name} to be one-hot rows of shape ({len(x)}, {k}), one per input "
+                f"(num_classes={k}). Received shape {condition.shape}. Fix: keras.utils.to_categorical(labels, {k})."
+            )
+        condition = condition.astype("float32")
+        if not np.all(np.isfinite(condition)):
+            raise ValueError(f"The condition of {name} contains NaN or inf values. Expected one-hot rows.")
+        return x, condition
+    if rng is None or data is None:
+        raise ValueError(
+            f"Expected {name}=(x, condition) for a conditional model (condition: one-hot rows of width "
+            f"num_classes={k}). Received {'None' if data is None else 'a single array'}. Fix: {fix}"
+        )
+    x = _check_data(data, shape, name, fix)
+    return x, np.eye(k, dtype="float32")[rng.integers(k, size=len(x))]
 
 
 def _normalize(values, allowed, name):
@@ -592,16 +720,19 @@ def export(
 
     Args:
         model: A kerasae autoencoder (anything with ``encode``/``decode``; ``reconstruct`` and ``sample(n)``
-            are used when present).
+            are used when present), or a conditional one such as :class:`kerasae.vae.CVAE`, whose signatures
+            also take ``condition``.
         out_dir: Destination folder (created if needed).
         formats: ``"saved_model"``, ``"tflite"``, a list of them, or ``"all"``.
         quantize: TFLite quantisation modes: ``"none"`` (float32), ``"float16"``, ``"dynamic"`` (int8
             weights), ``"int8"`` (full integer, calibrated on ``representative_data``), a list, or ``"all"``.
         parts: ``"full"``, ``"encoder"``, ``"decoder"``, a list, or ``"all"``.
         parity_data: Held-out inputs ``(n, *input_shape)`` for the parity check (the first
-            ``parity_samples`` rows are used). Required.
-        representative_data: Training inputs for int8 calibration (``representative_samples`` rows).
-            Required for ``"int8"``.
+            ``parity_samples`` rows are used); for a conditional model (see :func:`condition_size`) the pair
+            ``(x, condition)`` with one-hot conditions ``(n, num_classes)``. Required.
+        representative_data: Training inputs for int8 calibration (``representative_samples`` rows); for a
+            conditional model ``(x, condition)``, or ``x`` alone to calibrate on one-hot conditions of
+            random classes. Required for ``"int8"``.
         preprocessing: What the inputs must go through before ``encode``, recorded in the metadata, e.g.
             ``{"scaling": "x / 255 to [0, 1]", "binarization": "static", "threshold": 0.5}``.
         tolerance: Relative-error tolerance: ``None`` for :data:`TOLERANCES`, a float for every artifact,
@@ -627,15 +758,26 @@ def export(
     quantize = _normalize(quantize, QUANTIZATIONS, "quantize")
     parts = _normalize(parts, PARTS, "part")
     shape = input_shape_of(model)
-    fix = "pass held-out inputs, e.g. parity_data=data.x_test from kerasae.datasets.load(...)."
-    x_parity = _check_data(parity_data, shape, "parity_data", fix)[:parity_samples]
-    x_repr = None
-    if "tflite" in formats and "int8" in quantize:
-        x_repr = _check_data(
-            representative_data, shape, "representative_data for int8 quantisation",
-            "pass training inputs, e.g. representative_data=data.x_train, or choose another quantisation.",
+    k = condition_size(model)
+    if k is None:
+        fix = "pass held-out inputs, e.g. parity_data=data.x_test from kerasae.datasets.load(...)."
+        fix_repr = "pass training inputs, e.g. representative_data=data.x_train, or choose another quantisation."
+    else:
+        fix = f"pass held-out inputs and their conditions, e.g. parity_data=(data.x_test, keras.utils.to_categorical(data.y_test, {k}))."
+        fix_repr = (
+            f"pass training inputs and their conditions, e.g. representative_data=(data.x_train, "
+            f"keras.utils.to_categorical(data.y_train, {k})), or choose another quantisation."
         )
-        x_repr = x_repr[np.random.default_rng(seed).permutation(len(x_repr))[:representative_samples]]
+    x_parity, c_parity = _check_inputs(parity_data, shape, k, "parity_data", fix)
+    x_parity, c_parity = x_parity[:parity_samples], None if c_parity is None else c_parity[:parity_samples]
+    x_repr = c_repr = None
+    if "tflite" in formats and "int8" in quantize:
+        rng = np.random.default_rng(seed)
+        x_repr, c_repr = _check_inputs(
+            representative_data, shape, k, "representative_data for int8 quantisation", fix_repr, rng
+        )
+        keep = rng.permutation(len(x_repr))[:representative_samples]
+        x_repr, c_repr = x_repr[keep], None if c_repr is None else c_repr[keep]
     if int8_io and not ("tflite" in formats and "int8" in quantize):
         raise ValueError("int8_io=True applies to quantize='int8' TFLite files only. Fix: add 'int8' to quantize.")
 
@@ -647,9 +789,9 @@ def export(
     try:
         for part in parts:
             signatures, shape, code_size = _signatures(model, part)
-            inputs = {"x": x_parity, "z": np.asarray(_code(_encode_outputs(model.encode(x_parity))))}
+            inputs = {"x": x_parity, "z": np.asarray(_code(_encode(model, x_parity, c_parity))), CONDITION: c_parity}
             reference = {
-                s.name: {k: np.asarray(v) for k, v in s.fn(inputs[s.spec.name]).items()}
+                s.name: {key: np.asarray(v) for key, v in s.fn(*s.feed(inputs).values()).items()}
                 for s in signatures
                 if not s.random
             }
@@ -662,6 +804,12 @@ def export(
                 "code_size": code_size,
                 "code_outputs": sorted(reference["encode"]) if "encode" in reference else None,
                 "preprocessing": dict(preprocessing or {}),
+                "condition": None if k is None else {
+                    "input": CONDITION,
+                    "shape": [None, k],
+                    "dtype": "float32",
+                    "encoding": f"one-hot rows, num_classes={k}",
+                },
                 "versions": _versions(),
             }
             artifacts = []
@@ -681,7 +829,7 @@ def export(
                 else:
                     staged = staging.path(name)
                     representative = (
-                        _representative_dataset(model, signatures, x_repr, seed) if q == "int8" else None
+                        _representative_dataset(model, signatures, x_repr, c_repr, seed) if q == "int8" else None
                     )
                     content = _convert(sm_path, signatures, q, representative, int8_io and q == "int8", part)
                     with open(staged, "wb") as f:
@@ -695,6 +843,7 @@ def export(
                     "quantization": q,
                     "int8_io": bool(int8_io and q == "int8"),
                     "signatures": sorted(sig_names),
+                    "inputs": {s.name: s.input_names for s in signatures if s.name in sig_names},
                     "parity": {
                         "metric": "max |artifact - keras| / max |keras| per output (relative); max abs also",
                         "tolerance": tol,
@@ -707,7 +856,7 @@ def export(
                 if fmt == "tflite" and any(s.random for s in signatures):
                     meta["notes"] = (
                         "The 'sample' signature (random ops) is not in TFLite files: draw z ~ N(0, I) on "
-                        "the host and call 'decode'."
+                        "the host and call 'decode'" + (" with the chosen condition." if k else ".")
                     )
                 staged_meta = staging.path(os.path.basename(metadata_path(name)))
                 with open(staged_meta, "w") as f:
@@ -861,14 +1010,24 @@ def export_from_args(args):
     if binarize == "static":
         preprocessing["threshold"] = 0.5
     formats = FORMATS if args.format == "all" else (args.format,)
+    parity_data, representative_data = data.x_test, data.x_train
+    k = condition_size(model)
+    if k is not None:  # a conditional model (the CVAE): one-hot labels are the conditions
+        if data.y_test is None or data.y_train is None:
+            raise ValueError(
+                f"The conditional model needs labelled data for its one-hot conditions, and {data.name!r} has "
+                "no labels. Fix: pass --dataset with the labelled data the model was trained on."
+            )
+        parity_data = (data.x_test, keras.utils.to_categorical(data.y_test, k).astype("float32"))
+        representative_data = (data.x_train, keras.utils.to_categorical(data.y_train, k).astype("float32"))
     results = export(
         model,
         args.out or default_out,
         formats=formats,
         quantize=args.quantize,
         parts=args.part,
-        parity_data=data.x_test,
-        representative_data=data.x_train,
+        parity_data=parity_data,
+        representative_data=representative_data,
         preprocessing=preprocessing,
         tolerance=args.tolerance,
         int8_io=args.int8_io,

@@ -48,6 +48,8 @@ def assert_keras_roundtrip(model, x, tmp_path, outputs=lambda m, x: m.reconstruc
     np.testing.assert_allclose(np.asarray(outputs(loaded, x)), np.asarray(outputs(model, x)), atol=atol)
     assert loaded.get_config().keys() == model.get_config().keys()
     if refit:
+        # The compile state and the optimizer's progress come back too.
+        assert int(loaded.optimizer.iterations) == int(model.optimizer.iterations)
         history = loaded.fit(x, epochs=1, batch_size=min(64, len(x)), verbose=0)
         assert np.isfinite(history.history["loss"][-1])
         assert set(m.name for m in model.metrics) <= set(history.history) | {"compile_metrics"}

@@ -74,6 +74,8 @@ def _registered(name, module):
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     if entry.fit is not None:
         entry.fit(model, data, args, [])
+    elif entry.pipeline is not None:  # e.g. the CVAE's (x, condition) inputs
+        model.fit(entry.make_pipeline(model, data, "train", 64), epochs=2, verbose=0)
     else:
         model.fit(data.x_train, epochs=2, batch_size=64, verbose=0)
     return model, data
@@ -100,35 +102,62 @@ FAMILIES = {
     "conv": lambda: _autoencoder(False, "conv"),
     "gaussian": _gaussian,
     **{name: (lambda name=name: _registered(name, f"kerasae.{name}")) for name in (
-        "sparse", "denoising", "contractive", "stacked", "linear", "vae")},
+        "sparse", "denoising", "contractive", "stacked", "linear", "vae", "cvae")},
 }
+_EXPORTS = {}  # family -> (model, data, results): each family is trained and exported once per session
+
+
+def _one_hot(model, labels):
+    return keras.utils.to_categorical(labels, model.num_classes).astype("float32")
+
+
+def _data(model, data, split):
+    """A split as ``export`` takes it: inputs, or ``(x, condition)`` for a conditional model."""
+    x, y = getattr(data, f"x_{split}"), getattr(data, f"y_{split}")
+    return x if ex.condition_size(model) is None else (x, _one_hot(model, y))
+
+
+def _export_family(family, tmp_path_factory):
+    if family not in _EXPORTS:
+        keras.utils.set_random_seed(0)
+        model, data = FAMILIES[family]()
+        out = tmp_path_factory.mktemp(f"export_{family}")
+        results = ex.export(
+            model, out, quantize="all", parity_data=_data(model, data, "test"),
+            representative_data=_data(model, data, "train"), preprocessing={"scaling": "x / 16 to [0, 1]"},
+        )
+        _EXPORTS[family] = model, data, {(r.format, r.quantization): r for r in results}
+    return _EXPORTS[family]
 
 
 @pytest.fixture(scope="module", params=list(FAMILIES))
 def exported(request, tmp_path_factory):
     """One family, exported once to a SavedModel and a TFLite file per quantisation mode."""
-    keras.utils.set_random_seed(0)
-    model, data = FAMILIES[request.param]()
-    out = tmp_path_factory.mktemp(f"export_{request.param}")
-    results = ex.export(
-        model, out, quantize="all", parity_data=data.x_test, representative_data=data.x_train,
-        preprocessing={"scaling": "x / 16 to [0, 1]"},
-    )
-    return model, data, {(r.format, r.quantization): r for r in results}
+    return _export_family(request.param, tmp_path_factory)
 
 
-def _keras_outputs(model, signature, x):
+def _keras_outputs(model, signature, **inputs):
     signatures, _, _ = ex._signatures(model, "full")
     (sig,) = [s for s in signatures if s.name == signature]
-    return {k: np.asarray(v) for k, v in sig.fn(x).items()}
+    return {k: np.asarray(v) for k, v in sig.fn(*sig.feed(inputs).values()).items()}
 
 
 def _inputs(model, data):
-    """Held-out rows the parity gate did not see, and their codes."""
+    """Held-out rows the parity gate did not see, their codes, and for a conditional model their conditions."""
     x = data.x_test[-17:]
-    encoded = model.encode(x)
+    if ex.condition_size(model) is None:
+        encoded, condition = model.encode(x), None
+    else:
+        condition = _one_hot(model, data.y_test[-17:])
+        encoded = model.encode((x, condition))
     z = encoded.mean() if hasattr(encoded, "stddev") else encoded
-    return {"x": x, "z": np.asarray(z)}
+    return {"x": x, "z": np.asarray(z), **({} if condition is None else {"condition": condition})}
+
+
+def _feed(inputs, name, batch=None):
+    """A signature's inputs: ``x`` or ``z`` (by signature), plus ``condition`` when there is one."""
+    first = "z" if name == "decode" else "x"
+    return {k: v[:batch] for k, v in inputs.items() if k in (first, "condition")}
 
 
 def _rel_error(actual, expected):
@@ -144,25 +173,30 @@ def test_saved_model_signatures_match_keras(exported):
     assert set(loaded.signatures) == expected
     inputs = _inputs(model, data)
     for batch in (1, 17):  # a polymorphic batch dimension
-        for name, arg in (("encode", "x"), ("decode", "z"), ("reconstruct", "x"), ("serving_default", "x")):
-            got = loaded.signatures[name](**{arg: tf.constant(inputs[arg][:batch])})
-            want = _keras_outputs(model, "reconstruct" if name == "serving_default" else name, inputs[arg][:batch])
+        for name in ("encode", "decode", "reconstruct", "serving_default"):
+            feed = _feed(inputs, name, batch)
+            got = loaded.signatures[name](**{k: tf.constant(v) for k, v in feed.items()})
+            want = _keras_outputs(model, "reconstruct" if name == "serving_default" else name, **feed)
             assert set(got) == set(want)
             for key in want:
                 np.testing.assert_allclose(got[key].numpy(), want[key], atol=1e-5, rtol=1e-5)
     if "sample" in expected:
-        samples = loaded.signatures["sample"](n=tf.constant(3))["samples"].numpy()
+        if "condition" in inputs:  # one sample per condition row
+            feed = {"condition": tf.constant(inputs["condition"][:3])}
+        else:
+            feed = {"n": tf.constant(3)}
+        samples = loaded.signatures["sample"](**feed)["samples"].numpy()
         assert samples.shape == (3, *data.input_shape) and np.all(np.isfinite(samples))
 
 
 def test_probabilistic_encoder_exports_mean_and_scale(exported):
     model, data, results = exported
-    if not hasattr(model.encode(data.x_test[:2]), "stddev"):
+    inputs = _feed({k: v[:5] for k, v in _inputs(model, data).items()}, "encode")
+    posterior = model.encode(tuple(inputs.values()) if len(inputs) == 2 else inputs["x"])
+    if not hasattr(posterior, "stddev"):
         pytest.skip("deterministic encoder")
     loaded = tf.saved_model.load(results[("saved_model", "none")].path)
-    x = data.x_test[:5]
-    out = loaded.signatures["encode"](x=tf.constant(x))
-    posterior = model.encode(x)
+    out = loaded.signatures["encode"](**{k: tf.constant(v) for k, v in inputs.items()})
     np.testing.assert_allclose(out["mean"].numpy(), posterior.mean().numpy(), atol=1e-5)
     np.testing.assert_allclose(out["scale"].numpy(), posterior.stddev().numpy(), atol=1e-5)
     assert np.all(out["scale"].numpy() > 0)
@@ -176,9 +210,9 @@ def test_tflite_signatures_match_keras_within_tolerance(exported, mode):
     interpreter = Interpreter(model_path=result.path)
     assert set(interpreter.get_signature_list()) == {"encode", "decode", "reconstruct"}  # no random 'sample'
     inputs = _inputs(model, data)
-    for name, arg in (("encode", "x"), ("decode", "z"), ("reconstruct", "x")):
-        got = interpreter.get_signature_runner(name)(**{arg: inputs[arg]})
-        for key, want in _keras_outputs(model, name, inputs[arg]).items():
+    for name in ("encode", "decode", "reconstruct"):
+        got = interpreter.get_signature_runner(name)(**_feed(inputs, name))
+        for key, want in _keras_outputs(model, name, **_feed(inputs, name)).items():
             assert got[key].shape == want.shape
             assert _rel_error(got[key], want) <= ex.TOLERANCES[mode], (name, key)
     if mode == "none":
@@ -207,6 +241,14 @@ def test_metadata_beside_each_artifact(exported):
         assert meta["preprocessing"] == {"scaling": "x / 16 to [0, 1]"}
         assert meta["versions"]["tensorflow"] == tf.__version__ and meta["versions"]["kerasae"] == kerasae.__version__
         assert set(meta["signatures"]) >= {"encode", "decode", "reconstruct"}
+        k = ex.condition_size(model)
+        extra = [] if k is None else ["condition"]
+        assert meta["inputs"]["encode"] == ["x", *extra] and meta["inputs"]["decode"] == ["z", *extra]
+        if k is None:
+            assert meta["condition"] is None
+        else:
+            assert meta["condition"] == {"input": "condition", "shape": [None, k], "dtype": "float32",
+                                         "encoding": f"one-hot rows, num_classes={k}"}
         errors = meta["parity"]["errors"]
         assert errors["encode"] and all(e["max_rel_error"] <= meta["parity"]["tolerance"]
                                         for outs in errors.values() for e in outs.values() if "max_rel_error" in e)
