@@ -6,10 +6,12 @@ Keras model's own call and the SavedModel signature (batch of one, the on-device
 reconstruction MSE against float32's. Prints a markdown table and writes JSON under ``benchmarks/results/``.
 
 Targets: int8 files at most 30% of float32's size; int8 reconstruction MSE within 5% of float32's;
-single-sample LiteRT latency well under Keras's.
+single-sample LiteRT latency well under Keras's. The size column also gives the bytes of per-channel
+quantisation parameters (scales and int64 zero points, repeated per signature using a tensor), the part
+of an int8 file beyond its int8 weights and int32 biases.
 
 Usage:
-    python benchmarks/export_benchmark.py [--families autoencoder conv vae] [--epochs 10] [--repeats 200]
+    python benchmarks/export_benchmark.py [--families autoencoder conv vae cvae] [--epochs 10] [--repeats 200]
 """
 
 import argparse
@@ -53,10 +55,32 @@ def _build(family, epochs, seed):
     model.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     if entry.fit is not None:
         entry.fit(model, data, args, [])
-    else:
-        model.fit(data.pipeline("train", 64), epochs=epochs, verbose=0)
+    else:  # the variant's own pipeline, e.g. the CVAE's (x, condition) inputs
+        model.fit(entry.make_pipeline(model, data, "train", 64), epochs=epochs, verbose=0)
     del kerasae
     return model, data
+
+
+def _size_breakdown(path):
+    """Bytes of a .tflite file in constant buffers (weights, biases) and in quantisation parameters.
+
+    Quantisation parameters (a float32 scale and an int64 zero point per output channel of each weight and
+    bias tensor) live in each subgraph's tensor table, so they are repeated in every signature using the
+    tensor, while the weight buffers themselves are shared. None if the flatbuffer tools are missing.
+    """
+    try:
+        from tensorflow.lite.tools import flatbuffer_utils
+    except ImportError:  # pragma: no cover
+        return None
+    model = flatbuffer_utils.read_model(path)
+    quant = 0
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            q = tensor.quantization
+            if q is not None and q.scale is not None:
+                quant += 4 * len(q.scale) + 8 * (len(q.zeroPoint) if q.zeroPoint is not None else 0)
+    buffers = sum(len(b.data) for b in model.buffers if b.data is not None)
+    return {"buffers_kib": buffers / 1024, "quantization_params_kib": quant / 1024}
 
 
 def _latency(fn, repeats):
@@ -76,36 +100,54 @@ def benchmark(family, epochs, repeats, seed=0):
 
     model, data = _build(family, epochs, seed)
     x_test = data.x_test
+    k = export.condition_size(model)
+    if k is None:
+        c_test = c1 = None
+        parity, representative = x_test, data.x_train
+        wrap = lambda x, c: x  # noqa: E731
+        extra = lambda c: {}  # noqa: E731
+    else:  # a conditional model: one-hot labels are the conditions
+        import keras
+
+        c_test = keras.utils.to_categorical(data.y_test, k).astype("float32")
+        c1 = c_test[:1]
+        parity = (x_test, c_test)
+        representative = (data.x_train, keras.utils.to_categorical(data.y_train, k).astype("float32"))
+        wrap = lambda x, c: (x, c)  # noqa: E731
+        extra = lambda c: {"condition": c}  # noqa: E731
     with tempfile.TemporaryDirectory() as tmp:
         results = export.export(
-            model, tmp, quantize="all", parity_data=x_test, representative_data=data.x_train, seed=seed
+            model, tmp, quantize="all", parity_data=parity, representative_data=representative, seed=seed
         )
         by_mode = {r.quantization: r for r in results if r.format == "tflite"}
         saved = tf.saved_model.load(next(r.path for r in results if r.format == "saved_model"))
         x1 = x_test[:1]
-        encoded = model.encode(x1)
+        encoded = model.encode(wrap(x1, c1))
         z1 = np.asarray(encoded.mean() if hasattr(encoded, "stddev") else encoded)
+        keras_decode = (lambda z: model.decode(z)) if k is None else (lambda z: model.decode(z, condition=c1))
+        sm = {key: tf.constant(v) for key, v in extra(c1).items()}
         reference = {
-            "keras_encode_ms": _latency(lambda: model.encode(x1), repeats),
-            "keras_decode_ms": _latency(lambda: model.decode(z1), repeats),
-            "saved_model_encode_ms": _latency(lambda: saved.signatures["encode"](x=tf.constant(x1)), repeats),
-            "saved_model_decode_ms": _latency(lambda: saved.signatures["decode"](z=tf.constant(z1)), repeats),
+            "keras_encode_ms": _latency(lambda: model.encode(wrap(x1, c1)), repeats),
+            "keras_decode_ms": _latency(lambda: keras_decode(z1), repeats),
+            "saved_model_encode_ms": _latency(lambda: saved.signatures["encode"](x=tf.constant(x1), **sm), repeats),
+            "saved_model_decode_ms": _latency(lambda: saved.signatures["decode"](z=tf.constant(z1), **sm), repeats),
         }
-        keras_mse = float(np.mean((np.asarray(model.reconstruct(x_test)) - x_test) ** 2))
+        keras_mse = float(np.mean((np.asarray(model.reconstruct(wrap(x_test, c_test))) - x_test) ** 2))
         rows = []
         for mode in export.QUANTIZATIONS:
             result = by_mode[mode]
             interpreter = Interpreter(model_path=result.path)
             encode = interpreter.get_signature_runner("encode")
             decode = interpreter.get_signature_runner("decode")
-            reconstruction = export.run_tflite(interpreter, "reconstruct", x=x_test)["reconstruction"]
+            reconstruction = export.run_tflite(interpreter, "reconstruct", x=x_test, **extra(c_test))["reconstruction"]
             rows.append(
                 {
                     "family": family,
                     "mode": mode,
                     "size_kib": result.size_bytes / 1024,
-                    "litert_encode_ms": _latency(lambda: encode(x=x1), repeats),
-                    "litert_decode_ms": _latency(lambda: decode(z=z1), repeats),
+                    **(_size_breakdown(result.path) or {}),
+                    "litert_encode_ms": _latency(lambda: encode(x=x1, **extra(c1)), repeats),
+                    "litert_decode_ms": _latency(lambda: decode(z=z1, **extra(c1)), repeats),
                     "mse": float(np.mean((reconstruction - x_test) ** 2)),
                     "max_rel_parity_error": result.max_rel_error,
                     **reference,
@@ -121,13 +163,14 @@ def benchmark(family, epochs, repeats, seed=0):
 
 def _table(rows):
     lines = [
-        "| family | mode | size KiB (x f32) | encode ms LiteRT / SavedModel / Keras | decode ms LiteRT / SavedModel / Keras "
-        "| test MSE (vs f32) | parity rel. err |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| family | mode | size KiB (x f32) | of which quant. params KiB | encode ms LiteRT / SavedModel / Keras "
+        "| decode ms LiteRT / SavedModel / Keras | test MSE (vs f32) | parity rel. err |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['family']} | {r['mode']} | {r['size_kib']:.1f} ({r['size_ratio']:.2f}) "
+            f"| {r['family']} | {r['mode']} | {r['size_kib']:.1f} ({r['size_ratio']:.3f}) "
+            f"| {r.get('quantization_params_kib', float('nan')):.1f} "
             f"| {r['litert_encode_ms']:.3f} / {r['saved_model_encode_ms']:.3f} / {r['keras_encode_ms']:.3f} "
             f"| {r['litert_decode_ms']:.3f} / {r['saved_model_decode_ms']:.3f} / {r['keras_decode_ms']:.3f} "
             f"| {r['mse']:.5f} ({r['mse_change']:+.1%}) | {r['max_rel_parity_error']:.1e} |"
@@ -137,7 +180,7 @@ def _table(rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--families", nargs="+", default=["autoencoder", "conv", "vae"],
+    parser.add_argument("--families", nargs="+", default=["autoencoder", "conv", "vae", "cvae"],
                         help="registered model names (MLP), or 'conv' for the convolutional autoencoder")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per latency")

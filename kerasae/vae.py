@@ -727,6 +727,8 @@ class CVAE(VAE):
 
     def one_hot(self, condition, n):
         """A class index (int), class indices ``(n,)`` or one-hot rows ``(n, K)`` as one-hot rows ``(n, K)``."""
+        if tf.is_tensor(condition) and condition.shape.rank == 2:  # one-hot rows, also symbolic (export)
+            return tf.cast(condition, "float32")
         condition = np.asarray(condition)
         if condition.ndim == 0:
             if not 0 <= int(condition) < self.num_classes:
