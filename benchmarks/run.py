@@ -611,7 +611,7 @@ def write_markdown(path, results_dir):
     if os.path.exists(profile_file):
         with open(profile_file) as f:
             lines += _render_profile(json.load(f)) + [""]
-    others = reports[0].get("other_results", []) if reports else collect_other_results()
+    others = collect_other_results()  # the result files are the source of truth, newest included
     lines += _render_others(others)
     with open(path, "w") as f:
         f.write("\n".join(lines).rstrip() + "\n")
