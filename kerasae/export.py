@@ -95,7 +95,6 @@ And on a device, with LiteRT:
 import argparse
 import dataclasses
 import datetime
-import importlib
 import importlib.metadata
 import inspect
 import json
@@ -110,6 +109,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasae import datasets, safe_loading
+
 #: Export formats.
 FORMATS = ("saved_model", "tflite")
 #: TFLite quantisation modes.
@@ -123,7 +124,6 @@ RANDOM_SIGNATURES = ("sample",)
 #: Name of the extra input of a conditional model's signatures (one-hot rows, ``(batch, num_classes)``).
 CONDITION = "condition"
 #: Variant modules imported (when they exist) so that their classes deserialize from ``.keras`` files.
-_VARIANT_MODULES = ("autoencoder", "sparse", "denoising", "contractive", "stacked", "linear", "vae")
 
 
 class ParityError(ValueError):
@@ -641,10 +641,7 @@ def _check_data(x, shape, name, fix):
             f"Expected {name} of shape (n, {', '.join(map(str, shape))}) matching the model's input. "
             f"Received shape {x.shape}. Fix: {fix}"
         )
-    x = x.astype("float32")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"{name} contains NaN or inf values. Expected finite inputs.")
-    return x
+    return datasets.check_array(x, name, unit_interval=False)  # numeric, finite, float32
 
 
 def _check_inputs(data, shape, k, name, fix, rng=None):
@@ -965,18 +962,8 @@ def add_export_arguments(parser, formats=("saved_model", "tflite", "all"), defau
     return parser
 
 
-def _import_variants():
-    for name in _VARIANT_MODULES:
-        try:
-            importlib.import_module(f"kerasae.{name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"kerasae.{name}":
-                raise
-
-
 def load_source(source):
     """Loads a run folder or ``.keras`` file: ``(model, run config dict or {}, default out folder)``."""
-    _import_variants()
     source = os.path.abspath(os.fspath(source))
     if os.path.isdir(source):
         model_path, out = os.path.join(source, "model.keras"), os.path.join(source, "export")
@@ -991,17 +978,11 @@ def load_source(source):
     if os.path.isfile(metrics):
         with open(metrics) as f:
             config = json.load(f).get("config", {}) or {}
-    try:
-        from kerasae.safe_loading import load_model
-    except ImportError:  # pragma: no cover
-        load_model = keras.models.load_model
-    return load_model(model_path), config, out
+    return safe_loading.load_model(model_path), config, out
 
 
 def export_from_args(args):
     """Runs an export from parsed :func:`add_export_arguments` options; prints and returns the results."""
-    from kerasae import datasets
-
     model, config, default_out = load_source(args.source)
     shape = input_shape_of(model)
     from kerasae import registry
