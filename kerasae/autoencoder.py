@@ -158,7 +158,7 @@ class Autoencoder(keras.Model):
         return self.decode(self.encode(x))
 
     def call(self, inputs, training=None):
-        return self.activate(self.decoder(self.encoder(inputs, training=training), training=training))
+        return self.decode(self.encode(inputs, training=training), training=training)
 
     def activate(self, outputs):
         """Applies the output activation to decoder pre-activations."""
@@ -187,11 +187,25 @@ class Autoencoder(keras.Model):
             ``(terms, prediction)``: a dict mapping each name in ``loss_terms`` to a float32 tensor of
             shape ``(batch,)``, and the reconstructions in data space (what ``compile(metrics=...)`` sees).
         """
+        terms, _, prediction = self.autoencoder_terms(x, target, training=training)
+        return terms, prediction
+
+    def autoencoder_terms(self, x, target, training=False):
+        """The autoencoder's own forward pass and terms: reconstruction loss and code penalties.
+
+        Variants that add an output of the code (a prediction head) build on this.
+
+        Returns:
+            ``(terms, code, prediction)``: the per-example terms, the codes of the (possibly corrupted)
+            inputs, and the reconstructions in data space.
+        """
         code = self.encoder(self.corrupt(x, training=training), training=training)
         outputs = self.decoder(code, training=training)
-        terms = {"reconstruction_loss": self.reconstruction_loss_fn(target, self.loss_input(outputs))}
+        prediction = self.activate(outputs)
+        loss_input = outputs if self.reconstruction_loss == "bce" else prediction
+        terms = {"reconstruction_loss": self.reconstruction_loss_fn(target, loss_input)}
         terms.update(self.code_penalties(x, code, training=training))
-        return terms, self.activate(outputs)
+        return terms, code, prediction
 
     def loss_input(self, outputs):
         """What the reconstruction loss compares with the target: logits for ``bce``, data otherwise."""

@@ -433,11 +433,8 @@ class SemiSupervisedAutoencoder(Autoencoder):
             ``(terms, head_outputs)``: ``terms["supervised_loss"][n] = mask_n * s_n * |B| / max(|L|, 1)``
             (its batch mean is the labelled mean) and the head's logits or values.
         """
-        code = self.encoder(self.corrupt(x, training=training), training=training)
-        outputs = self.decoder(code, training=training)
+        terms, code, _ = self.autoencoder_terms(x, x, training=training)
         head_outputs = self.head(code, training=training)
-        terms = {"reconstruction_loss": self.reconstruction_loss_fn(x, self.loss_input(outputs))}
-        terms.update(self.code_penalties(x, code, training=training))
         masked, mask, _ = _supervised_per_example(self.task, target, head_outputs)
         batch = ops.cast(ops.shape(mask)[0], "float32")
         terms["supervised_loss"] = masked * (batch / ops.maximum(ops.sum(mask), 1.0))
