@@ -6,9 +6,11 @@ Keras model's own call and the SavedModel signature (batch of one, the on-device
 reconstruction MSE against float32's. Prints a markdown table and writes JSON under ``benchmarks/results/``.
 
 Targets: int8 files at most 30% of float32's size; int8 reconstruction MSE within 5% of float32's;
-single-sample LiteRT latency well under Keras's. The size column also gives the bytes of per-channel
-quantisation parameters (scales and int64 zero points, repeated per signature using a tensor), the part
-of an int8 file beyond its int8 weights and int32 biases.
+single-sample LiteRT latency well under Keras's. The ``dynamic`` and ``int8`` rows use the export default,
+one scale per weight tensor (``weight_scales="per_tensor"``); the ``/per_channel`` rows use TFLite's own
+default, a scale per output channel, for comparison. The size column also gives the bytes of quantisation
+parameters (float32 scales and int64 zero points, repeated in every signature using a tensor), the part of
+an int8 file beyond its int8 weights and int32 biases.
 
 Usage:
     python benchmarks/export_benchmark.py [--families autoencoder conv vae cvae] [--epochs 10] [--repeats 200]
@@ -34,7 +36,6 @@ def _build(family, epochs, seed):
     import kerasae
     from kerasae import export, registry
 
-    export._import_variants()
     name, architecture = ("autoencoder", "conv") if family == "conv" else (family, "mlp")
     entry = registry.MODELS[name]
     args = argparse.Namespace(
@@ -120,6 +121,11 @@ def benchmark(family, epochs, repeats, seed=0):
             model, tmp, quantize="all", parity_data=parity, representative_data=representative, seed=seed
         )
         by_mode = {r.quantization: r for r in results if r.format == "tflite"}
+        per_channel = export.export(  # TFLite's default scales, for comparison with weight_scales="auto"
+            model, os.path.join(tmp, "per_channel"), formats="tflite", quantize=("dynamic", "int8"),
+            parity_data=parity, representative_data=representative, seed=seed, weight_scales="per_channel",
+        )
+        by_mode.update({f"{r.quantization}/per_channel": r for r in per_channel})
         saved = tf.saved_model.load(next(r.path for r in results if r.format == "saved_model"))
         x1 = x_test[:1]
         encoded = model.encode(wrap(x1, c1))
@@ -134,8 +140,7 @@ def benchmark(family, epochs, repeats, seed=0):
         }
         keras_mse = float(np.mean((np.asarray(model.reconstruct(wrap(x_test, c_test))) - x_test) ** 2))
         rows = []
-        for mode in export.QUANTIZATIONS:
-            result = by_mode[mode]
+        for mode, result in by_mode.items():
             interpreter = Interpreter(model_path=result.path)
             encode = interpreter.get_signature_runner("encode")
             decode = interpreter.get_signature_runner("decode")
@@ -192,7 +197,6 @@ def main(argv=None):
 
     from kerasae import registry, export
 
-    export._import_variants()
     rows = []
     for family in args.families:
         if family != "conv" and family not in registry.MODELS:

@@ -364,6 +364,58 @@ def test_int8_io_file_has_integer_tensors_and_run_tflite_dequantises(mlp, tmp_pa
     assert _rel_error(codes, np.asarray(model.encode(x))) <= ex.TOLERANCES["int8"]
 
 
+def _weight_scale_counts(path):
+    """Number of scales of each int8 constant kernel (rank >= 2) in a TFLite file, by tensor name."""
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    counts = {}
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            data = model.buffers[tensor.buffer].data
+            if data is not None and len(tensor.shape) >= 2 and tensor.type == 9:  # TensorType.INT8
+                counts[tensor.name.decode()] = len(tensor.quantization.scale)
+    return counts
+
+
+def test_int8_weight_scales_per_tensor_by_default_and_file_under_30_percent_of_float32(tmp_path):
+    data = kerasae.datasets.load("digits")
+    keras.utils.set_random_seed(0)  # the export benchmark's MLP: big enough for the weights to dominate
+    model = Autoencoder(*kerasae.networks.mlp((64,), 8, hidden_units=(512, 256)))
+    kwargs = {"formats": "tflite", "parity_data": data.x_test, "representative_data": data.x_train}
+    results = ex.export(model, tmp_path / "default", quantize=("none", "int8"), **kwargs)
+    (channel,) = ex.export(model, tmp_path / "channel", quantize="int8", weight_scales="per_channel", **kwargs)
+    size = {r.quantization: r.size_bytes for r in results}
+    assert size["int8"] <= 0.30 * size["none"]  # the export issue's target
+    assert size["int8"] < 0.95 * channel.size_bytes
+    default = _weight_scale_counts(tmp_path / "default" / "model_int8.tflite")
+    per_channel = _weight_scale_counts(channel.path)
+    assert len(default) == len(per_channel) >= 6 and set(default.values()) == {1}  # 6 kernels, in 3 signatures
+    assert sorted(set(per_channel.values())) == [8, 64, 256, 512]  # one scale per output unit
+    with open(channel.metadata_path) as f:
+        assert json.load(f)["weight_scales"] == "per_channel"
+
+
+def test_auto_weight_scales_are_per_channel_for_convolutions_only(tmp_path):
+    data = kerasae.datasets.load("digits", flatten=False)
+    keras.utils.set_random_seed(0)
+    model = Autoencoder(*kerasae.networks.build("conv", data.input_shape, LATENT))
+    (result,) = ex.export(model, tmp_path, formats="tflite", quantize="dynamic", weight_scales="auto",
+                          parity_data=data.x_test)
+    counts = _weight_scale_counts(result.path)
+    conv = {name: n for name, n in counts.items() if "conv" in name.split("/")[-1] and "MatMul" not in name}
+    dense = {name: n for name, n in counts.items() if "MatMul" in name}
+    assert conv and dense and min(conv.values()) > 1 and set(dense.values()) == {1}
+
+
+def test_missing_converter_option_is_a_clear_error(mlp, tmp_path, monkeypatch):
+    model, data = mlp
+    monkeypatch.setitem(ex._PER_TENSOR_FLAGS, "per_tensor", "_option_of_another_tensorflow")
+    with pytest.raises(ValueError, match="does not have.*weight_scales='per_channel'"):
+        ex.export(model, tmp_path / "out", formats="tflite", quantize="dynamic", parity_data=data.x_test)
+    assert os.listdir(tmp_path) == []
+
+
 def _listing(path):
     return sorted(os.listdir(path)) if os.path.isdir(path) else None
 
@@ -421,6 +473,7 @@ def test_a_saved_model_that_differs_from_keras_is_rejected(mlp, tmp_path, monkey
         ({"parity_data": None}, "Expected parity_data"),
         ({"parity_data": np.zeros((4, 10))}, r"shape \(n, 64\)"),
         ({"int8_io": True}, "int8_io=True applies"),
+        ({"weight_scales": "per_row"}, "Expected weight_scales in"),
     ],
 )
 def test_bad_arguments_raise_value_error(mlp, tmp_path, kwargs, match):
