@@ -18,9 +18,21 @@ from kerasae import sampling
 from kerasae.autoencoder import Autoencoder
 from kerasae.registry import networks_from_args, register_model
 
-#: Ways of computing the penalty: ``"auto"`` picks the closed form when it applies, exact autodiff
-#: otherwise; ``"hutchinson"`` is the unbiased stochastic estimate for large codes.
-PENALTY_METHODS = ("auto", "closed_form", "autodiff", "hutchinson")
+#: Ways of computing the penalty: ``"auto"`` picks the first exact method that applies among
+#: ``"closed_form"`` (one sigmoid Dense layer), ``"mlp"`` (a chain of Dense layers with elementwise
+#: activations) and ``"autodiff"`` (any encoder); ``"hutchinson"`` is the unbiased stochastic estimate.
+PENALTY_METHODS = ("auto", "closed_form", "mlp", "autodiff", "hutchinson")
+
+#: Keras activations that act elementwise, so that their Jacobian is diagonal (the ``"mlp"`` method).
+ELEMENTWISE_ACTIVATIONS = tuple(
+    fn
+    for fn in (getattr(keras.activations, name, None) for name in (
+        "linear", "relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "swish", "mish",
+        "sigmoid", "hard_sigmoid", "log_sigmoid", "tanh", "hard_tanh", "tanh_shrink", "softplus", "softsign",
+        "hard_silu", "hard_swish", "exponential", "sparse_plus", "squareplus", "soft_shrink", "hard_shrink",
+    ))
+    if fn is not None
+)
 
 
 def sigmoid_dense_layer(encoder):
@@ -40,6 +52,116 @@ def sigmoid_dense_layer(encoder):
     if type(layer) is keras.layers.Dense and layer.activation is keras.activations.sigmoid:
         return layer
     return None
+
+
+def _elementwise(layer):
+    """Whether ``layer`` maps each unit through the same scalar function (a diagonal Jacobian)."""
+    if type(layer) is keras.layers.Activation:
+        return layer.activation in ELEMENTWISE_ACTIVATIONS
+    return type(layer) in (keras.layers.ReLU, keras.layers.LeakyReLU, keras.layers.ELU)
+
+
+def dense_chain(encoder, training=False):
+    """The encoder as blocks ``[(dense, [elementwise layers]), ...]`` if it is an MLP, else ``None``.
+
+    An MLP here is a chain of ``Dense`` layers with elementwise activations, optionally after an
+    ``Input`` and a ``Flatten``, with elementwise activation layers (``Activation``, ``ReLU``,
+    ``LeakyReLU``, ``ELU``) and, when ``training`` is False or their rate is 0, ``Dropout`` layers in
+    between: what ``kerasae.networks.mlp`` builds. A Functional model qualifies only if no layer is
+    called twice.
+    """
+    layers = getattr(encoder, "layers", None)
+    if layers is None:
+        layers = [encoder]
+    elif isinstance(encoder, keras.Model) and not isinstance(encoder, keras.Sequential):
+        try:
+            config = encoder.get_config()
+        except Exception:  # noqa: BLE001 - a subclassed model without a config is not a plain chain
+            return None
+        if not isinstance(config, dict) or "layers" not in config:
+            return None  # a subclassed model: its call() may do anything
+        if any(len(layer.get("inbound_nodes", ())) > 1 for layer in config["layers"]):
+            return None  # a shared layer
+    blocks = []
+    for layer in layers:
+        if isinstance(layer, (keras.layers.InputLayer, keras.layers.Flatten)) and not blocks:
+            continue
+        if isinstance(layer, keras.layers.Dropout) and (not training or layer.rate == 0):
+            continue
+        if type(layer) is keras.layers.Dense and layer.activation in ELEMENTWISE_ACTIVATIONS:
+            if getattr(layer, "quantization_mode", None) is not None:
+                return None
+            blocks.append((layer, []))
+        elif blocks and _elementwise(layer):
+            blocks[-1][1].append(layer)
+        else:
+            return None
+    return blocks or None
+
+
+def mlp_jacobian_norm(blocks, x):
+    """Exact ``||dh(x_n)/dx_n||_F^2`` per example for an MLP encoder, in matrix form.
+
+    For ``L`` Dense layers ``a_l = h_{l-1} W_l + b_l``, ``h_l = f_l(a_l)`` (Keras kernels ``W_l`` of shape
+    ``(in, out)``, elementwise ``f_l``) the Jacobian is ``J = D_L W_L^T D_{L-1} ... D_1 W_1^T`` with
+    ``D_l = diag(f_l'(a_l))``. With ``B = D_L W_L^T ... W_2^T D_1`` (``k`` rows, built from the code side
+    with batched matrix products) and the batch-constant ``G = W_1^T W_1``,
+
+        ||J||_F^2 = tr(B G B^T) = sum_ij (B G)_ij B_ij,
+
+    which never forms the ``k x d`` Jacobian: per example it costs ``k`` times the hidden layers' sizes
+    squared, instead of ``k`` passes through the input layer (``d x h_1``). For one layer it reduces to
+    ``sum_j f'(a_j)^2 ||W_:j||^2`` (the sigmoid closed form's generalisation). Computed in float32 and
+    differentiable (the training step's tape differentiates through the derivatives ``f'``).
+
+    Args:
+        blocks: :func:`dense_chain` of the encoder.
+        x: A batch of inputs, ``(batch, ...)``; flattened to ``(batch, d)``.
+
+    Returns:
+        A float32 tensor of shape ``(batch,)``.
+    """
+    h = tf.cast(tf.reshape(x, (tf.shape(x)[0], -1)), "float32")
+    kernels, derivatives = [], []
+    for dense, elementwise in blocks:
+        kernel = tf.cast(dense.kernel, "float32")
+        a = tf.matmul(h, kernel)
+        if dense.bias is not None:
+            a = a + tf.cast(dense.bias, "float32")
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
+            tape.watch(a)
+            h = dense.activation(a)
+            for layer in elementwise:
+                h = tf.cast(layer(h), "float32")
+        derivatives.append(tape.gradient(h, a))  # f'(a): the activations are elementwise
+        kernels.append(kernel)
+    first = kernels[0]
+    if len(kernels) == 1:
+        return tf.reduce_sum(tf.square(derivatives[0]) * tf.reduce_sum(tf.square(first), axis=0), axis=-1)
+    b = derivatives[-1][:, :, None] * tf.transpose(kernels[-1])[None]  # D_L W_L^T: (batch, k, h_{L-1})
+    for kernel, derivative in zip(kernels[-2:0:-1], derivatives[-2:0:-1]):
+        b = tf.einsum("bkj,ij->bki", b * derivative[:, None, :], kernel)
+    b = b * derivatives[0][:, None, :]  # (batch, k, h_1)
+    if first.shape[0] <= first.shape[1]:  # d <= h_1: the Jacobian itself is the smaller product
+        return tf.reduce_sum(tf.square(tf.einsum("bkj,ij->bki", b, first)), axis=(1, 2))
+    gram = tf.matmul(first, first, transpose_a=True)  # W_1^T W_1: (h_1, h_1), once per batch
+    return tf.maximum(_trace_form(b, gram), 0.0)
+
+
+@tf.custom_gradient
+def _trace_form(b, gram):
+    """``tr(B_n G B_n^T)`` per example for a symmetric ``G``, with a gradient that reuses ``B G``.
+
+    Autodiff would form ``B G^T`` again for ``dB``; symmetry gives ``dB = 2 B G`` from the forward pass.
+    """
+    product = tf.einsum("bkj,ji->bki", b, gram)
+    value = tf.reduce_sum(product * b, axis=(1, 2))
+
+    def grad(upstream):
+        weighted = upstream[:, None, None]
+        return 2.0 * weighted * product, tf.einsum("bkj,bki->ji", weighted * b, b)
+
+    return value, grad
 
 
 def sigmoid_jacobian_norm(code, kernel):
@@ -139,38 +261,54 @@ def jacobian_norm(encoder, x, training=False, method="auto"):
         encoder: A Keras model or layer mapping inputs to codes.
         x: A batch of inputs (array or tensor).
         training: Whether to run the encoder in training mode.
-        method: ``"auto"`` (the closed form for a single sigmoid Dense layer, autodiff otherwise),
-            ``"closed_form"`` or ``"autodiff"`` (exact methods; for the stochastic estimate call
-            :func:`hutchinson_jacobian_norm`).
+        method: ``"auto"`` (the closed form for a single sigmoid Dense layer, the matrix form for an
+            MLP, autodiff otherwise), ``"closed_form"``, ``"mlp"`` or ``"autodiff"`` (all exact; for the
+            stochastic estimate call :func:`hutchinson_jacobian_norm`).
 
     Returns:
         A float32 tensor of shape ``(batch,)``.
 
     Raises:
-        ValueError: for an unknown method, or ``"closed_form"`` with an encoder it does not apply to.
+        ValueError: for an unknown method, or a method that does not apply to the encoder.
     """
     if method == "hutchinson":
         raise ValueError("jacobian_norm computes the exact norm; call hutchinson_jacobian_norm for the estimate.")
-    layer = _closed_form_layer(encoder, method)
-    if layer is None:
-        return autodiff_jacobian_norm(encoder, x, training=training)
-    return sigmoid_jacobian_norm(encoder(x, training=training), layer.kernel)
+    method = exact_method(encoder, method, training)
+    if method == "closed_form":
+        return sigmoid_jacobian_norm(encoder(x, training=training), sigmoid_dense_layer(encoder).kernel)
+    if method == "mlp":
+        return mlp_jacobian_norm(dense_chain(encoder, training), x)
+    return autodiff_jacobian_norm(encoder, x, training=training)
 
 
-def _closed_form_layer(encoder, method):
+def exact_method(encoder, method="auto", training=False):
+    """The method :func:`jacobian_norm` uses: ``method`` itself, or for ``"auto"`` the first that applies.
+
+    Raises:
+        ValueError: for an unknown method, or ``"closed_form"``/``"mlp"`` with an encoder it does not apply to.
+    """
     if method not in PENALTY_METHODS:
         raise ValueError(f"Expected penalty_method to be one of {list(PENALTY_METHODS)}. Received: {method!r}")
     if method in ("autodiff", "hutchinson"):
-        return None
-    layer = sigmoid_dense_layer(encoder)
-    if method == "closed_form" and layer is None:
+        return method
+    if method in ("auto", "closed_form") and sigmoid_dense_layer(encoder) is not None:
+        return "closed_form"
+    if method == "closed_form":
         raise ValueError(
             "penalty_method='closed_form' needs an encoder that is a single Dense layer with a sigmoid "
             "activation (optionally after Flatten), e.g. kerasae.networks.mlp(input_shape, k, "
             "hidden_units=(), code_activation='sigmoid'). Fix: build such an encoder, or use "
-            "penalty_method='auto' (autodiff for other encoders)."
+            "penalty_method='auto' (the exact method that fits the encoder)."
         )
-    return layer
+    if dense_chain(encoder, training) is not None:
+        return "mlp"
+    if method == "mlp":
+        raise ValueError(
+            "penalty_method='mlp' needs an encoder that is a chain of Dense layers with elementwise "
+            "activations (optionally after Flatten, with Dropout only at rate 0 when training), e.g. "
+            "kerasae.networks.mlp(...). Fix: use penalty_method='auto' (autodiff for other encoders)."
+        )
+    return "autodiff"
 
 
 @keras.saving.register_keras_serializable(package="kerasae")
@@ -186,19 +324,23 @@ class ContractiveAutoencoder(Autoencoder):
 
         ||dh/dx||_F^2 = sum_k (h_k (1 - h_k))^2 sum_m W_km^2,
 
-    used automatically; any other encoder gets the exact norm by autodiff (:func:`autodiff_jacobian_norm`),
-    which costs an extra forward and backward pass of the encoder on the batch tiled ``k`` times (about
-    20x a plain step for a 784-200-200-50 MLP, benchmarks/RESULTS.md). For wide codes,
+    used automatically. An MLP encoder (Dense layers with elementwise activations, see :func:`dense_chain`)
+    gets the exact norm in matrix form, ``tr(B G B^T)`` with ``G = W_1^T W_1`` (:func:`mlp_jacobian_norm`):
+    about 4x a plain step for a 784-200-200-50 MLP with XLA, 5x without (benchmarks/RESULTS.md; the exact
+    norm needs ``k h_1 h_2`` multiply-adds per example twice over, several times the plain step's
+    work). Any other encoder gets the exact norm by autodiff (:func:`autodiff_jacobian_norm`), an extra
+    forward and backward pass of the encoder on the batch tiled ``k`` times (about 15x for the same MLP).
     ``penalty_method="hutchinson"`` uses the unbiased estimate ``E_v ||J^T v||^2`` with
-    ``num_projections`` Rademacher vectors instead (about 2x a plain step with one projection). The
+    ``num_projections`` Rademacher vectors instead (about 1.5x a plain step with one projection). The
     penalty is tracked as the metric ``contractive_penalty`` (``lambda`` times the mean norm).
 
     Args:
         encoder: A Keras model mapping inputs to codes.
         decoder: A Keras model mapping codes to pre-activations of the input's shape.
         contractive_weight: ``lambda`` >= 0.
-        penalty_method: ``"auto"``, ``"closed_form"``, ``"autodiff"`` (see :func:`jacobian_norm`) or
-            ``"hutchinson"`` (see :func:`hutchinson_jacobian_norm`).
+        penalty_method: ``"auto"`` (the first exact method that applies), ``"closed_form"``, ``"mlp"``,
+            ``"autodiff"`` (see :func:`jacobian_norm`) or ``"hutchinson"`` (see
+            :func:`hutchinson_jacobian_norm`). ``training_method`` tells which one the training step uses.
         num_projections: Random projections of the ``"hutchinson"`` estimate, >= 1.
         seed: Seed of the ``"hutchinson"`` projections (``None``: random).
         **kwargs: Passed to :class:`kerasae.Autoencoder` (``reconstruction_loss``, ``l2``, ...).
@@ -222,19 +364,23 @@ class ContractiveAutoencoder(Autoencoder):
             raise ValueError(f"Expected contractive_weight >= 0. Received: contractive_weight={contractive_weight!r}")
         if isinstance(num_projections, bool) or not isinstance(num_projections, int) or num_projections < 1:
             raise ValueError(f"Expected num_projections to be a positive integer. Received: num_projections={num_projections!r}")
-        closed_form = _closed_form_layer(encoder, penalty_method) is not None
+        training_method = exact_method(encoder, penalty_method, training=True)  # also checks the method
         super().__init__(encoder, decoder, **kwargs)
         self.contractive_weight = float(contractive_weight)
         self.penalty_method = penalty_method
         self.num_projections = num_projections
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.uses_closed_form = closed_form  # Whether the single-sigmoid-layer closed form is used.
+        self.training_method = training_method  # The method of the training step: see exact_method().
+        self.uses_closed_form = training_method == "closed_form"
 
     def code_penalties(self, x, code, training=False):
-        if self.uses_closed_form:
+        method = exact_method(self.encoder, self.penalty_method, training)
+        if method == "closed_form":
             norms = sigmoid_jacobian_norm(code, sigmoid_dense_layer(self.encoder).kernel)
-        elif self.penalty_method == "hutchinson":
+        elif method == "mlp":
+            norms = mlp_jacobian_norm(dense_chain(self.encoder, training), x)
+        elif method == "hutchinson":
             seed = sampling.next_seed(self.seed_generator)
             norms = hutchinson_jacobian_norm(self.encoder, x, seed, self.num_projections, training=training)
         else:
@@ -282,7 +428,7 @@ register_model(
         (("--contractive-weight",), {"type": float, "default": 0.1, "help": "lambda, weight of the Jacobian penalty"}),
         (
             ("--penalty-method",),
-            {"choices": PENALTY_METHODS, "default": "auto", "help": "exact (auto/closed_form/autodiff) or hutchinson estimate"},
+            {"choices": PENALTY_METHODS, "default": "auto", "help": "exact (auto/closed_form/mlp/autodiff) or hutchinson estimate"},
         ),
     ),
     evaluate=_evaluate,

@@ -10,8 +10,11 @@ import kerasae
 from kerasae.contractive import (
     ContractiveAutoencoder,
     autodiff_jacobian_norm,
+    dense_chain,
+    exact_method,
     hutchinson_jacobian_norm,
     jacobian_norm,
+    mlp_jacobian_norm,
     sigmoid_dense_layer,
     sigmoid_jacobian_norm,
 )
@@ -56,6 +59,82 @@ def test_autodiff_equals_numpy_for_two_layer_encoder():
     np.testing.assert_allclose(np.asarray(jacobian_norm(encoder, x)), expected, rtol=1e-5)
 
 
+def _chain_encoders():
+    """MLP encoders of every shape the matrix form handles, and the input shape of each."""
+    def functional(input_shape, *layers):
+        inputs = keras.Input(input_shape)
+        h = inputs
+        for layer in layers:
+            h = layer(h)
+        return keras.Model(inputs, h)
+
+    return {
+        "tanh_sigmoid_2_hidden": (small_mlp((12,), 4, hidden_units=(7, 5), activation="tanh", code_activation="sigmoid")[0], (12,)),
+        "relu_linear_images": (small_mlp((3, 4), 4, hidden_units=(9,), activation="relu")[0], (3, 4)),
+        "elu_gelu_3_hidden": (small_mlp((20,), 4, hidden_units=(6, 8, 5), activation="elu", code_activation="gelu")[0], (20,)),
+        "one_softplus_layer": (small_mlp((10,), 4, hidden_units=(), code_activation="softplus")[0], (10,)),
+        "input_narrower_than_hidden": (small_mlp((5,), 3, hidden_units=(30,), activation="selu", code_activation="tanh")[0], (5,)),
+        "activation_layers_no_bias_dropout": (keras.Sequential([
+            keras.Input((11,)), keras.layers.Dense(8, use_bias=False), keras.layers.LeakyReLU(0.2),
+            keras.layers.Dropout(0.3), keras.layers.Dense(6, activation="swish"), keras.layers.Activation("tanh"),
+            keras.layers.Dense(3)]), (11,)),
+        "functional_chain": (functional((9,), keras.layers.Dense(7, activation="sigmoid"), keras.layers.ELU(), keras.layers.Dense(2)), (9,)),
+    }
+
+
+@pytest.mark.parametrize("name", list(_chain_encoders()))
+def test_mlp_matrix_form_equals_autodiff_in_value_and_gradient(name):
+    keras.utils.set_random_seed(2)
+    encoder, input_shape = _chain_encoders()[name]
+    assert exact_method(encoder) == "mlp"
+    x = tf.constant(np.random.default_rng(0).normal(size=(6, *input_shape)).astype("float32"))
+    with tf.GradientTape(persistent=True) as tape:
+        exact, fast = autodiff_jacobian_norm(encoder, x), jacobian_norm(encoder, x)
+        exact_sum, fast_sum = tf.reduce_sum(exact), tf.reduce_sum(fast)
+    np.testing.assert_allclose(np.asarray(fast), np.asarray(exact), rtol=2e-5)
+    weights = encoder.trainable_weights
+    for want, got in zip(tape.gradient(exact_sum, weights), tape.gradient(fast_sum, weights)):
+        if want is None:  # piecewise-linear networks: the penalty does not depend on the biases
+            assert got is None or np.allclose(got, 0.0)
+        else:
+            np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-4, atol=1e-6 * np.abs(want).max())
+
+
+def test_matrix_form_applies_to_mlps_only(digits_images):
+    conv = kerasae.networks.conv((8, 8, 1), 5, filters=(4,))[0]
+    softmax = small_mlp((6,), 3, code_activation="softmax")[0]  # not elementwise
+    inputs = keras.Input((6,))
+    shared = keras.layers.Dense(6, activation="tanh")
+    twice = keras.Model(inputs, shared(shared(inputs)))  # a layer called twice is not a chain of layers
+    for encoder in (conv, softmax, twice):
+        assert dense_chain(encoder) is None and exact_method(encoder) == "autodiff"
+        with pytest.raises(ValueError, match="penalty_method='mlp' needs"):
+            exact_method(encoder, "mlp")
+    x = np.random.default_rng(0).normal(size=(4, 6)).astype("float32")
+    np.testing.assert_allclose(np.asarray(jacobian_norm(twice, x)), np.asarray(autodiff_jacobian_norm(twice, x)), rtol=1e-6)
+    dropout = small_mlp((6,), 3, dropout=0.2)[0]  # random masks in training: autodiff draws one per row
+    assert exact_method(dropout, training=False) == "mlp" and exact_method(dropout, training=True) == "autodiff"
+    assert ContractiveAutoencoder(*small_mlp((6,), 3, dropout=0.2)).training_method == "autodiff"
+    assert ContractiveAutoencoder(*small_mlp((6,), 3)).training_method == "mlp"
+
+
+def test_model_penalty_uses_matrix_form_and_equals_numpy(digits):
+    rng = np.random.default_rng(4)
+    encoder, decoder = small_mlp((5,), 3, hidden_units=(4,), activation="tanh", code_activation="tanh")
+    w1, b1, w2, b2 = (rng.normal(size=s).astype("float32") for s in ((5, 4), (4,), (4, 3), (3,)))
+    encoder.get_layer("hidden_0").set_weights([w1, b1])
+    encoder.get_layer("code").set_weights([w2, b2])
+    model = compile_model(ContractiveAutoencoder(encoder, decoder, contractive_weight=0.2))
+    assert model.training_method == "mlp"
+    x = rng.normal(size=(8, 5)).astype("float32")
+    a1 = np.tanh(x @ w1 + b1)
+    a2 = np.tanh(a1 @ w2 + b2)
+    expected = np.sum(np.einsum("nk,jk,nj,ij->nki", 1 - a2**2, w2, 1 - a1**2, w1) ** 2, axis=(1, 2))
+    np.testing.assert_allclose(np.asarray(mlp_jacobian_norm(dense_chain(encoder), x)), expected, rtol=1e-5, atol=1e-6)
+    result = model.evaluate(x, batch_size=8, verbose=0, return_dict=True)
+    np.testing.assert_allclose(result["contractive_penalty"], 0.2 * expected.mean(), rtol=1e-5)
+
+
 def test_hutchinson_estimate_is_unbiased_and_trains(digits):
     encoder, decoder = small_mlp((64,), 6, hidden_units=(16,), activation="tanh", code_activation="tanh")
     x = digits.x_test[:5]
@@ -87,10 +166,10 @@ def test_closed_form_detection(digits_images):
     assert ContractiveAutoencoder(*small_mlp(hidden_units=(), code_activation="sigmoid")).uses_closed_form
     assert not ContractiveAutoencoder(*small_mlp(code_activation="sigmoid")).uses_closed_form
     model = ContractiveAutoencoder(*small_mlp(hidden_units=(), code_activation="sigmoid"), penalty_method="autodiff")
-    assert not model.uses_closed_form
+    assert not model.uses_closed_form and model.training_method == "autodiff"
 
 
-@pytest.mark.parametrize("method", ["closed_form", "autodiff"])
+@pytest.mark.parametrize("method", ["closed_form", "mlp", "autodiff"])
 def test_model_penalty_equals_numpy_reference(method):
     encoder, decoder, w, b, x = _random_sigmoid_encoder()
     model = compile_model(ContractiveAutoencoder(encoder, decoder, contractive_weight=0.3, penalty_method=method))
@@ -126,10 +205,11 @@ def test_trains_under_xla_like_without(digits):
     "architecture, options",
     [
         ("mlp", {"hidden_units": (), "code_activation": "sigmoid"}),
+        ("mlp", {"l2": 1e-4}),
         ("mlp", {"dropout": 0.1, "l2": 1e-4}),
         ("conv", {"filters": (4, 8), "l2": 1e-4}),
     ],
-    ids=["mlp_closed_form", "mlp_dropout_l2", "conv_l2"],
+    ids=["mlp_closed_form", "mlp_matrix_form_l2", "mlp_dropout_autodiff_l2", "conv_l2"],
 )
 def test_training_lowers_loss(digits, digits_images, architecture, options):
     data = digits if architecture == "mlp" else digits_images
