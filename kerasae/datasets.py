@@ -388,7 +388,9 @@ def make_pipeline(
     transform=None,
     drop_remainder=False,
 ):
-    """Builds a cached, shuffled, batched and prefetched ``tf.data.Dataset``.
+    """Builds a shuffled, batched and prefetched ``tf.data.Dataset`` of in-memory arrays.
+
+    Each batch is gathered from the arrays in one op (indices are shuffled and batched, not examples).
 
     Args:
         x: Samples, ``(n, ...)``.
@@ -418,10 +420,32 @@ def make_pipeline(
         )
     if binarize not in (None, "dynamic"):
         raise ValueError(f"Expected binarize None or 'dynamic' in a pipeline. Received: binarize={binarize!r}")
-    ds = tf.data.Dataset.from_tensor_slices(x if y is None else (x, y)).cache()
-    if shuffle:
-        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
+    # Shuffle and batch indices, then gather each batch from the arrays held as tensors: one gather per
+    # batch instead of stacking batch_size cached elements (about half the pipeline's time per batch).
+    arrays = tuple(tf.convert_to_tensor(a) for a in ((x,) if y is None else (x, y)))
+    full = n // batch_size
+
+    def index_batches(order):
+        batches = tf.data.Dataset.from_tensor_slices(tf.reshape(order[: full * batch_size], (full, batch_size)))
+        if n % batch_size and not drop_remainder:
+            batches = batches.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size :]))
+        return batches
+
+    if shuffle:  # a new permutation each epoch (each iteration), reproducible from the seed
+        epoch_seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+        ds = epoch_seeds.flat_map(
+            lambda s: index_batches(
+                tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=tf.stack([s, s // 2 + 1]))
+            )
+        )
+        batches = full + int(bool(n % batch_size) and not drop_remainder)
+        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))  # flat_map hides it from Keras' progress
+    else:
+        ds = index_batches(tf.range(n, dtype=tf.int64))
+    ds = ds.map(
+        lambda index: tuple(tf.gather(a, index) for a in arrays) if y is not None else tf.gather(arrays[0], index),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
 
     def per_batch(xb, *rest, seeds=None):
         if seeds is not None:

@@ -38,6 +38,24 @@ def test_pipeline_batches_labels_and_transform(digits):
         datasets.make_pipeline(digits.x_train, batch_size=5000)
 
 
+@pytest.mark.parametrize("drop_remainder", [False, True])
+def test_pipeline_epochs_are_seeded_permutations_of_every_example(digits, drop_remainder):
+    x, y = digits.x_train, np.arange(len(digits.x_train))  # labels = row numbers, to follow the examples
+    ds = datasets.make_pipeline(x, y, batch_size=100, seed=4, drop_remainder=drop_remainder)
+    batches = 14 if drop_remainder else 15  # 1438 examples
+    assert int(ds.cardinality()) == batches  # known to Keras (progress bars, no "ran out of data")
+    epochs = [np.concatenate([b[1].numpy() for b in ds]) for _ in range(2)]
+    for order in epochs:
+        assert len(order) == (1400 if drop_remainder else 1438) and len(set(order)) == len(order)
+    assert not np.array_equal(epochs[0], epochs[1])  # reshuffled each epoch
+    rows, labels = next(iter(ds))
+    np.testing.assert_array_equal(rows.numpy(), x[labels.numpy()])  # inputs and labels stay paired
+    again = datasets.make_pipeline(x, y, batch_size=100, seed=4, drop_remainder=drop_remainder)
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in again]), epochs[0])  # seeded
+    ordered = datasets.make_pipeline(x, y, batch_size=100, shuffle=False)
+    np.testing.assert_array_equal(np.concatenate([b[1].numpy() for b in ordered]), y)
+
+
 @pytest.mark.parametrize("suffix", [".npy", ".npz", ".csv"])
 def test_user_files(tmp_path, suffix):
     rng = np.random.default_rng(0)

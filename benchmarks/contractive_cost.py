@@ -1,0 +1,135 @@
+"""Benchmark: what the contractive penalty costs, per method and per MLP, as a multiple of a plain step.
+
+For each encoder architecture (784-dimensional input, mirrored decoder, batch 100, Adam) it times a
+training step of the plain :class:`kerasae.Autoencoder` and of :class:`kerasae.contractive.ContractiveAutoencoder`
+with each way of computing ``||dh/dx||_F^2``:
+
+* ``auto``: the default, the first exact method that applies (the sigmoid closed form for one sigmoid
+  layer, the matrix form ``tr(B G B^T)`` for other MLPs);
+* ``autodiff``: the exact norm for any encoder, one backward pass on the batch tiled ``k`` times;
+* ``hutchinson``: the unbiased one-projection estimate ``E_v ||J^T v||^2``.
+
+The target of the performance issue is "at most 3x a plain step for an MLP with a 784-dimensional input".
+The exact norm of a deep MLP needs about ``2 k h_1 h_2`` multiply-adds per example in the forward pass
+alone (``k`` code units, hidden sizes ``h_1``, ``h_2``), against ``6 (d h_1 + h_1 h_2 + h_2 k)`` for a whole
+plain step; the flop ratio is printed beside the measured one. Timings use random inputs in [0, 1]
+(the speed does not depend on the values), the median of ``--epochs`` timed epochs of ``--steps`` steps
+after a warm-up epoch. Prints a markdown table and writes ``benchmarks/results/contractive_cost.json``.
+
+Usage:
+    python benchmarks/contractive_cost.py [--jit both|on|off] [--steps 30] [--epochs 3]
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+#: name -> (hidden units, code size, hidden activation, code activation)
+ARCHITECTURES = {
+    "784-128 sigmoid (Rifai et al.)": ((), 128, "tanh", "sigmoid"),
+    "784-256-32": ((256,), 32, "tanh", None),
+    "784-200-200-50 (benchmarks/run.py)": ((200, 200), 50, "tanh", None),
+    "784-500-250-30": ((500, 250), 30, "tanh", None),
+}
+METHODS = ("plain", "auto", "autodiff", "hutchinson")
+BATCH_SIZE = 100
+
+
+def _flop_ratio(hidden, k, d=784):
+    """Multiply-adds of the exact matrix form (forward and backward) over those of a plain step."""
+    sizes = [d, *hidden, k]
+    plain = 6 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))  # encoder + decoder, forward + backward
+    if not hidden:
+        return 1.0
+    chain = sum(k * a * b for a, b in zip(hidden[:-1], hidden[1:])) if len(hidden) > 1 else 0
+    h1 = hidden[0]
+    first = k * h1 * min(h1, d)  # B G (or B W_1^T when d < h_1)
+    extra = 3 * chain + 2.5 * first  # backward: 2 products per chain product, 1.5 for the symmetric form
+    return (plain + extra) / plain
+
+
+def time_step(architecture, method, jit_compile, steps, epochs, seed=0):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    import kerasae
+    from kerasae.callbacks import EpochTimer
+    from kerasae.contractive import ContractiveAutoencoder
+
+    hidden, k, activation, code_activation = ARCHITECTURES[architecture]
+    keras.utils.set_random_seed(seed)
+    encoder, decoder = kerasae.networks.mlp(
+        (784,), k, hidden_units=hidden, activation=activation, code_activation=code_activation
+    )
+    if method == "plain":
+        model, used = kerasae.Autoencoder(encoder, decoder), "-"
+    else:
+        model = ContractiveAutoencoder(encoder, decoder, contractive_weight=0.1, penalty_method=method, seed=seed)
+        used = model.training_method
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit_compile)
+    x = np.random.default_rng(seed).uniform(size=(BATCH_SIZE * steps, 784)).astype("float32")
+    data = tf.data.Dataset.from_tensor_slices(x).batch(BATCH_SIZE).cache().repeat().prefetch(tf.data.AUTOTUNE)
+    timer = EpochTimer()
+    model.fit(data, epochs=epochs + 1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
+    return 1000 * statistics.median(timer.times[1:]) / steps, used
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jit", choices=("both", "on", "off"), default="both")
+    parser.add_argument("--steps", type=int, default=30, help="steps per timed epoch")
+    parser.add_argument("--epochs", type=int, default=3, help="timed epochs after the warm-up one")
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                                      "contractive_cost.json"))
+    args = parser.parse_args(argv)
+    import tensorflow as tf
+
+    from kerasae import export
+
+    jits = {"both": (False, True), "on": (True,), "off": (False,)}[args.jit]
+    rows = []
+    for architecture, (hidden, k, _, _) in ARCHITECTURES.items():
+        for jit in jits:
+            plain_ms = None
+            for method in METHODS:
+                ms, used = time_step(architecture, method, jit, args.steps, args.epochs)
+                plain_ms = ms if method == "plain" else plain_ms
+                row = {"architecture": architecture, "jit_compile": jit, "method": method, "method_used": used,
+                       "step_ms": ms, "ratio": ms / plain_ms,
+                       "flop_ratio_exact": _flop_ratio(hidden, k) if method == "auto" else None}
+                rows.append(row)
+                print(f"{architecture:36s} jit={jit!s:5s} {method:10s} ({used:11s}) {ms:8.2f} ms  {row['ratio']:6.2f}x",
+                      flush=True)
+    lines = ["| MLP | jit | plain step ms | exact, default (method) | exact, tiled autodiff | Hutchinson, 1 projection "
+             "| flop ratio of the exact matrix form |", "|---|---|---:|---:|---:|---:|---:|"]
+    for architecture in ARCHITECTURES:
+        for jit in jits:
+            got = {r["method"]: r for r in rows if r["architecture"] == architecture and r["jit_compile"] == jit}
+            lines.append(
+                f"| {architecture} | {jit} | {got['plain']['step_ms']:.2f} "
+                f"| {got['auto']['ratio']:.2f}x ({got['auto']['method_used']}) | {got['autodiff']['ratio']:.2f}x "
+                f"| {got['hutchinson']['ratio']:.2f}x | {got['auto']['flop_ratio_exact']:.1f}x |"
+            )
+    table = "\n".join(lines)
+    print(table)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    with open(args.out, "w") as f:
+        json.dump({"benchmark": "contractive_cost", "rows": rows, "markdown": table,
+                   "command": "python benchmarks/contractive_cost.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+                   "settings": {**vars(args), "batch_size": BATCH_SIZE},
+                   "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+                   "versions": export._versions(), "tensorflow": tf.__version__}, f, indent=2)
+    print(f"\nwritten to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
