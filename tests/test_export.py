@@ -495,11 +495,15 @@ def test_export_from_run_folder_and_keras_file(mlp, tmp_path):
     run.mkdir()
     model.save(run / "model.keras")
     (run / "metrics.json").write_text(json.dumps({"config": {"dataset": "digits", "model": "autoencoder"}}))
-    results = ex.export_from_args(_parse([str(run), "--format", "tflite", "--quantize", "dynamic", "int8"]))
+    results = ex.export_from_args(
+        _parse([str(run), "--format", "tflite", "--quantize", "dynamic", "int8", "--weight-scales", "per_channel"])
+    )
     assert _listing(run / "export") == ["model_dynamic.json", "model_dynamic.tflite", "model_int8.json", "model_int8.tflite"]
     assert all(r.max_rel_error <= ex.TOLERANCES[r.quantization] for r in results)
     with open(run / "export" / "model_int8.json") as f:
-        assert json.load(f)["preprocessing"]["binarization"] is None
+        meta = json.load(f)
+    assert meta["preprocessing"]["binarization"] is None and meta["weight_scales"] == "per_channel"
+    assert _parse([str(run)]).weight_scales == "per_tensor"
 
     out = tmp_path / "enc"
     ex.export_from_args(_parse([str(run / "model.keras"), "--format", "saved_model", "--part", "encoder", "--out", str(out)]))
@@ -521,4 +525,4 @@ def test_export_scripts_show_help():
     assert done.returncode == 0, done.stderr
     saved_model_help, tflite_help = done.stdout.split("usage: ")[1:]
     assert "--part" in saved_model_help and "--quantize" not in saved_model_help
-    assert "--quantize" in tflite_help and "--int8-io" in tflite_help
+    assert "--quantize" in tflite_help and "--int8-io" in tflite_help and "--weight-scales" in tflite_help
