@@ -254,7 +254,7 @@ def hutchinson_jacobian_norm(encoder, x, seed, num_projections=1, training=False
     return tf.reduce_mean(tf.reduce_sum(tf.square(rows), axis=-1), axis=0)
 
 
-def jacobian_norm(encoder, x, training=False, method="auto"):
+def jacobian_norm(encoder, x, training=False, method="auto", code=None):
     """Per-example squared Frobenius norm of the encoder's Jacobian, ``||dh(x_n)/dx_n||_F^2``.
 
     Args:
@@ -264,6 +264,7 @@ def jacobian_norm(encoder, x, training=False, method="auto"):
         method: ``"auto"`` (the closed form for a single sigmoid Dense layer, the matrix form for an
             MLP, autodiff otherwise), ``"closed_form"``, ``"mlp"`` or ``"autodiff"`` (all exact; for the
             stochastic estimate call :func:`hutchinson_jacobian_norm`).
+        code: The encoder's output on ``x`` if already computed (the closed form reuses it).
 
     Returns:
         A float32 tensor of shape ``(batch,)``.
@@ -275,7 +276,8 @@ def jacobian_norm(encoder, x, training=False, method="auto"):
         raise ValueError("jacobian_norm computes the exact norm; call hutchinson_jacobian_norm for the estimate.")
     method = exact_method(encoder, method, training)
     if method == "closed_form":
-        return sigmoid_jacobian_norm(encoder(x, training=training), sigmoid_dense_layer(encoder).kernel)
+        code = encoder(x, training=training) if code is None else code
+        return sigmoid_jacobian_norm(code, sigmoid_dense_layer(encoder).kernel)
     if method == "mlp":
         return mlp_jacobian_norm(dense_chain(encoder, training), x)
     return autodiff_jacobian_norm(encoder, x, training=training)
@@ -326,9 +328,9 @@ class ContractiveAutoencoder(Autoencoder):
 
     used automatically. An MLP encoder (Dense layers with elementwise activations, see :func:`dense_chain`)
     gets the exact norm in matrix form, ``tr(B G B^T)`` with ``G = W_1^T W_1`` (:func:`mlp_jacobian_norm`):
-    about 4x a plain step for a 784-200-200-50 MLP with XLA, 5x without (benchmarks/RESULTS.md; the exact
-    norm needs ``k h_1 h_2`` multiply-adds per example twice over, several times the plain step's
-    work). Any other encoder gets the exact norm by autodiff (:func:`autodiff_jacobian_norm`), an extra
+    about 2.5-3x a plain step for a 784-256-32 MLP and 4-6x for 784-200-200-50 (benchmarks/RESULTS.md;
+    the exact norm needs ``k h_1 h_2`` multiply-adds per example twice over, several times the plain
+    step's work). Any other encoder gets the exact norm by autodiff (:func:`autodiff_jacobian_norm`), an extra
     forward and backward pass of the encoder on the batch tiled ``k`` times (about 15x for the same MLP).
     ``penalty_method="hutchinson"`` uses the unbiased estimate ``E_v ||J^T v||^2`` with
     ``num_projections`` Rademacher vectors instead (about 1.5x a plain step with one projection). The
@@ -375,16 +377,11 @@ class ContractiveAutoencoder(Autoencoder):
         self.uses_closed_form = training_method == "closed_form"
 
     def code_penalties(self, x, code, training=False):
-        method = exact_method(self.encoder, self.penalty_method, training)
-        if method == "closed_form":
-            norms = sigmoid_jacobian_norm(code, sigmoid_dense_layer(self.encoder).kernel)
-        elif method == "mlp":
-            norms = mlp_jacobian_norm(dense_chain(self.encoder, training), x)
-        elif method == "hutchinson":
+        if self.penalty_method == "hutchinson":
             seed = sampling.next_seed(self.seed_generator)
             norms = hutchinson_jacobian_norm(self.encoder, x, seed, self.num_projections, training=training)
         else:
-            norms = autodiff_jacobian_norm(self.encoder, x, training=training)
+            norms = jacobian_norm(self.encoder, x, training=training, method=self.penalty_method, code=code)
         return {"contractive_penalty": self.contractive_weight * norms}
 
     def get_config(self):
