@@ -436,8 +436,8 @@ def _render_run(report):
         "its own subprocess",
         f"- Load: 1-minute load average {report['load_1min_start']:.1f} at the start, {report['load_1min_end']:.1f} at "
         f"the end, {min(loads, default=0):.1f}-{max(loads, default=0):.1f} before the runs, on {m['cpu_cores']} "
-        "cores: other processes (parallel helpers' tests) shared the CPU, so single figures are noisy by "
-        "+-20% or more; compare the interleaved ratios rather than absolute throughputs",
+        "cores (a training run alone counts for 1-2; more means other processes shared the CPU): single "
+        "figures are noisy by +-20% or more; compare the interleaved ratios rather than absolute throughputs",
         "",
         "### Targets",
         "",
