@@ -274,12 +274,12 @@ def jacobian_norm(encoder, x, training=False, method="auto", code=None):
     """
     if method == "hutchinson":
         raise ValueError("jacobian_norm computes the exact norm; call hutchinson_jacobian_norm for the estimate.")
-    method = exact_method(encoder, method, training)
+    method, structure = _resolve_method(encoder, method, training)
     if method == "closed_form":
         code = encoder(x, training=training) if code is None else code
-        return sigmoid_jacobian_norm(code, sigmoid_dense_layer(encoder).kernel)
+        return sigmoid_jacobian_norm(code, structure.kernel)
     if method == "mlp":
-        return mlp_jacobian_norm(dense_chain(encoder, training), x)
+        return mlp_jacobian_norm(structure, x)
     return autodiff_jacobian_norm(encoder, x, training=training)
 
 
@@ -289,12 +289,18 @@ def exact_method(encoder, method="auto", training=False):
     Raises:
         ValueError: for an unknown method, or ``"closed_form"``/``"mlp"`` with an encoder it does not apply to.
     """
+    return _resolve_method(encoder, method, training)[0]
+
+
+def _resolve_method(encoder, method, training):
+    """``(method, structure)``: the sigmoid layer for the closed form, the blocks for ``"mlp"``, else None."""
     if method not in PENALTY_METHODS:
         raise ValueError(f"Expected penalty_method to be one of {list(PENALTY_METHODS)}. Received: {method!r}")
     if method in ("autodiff", "hutchinson"):
-        return method
-    if method in ("auto", "closed_form") and sigmoid_dense_layer(encoder) is not None:
-        return "closed_form"
+        return method, None
+    layer = sigmoid_dense_layer(encoder) if method in ("auto", "closed_form") else None
+    if layer is not None:
+        return "closed_form", layer
     if method == "closed_form":
         raise ValueError(
             "penalty_method='closed_form' needs an encoder that is a single Dense layer with a sigmoid "
@@ -302,15 +308,16 @@ def exact_method(encoder, method="auto", training=False):
             "hidden_units=(), code_activation='sigmoid'). Fix: build such an encoder, or use "
             "penalty_method='auto' (the exact method that fits the encoder)."
         )
-    if dense_chain(encoder, training) is not None:
-        return "mlp"
+    blocks = dense_chain(encoder, training)
+    if blocks is not None:
+        return "mlp", blocks
     if method == "mlp":
         raise ValueError(
             "penalty_method='mlp' needs an encoder that is a chain of Dense layers with elementwise "
             "activations (optionally after Flatten, with Dropout only at rate 0 when training), e.g. "
             "kerasae.networks.mlp(...). Fix: use penalty_method='auto' (autodiff for other encoders)."
         )
-    return "autodiff"
+    return "autodiff", None
 
 
 @keras.saving.register_keras_serializable(package="kerasae")
