@@ -442,12 +442,9 @@ def make_pipeline(
         ds = ds.apply(tf.data.experimental.assert_cardinality(batches))  # flat_map hides it from Keras' progress
     else:
         ds = index_batches(tf.range(n, dtype=tf.int64))
-    ds = ds.map(
-        lambda index: tuple(tf.gather(a, index) for a in arrays) if y is not None else tf.gather(arrays[0], index),
-        num_parallel_calls=tf.data.AUTOTUNE,
-    )
 
-    def per_batch(xb, *rest, seeds=None):
+    def per_batch(index, seeds=None):  # one map per batch: gather, then binarise and transform
+        xb, *rest = (tf.gather(a, index) for a in arrays)
         if seeds is not None:
             noise = tf.random.stateless_uniform(tf.shape(xb), seed=seeds, dtype=xb.dtype)
             xb = tf.cast(noise < xb, xb.dtype)
@@ -457,10 +454,6 @@ def make_pipeline(
 
     if binarize == "dynamic":
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        ds = tf.data.Dataset.zip((ds, seeds)).map(
-            lambda batch, s: per_batch(*(batch if y is not None else (batch,)), seeds=s),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
-    elif transform is not None:
-        ds = ds.map(per_batch, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = tf.data.Dataset.zip((ds, seeds))
+    ds = ds.map(per_batch, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
