@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import platform
-import statistics
 import sys
 import time
 
@@ -61,7 +60,7 @@ def time_step(architecture, method, jit_compile, steps, epochs, seed=0):
     import tensorflow as tf
 
     import kerasae
-    from kerasae.callbacks import EpochTimer
+    from benchmarks.run import timed_fit
     from kerasae.contractive import ContractiveAutoencoder
 
     hidden, k, activation, code_activation = ARCHITECTURES[architecture]
@@ -77,9 +76,7 @@ def time_step(architecture, method, jit_compile, steps, epochs, seed=0):
     model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=jit_compile)
     x = np.random.default_rng(seed).uniform(size=(BATCH_SIZE * steps, 784)).astype("float32")
     data = tf.data.Dataset.from_tensor_slices(x).batch(BATCH_SIZE).cache().repeat().prefetch(tf.data.AUTOTUNE)
-    timer = EpochTimer()
-    model.fit(data, epochs=epochs + 1, steps_per_epoch=steps, verbose=0, callbacks=[timer])
-    return 1000 * statistics.median(timer.times[1:]) / steps, used
+    return 1000 * timed_fit(model, data, steps, epochs)[0], used
 
 
 def main(argv=None):

@@ -140,7 +140,7 @@ def build_model(name, seed=0):
     raise ValueError(f"Unknown benchmark model {name!r}. Expected one of {sorted(MODELS)}.")
 
 
-def _timed_fit(model, dataset, steps, epochs):
+def timed_fit(model, dataset, steps, epochs):
     """Trains one warm-up and ``epochs`` timed epochs; returns (median seconds per step, all epoch times)."""
     from kerasae.callbacks import EpochTimer
 
@@ -183,7 +183,7 @@ def train_worker(config):
                                       binarize="dynamic" if vae else None, drop_remainder=True)
     model = build_model(config["model"], config["seed"])
     model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), jit_compile=config["jit_compile"])
-    step_seconds, times = _timed_fit(model, pipeline.repeat(), steps, epochs)
+    step_seconds, times = timed_fit(model, pipeline.repeat(), steps, epochs)
     rusage = resource.getrusage(resource.RUSAGE_SELF)
     result = {
         **config,
@@ -212,8 +212,8 @@ def train_worker(config):
             tf.data.Dataset.from_tensor_slices(held).batch(batch_size, drop_remainder=True).cache().repeat()
             .prefetch(tf.data.AUTOTUNE)
         )
-        materialized_step, _ = _timed_fit(model, in_memory, steps, epochs)
-        normal_again, _ = _timed_fit(model, pipeline.repeat(), steps, epochs)
+        materialized_step, _ = timed_fit(model, in_memory, steps, epochs)
+        normal_again, _ = timed_fit(model, pipeline.repeat(), steps, epochs)
         normal = 0.5 * (step_seconds + normal_again)  # before and after: cancels slow drifts of the load
         result["materialized_step_ms"] = 1000 * materialized_step
         result["normal_step_ms_mean_before_after"] = 1000 * normal
