@@ -104,6 +104,7 @@ FAMILIES = {
     **{name: (lambda name=name: _registered(name, f"kerasae.{name}")) for name in (
         "sparse", "denoising", "contractive", "stacked", "linear", "vae")},
     "cvae": lambda: _registered("cvae", "kerasae.vae"),  # conditional: inputs (x, condition)
+    "semi_supervised": lambda: _registered("semi-supervised", "kerasae.semi_supervised"),  # trained on (x, labels)
 }
 _EXPORTS = {}  # family -> (model, data, results): each family is trained and exported once per session
 
