@@ -13,7 +13,7 @@ parameters (float32 scales and int64 zero points, repeated in every signature us
 an int8 file beyond its int8 weights and int32 biases.
 
 Usage:
-    python benchmarks/export_benchmark.py [--families autoencoder conv vae cvae] [--epochs 10] [--repeats 200]
+    python benchmarks/export_benchmark.py [--families autoencoder conv ...] [--epochs 10] [--repeats 200]
 """
 
 import argparse
@@ -27,7 +27,10 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-HIDDEN_UNITS = (512, 256)  # wide enough that the weights, not the file's fixed overhead, dominate the size
+HIDDEN_UNITS = (512, 256)
+#: Every model family: the registered models (MLP networks) and the convolutional autoencoder.
+FAMILIES = ("autoencoder", "conv", "sparse", "denoising", "contractive", "stacked", "linear", "vae", "iwae", "cvae",
+            "semi-supervised")  # wide enough that the weights, not the file's fixed overhead, dominate the size
 
 
 def _build(family, epochs, seed):
@@ -185,7 +188,7 @@ def _table(rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--families", nargs="+", default=["autoencoder", "conv", "vae", "cvae"],
+    parser.add_argument("--families", nargs="+", default=list(FAMILIES),
                         help="registered model names (MLP), or 'conv' for the convolutional autoencoder")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=200, help="timed calls per latency")
