@@ -255,15 +255,29 @@ def step_profile(jit_compile, blocks=6, steps=60, seed=0):
     _quiet_tensorflow()
     import keras
     import numpy as np
-    import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
     batch = (np.random.default_rng(seed).random((BATCH_SIZE, 784)) < 0.3).astype("float32")
     models = {"vae": build_model("vae", seed), "plain_vae": build_model("plain_vae", seed)}
     for name, cls in _ablation_classes().items():
         models[name] = cls.create((784,), 50, hidden_units=(200, 200), activation="tanh", seed=seed)
+    times = _alternating_blocks({name: (model, jit_compile) for name, model in models.items()}, batch, blocks, steps)
+    return {"jit_compile": jit_compile, "blocks": blocks, "steps_per_block": steps,
+            "step_ms": {name: statistics.median(t) for name, t in times.items()},
+            "step_ms_each_block": times}
+
+
+def _alternating_blocks(models, batch, blocks, steps):
+    """Milliseconds per step of each ``name: (model, jit_compile)``, timed in alternating blocks of steps.
+
+    Each model is compiled, built and traced by one ``fit`` epoch, then its train function is called on the
+    same repeated in-memory batch, the models taking turns block by block so that all share the machine's load.
+    """
+    import keras
+    import tensorflow as tf
+
     functions = {}
-    for name, model in models.items():
+    for name, (model, jit_compile) in models.items():
         model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), jit_compile=jit_compile)
         model.fit(batch, epochs=1, batch_size=BATCH_SIZE, verbose=0, shuffle=False)  # build + trace
         iterator = iter(tf.data.Dataset.from_tensors(batch).repeat().prefetch(2))
@@ -277,9 +291,32 @@ def step_profile(jit_compile, blocks=6, steps=60, seed=0):
                 logs = function(iterator)
             tf.nest.map_structure(lambda v: v.numpy(), logs)  # wait for the last step
             times[name].append(1000 * (time.perf_counter() - t) / steps)
-    return {"jit_compile": jit_compile, "blocks": blocks, "steps_per_block": steps,
-            "step_ms": {name: statistics.median(t) for name, t in times.items()},
-            "step_ms_each_block": times}
+    return times
+
+
+#: The models whose jit_compile speed-up the profile measures in process (the training configurations).
+JIT_MODELS = ("autoencoder", "denoising", "contractive", "sparse", "vae", "contractive_closed",
+              "contractive_hutchinson")
+
+
+def jit_profile(model, blocks=6, steps=40, seed=0):
+    """The jit_compile speed-up of one training configuration, measured in one process.
+
+    Two copies of the model (``jit_compile=False`` and ``True``) take turns in alternating blocks on one
+    in-memory batch (:func:`_alternating_blocks`), so that both see the same load: a steadier figure than
+    the ratio of two separate training runs.
+    """
+    _quiet_tensorflow()
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(seed)
+    batch = (np.random.default_rng(seed).random((BATCH_SIZE, 784)) < 0.3).astype("float32")
+    steps = max(5, int(steps * STEP_SCALE.get(model, 1.0)))
+    times = _alternating_blocks({jit: (build_model(model, seed), jit) for jit in (False, True)}, batch, blocks, steps)
+    off, on = (statistics.median(times[jit]) for jit in (False, True))
+    return {"model": model, "blocks": blocks, "steps_per_block": steps, "step_ms_jit_off": off,
+            "step_ms_jit_on": on, "speedup": off / on}
 
 
 # ================================================================================================ quality
@@ -540,6 +577,16 @@ def _render_profile(report):
             rows.append([_fmt(p["jit_compile"]), name, f"{value:.3f}", f"{value / ms['plain_vae']:.3f}",
                          f"{ms['plain_vae'] / value:.3f}"])
     out += _table(["jit", "model", "ms/step", "step time / plain", "throughput / plain"], rows)
+    if report.get("jit"):
+        out += ["", "### jit_compile speed-up, measured in process", "",
+                "Per training configuration, one process: a jit_compile=False and a jit_compile=True copy of the model "
+                "take turns in alternating blocks on one in-memory batch of 100; speed-up = step time off / on. "
+                "Steadier than the ratio of two separate training runs above. Target: XLA on by default where faster.",
+                ""]
+        out += _table(["model", "ms/step jit off", "ms/step jit on", "speed-up", "XLA"],
+                      [[j["model"], "failed", "", "", ""] if "error" in j else
+                       [j["model"], f"{j['step_ms_jit_off']:.3f}", f"{j['step_ms_jit_on']:.3f}", f"{j['speedup']:.2f}x",
+                        "faster" if j["speedup"] > 1.0 else "**slower**"] for j in report["jit"]])
     return out
 
 
@@ -805,6 +852,12 @@ def profile_main(args, argv):
         result = result or {"jit_compile": jit, "error": error}
         report["profiles"].append(result)
         print(json.dumps({k: v for k, v in result.items() if k != "step_ms_each_block"}), flush=True)
+    report["jit"] = []
+    for model in JIT_MODELS:  # one process per model: each starts from a clean XLA cache and heap
+        result, error, wall = _subprocess({"task": "jit_profile", "model": model})
+        result = result or {"model": model, "error": error}
+        report["jit"].append(result)
+        print(json.dumps(result if "error" not in result else {"model": model, "error": "failed"}), flush=True)
     report["load_1min_end"] = os.getloadavg()[0]
     out = args.out or os.path.join(RESULTS_DIR, "run_profile.json")
     with open(out, "w") as f:
@@ -825,7 +878,8 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="JSON path (default benchmarks/results/run_{quick,full}.json)")
     parser.add_argument("--no-markdown", action="store_true", help="do not re-render benchmarks/RESULTS.md")
     parser.add_argument("--profile", action="store_true",
-                        help="only the in-process step profile of the kerasae vs plain VAE (and ablations)")
+                        help="only the in-process step profiles: kerasae vs plain VAE (and ablations), and "
+                             "each model's jit_compile speed-up")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -836,6 +890,8 @@ def main(argv=None):
             result = prepare_data(config["subset"], config["directory"])
         elif task == "profile":
             result = step_profile(config["jit_compile"])
+        elif task == "jit_profile":
+            result = jit_profile(config["model"])
         elif task == "quality":
             result = quality_figures(config["denoising_epochs"])
         else:
