@@ -7,11 +7,13 @@ Measures, in one run on one machine:
   Bernoulli likelihood) on MNIST, each with and without ``jit_compile``;
 * the same for a hand-written Keras 3 VAE of the same architecture (:mod:`benchmarks.plain_vae`), with
   the same batch size, optimizer, jit setting and ``tf.data`` pipeline, in interleaved rounds, so that the
-  ratio kerasae / plain shows what the library costs;
+  ratio kerasae / plain shows what the library costs; and that ratio measured in one process, both VAEs'
+  train functions taking turns in blocks of steps, each on its own copy of the pipeline (the steadiest
+  figure on a shared machine);
 * the peak resident memory of every training run (each configuration runs in its own subprocess, which
   reports ``getrusage(RUSAGE_SELF).ru_maxrss``);
-* the input pipeline's share of a step (the pipeline iterated alone vs a training step, and training on
-  pre-materialised in-memory batches vs the normal pipeline);
+* the input pipeline's share of a step (the pipeline iterated alone vs a training step, and the train
+  function on pre-materialised in-memory batches vs the normal pipeline, in alternating blocks);
 * the contractive penalty's cost (closed form on one sigmoid layer; on a 784-200-200-50 MLP the exact
   matrix form, the exact tiled autodiff and the Hutchinson estimate) as ratios to a plain autoencoder
   step of the same network;
@@ -28,7 +30,8 @@ Usage (from the repository root):
     export KERAS_HOME=/tmp/keras-home   # where keras.datasets.mnist finds mnist.npz
     python -m benchmarks.run --quick    # < 3 minutes on 2 CPU cores
     python -m benchmarks.run            # the full run (about 10 minutes on 2 CPU cores)
-    python -m benchmarks.run --profile  # in-process step profile, kerasae VAE vs plain VAE (+ ablations)
+    python -m benchmarks.run --profile  # in-process step profiles: kerasae vs plain VAE (+ ablations),
+                                        # and each model's jit_compile speed-up
 """
 
 import argparse
