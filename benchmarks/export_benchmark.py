@@ -53,8 +53,7 @@ def _parse(spec):
 def _build(family, dataset, epochs, seed):
     import keras
 
-    import kerasae
-    from kerasae import export, registry
+    from kerasae import cli, registry  # importing the package registers every model
 
     name, architecture = ("autoencoder", "conv") if family == "conv" else (family, "mlp")
     entry = registry.MODELS[name]
@@ -68,7 +67,6 @@ def _build(family, dataset, epochs, seed):
     for flags, kwargs in entry.arguments:
         defaults.add_argument(*flags, **kwargs)
     vars(args).update({k: v for k, v in vars(defaults.parse_args([])).items() if k not in vars(args)})
-    from kerasae import cli
 
     keras.utils.set_random_seed(seed)
     data = cli.load_data(args, entry)
@@ -78,7 +76,6 @@ def _build(family, dataset, epochs, seed):
         entry.fit(model, data, args, [])
     else:  # the variant's own pipeline, e.g. the CVAE's (x, condition) inputs
         model.fit(entry.make_pipeline(model, data, "train", 64), epochs=epochs, verbose=0)
-    del kerasae
     return model, data
 
 

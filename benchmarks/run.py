@@ -73,11 +73,17 @@ VAE_MODELS = ("vae", "plain_vae")
 STEP_SCALE = {"contractive": 0.5, "contractive_autodiff": 0.2}
 BATCH_SIZE = 100
 LEARNING_RATE = 1e-3
+#: In-process comparisons (the kerasae/plain VAE pair, the in-memory pipeline check): timed steps per block,
+#: and untimed steps at each block's start, which consume what an idle pipeline iterator prefetched.
+BLOCK_STEPS = 50
+BLOCK_BURN_IN = 20
+#: Block pairs of the in-memory pipeline check.
+MATERIALIZED_BLOCKS = 20
 
 MODES = {
     # rounds: repetitions of the kerasae/plain VAE pair (interleaved); steps: steps per epoch; epochs: timed
     # epochs after the warm-up one; subset: training samples (None: all 60000); pair_jit, pair_blocks: the
-    # in-process kerasae/plain VAE comparison (blocks of 50 steps each).
+    # in-process kerasae/plain VAE comparison (blocks of BLOCK_STEPS steps each).
     "quick": {
         "rounds": 1,
         "steps": 40,
@@ -189,8 +195,8 @@ def pair_worker(config):
         pipeline = datasets.make_pipeline(x, batch_size=BATCH_SIZE, seed=config["seed"], binarize="dynamic",
                                           drop_remainder=True)
         runs[name] = (_compiled(build_model(name, config["seed"]), config["jit_compile"], warm), iter(pipeline.repeat()))
-    times = _alternating_blocks(runs, config["blocks"], config["steps"], burn_in=20)
-    return {"jit_compile": config["jit_compile"], "blocks": config["blocks"], "steps_per_block": config["steps"],
+    times = _alternating_blocks(runs, config["blocks"], BLOCK_STEPS, burn_in=BLOCK_BURN_IN)
+    return {"jit_compile": config["jit_compile"], "blocks": config["blocks"], "steps_per_block": BLOCK_STEPS,
             "step_ms": {name: statistics.median(t) for name, t in times.items()}, "step_ms_each_block": times,
             "ratio": _pair_ratio(times, "plain_vae", "vae")}
 
@@ -247,7 +253,8 @@ def train_worker(config):
         )
         function = model.make_train_function()
         times = _alternating_blocks({"normal": (function, iter(pipeline.repeat())),
-                                     "in_memory": (function, iter(in_memory))}, blocks=20, steps=50, burn_in=20)
+                                     "in_memory": (function, iter(in_memory))}, blocks=MATERIALIZED_BLOCKS,
+                                    steps=BLOCK_STEPS, burn_in=BLOCK_BURN_IN)
         result["materialized_step_ms"] = statistics.median(times["in_memory"])
         result["normal_step_ms_alternating"] = statistics.median(times["normal"])
         result["materialized_blocks_ms"] = times
@@ -288,10 +295,9 @@ def step_profile(jit_compile, blocks=6, steps=60, seed=0):
     """
     _quiet_tensorflow()
     import keras
-    import numpy as np
 
     keras.utils.set_random_seed(seed)
-    batch = (np.random.default_rng(seed).random((BATCH_SIZE, 784)) < 0.3).astype("float32")
+    batch = _random_batch(seed)
     models = {"vae": build_model("vae", seed), "plain_vae": build_model("plain_vae", seed)}
     for name, cls in _ablation_classes().items():
         models[name] = cls.create((784,), 50, hidden_units=(200, 200), activation="tanh", seed=seed)
@@ -334,6 +340,13 @@ def _alternating_blocks(runs, blocks, steps, burn_in=1):
     return times
 
 
+def _random_batch(seed):
+    """One batch of random binary MNIST-sized inputs (the step's speed does not depend on the values)."""
+    import numpy as np
+
+    return (np.random.default_rng(seed).random((BATCH_SIZE, 784)) < 0.3).astype("float32")
+
+
 def _repeated(batch):
     import tensorflow as tf
 
@@ -359,10 +372,9 @@ def jit_profile(model, blocks=6, steps=40, seed=0):
     """
     _quiet_tensorflow()
     import keras
-    import numpy as np
 
     keras.utils.set_random_seed(seed)
-    batch = (np.random.default_rng(seed).random((BATCH_SIZE, 784)) < 0.3).astype("float32")
+    batch = _random_batch(seed)
     steps = max(5, int(steps * STEP_SCALE.get(model, 1.0)))
     runs = {jit: (_compiled(build_model(model, seed), jit, batch), _repeated(batch)) for jit in (False, True)}
     times = _alternating_blocks(runs, blocks, steps)
@@ -588,9 +600,10 @@ def _render_run(report):
             "and batched, each batch gathered from the in-memory array, prefetched; dynamic binarisation for the "
             "VAEs) consumed by a graph-side `reduce`, per batch. `without binarisation`: the same pipeline without "
             "the Bernoulli draws, to show what they cost. `in memory`: the same model's train function on one draw of "
-            "the pipeline held as cached batches, taking turns with the normal pipeline in 20 alternating blocks of 50 "
-            "steps (20 untimed steps at each block's start drain what the idle iterator prefetched); median ms per "
-            "step, and the share as 1 - the median of the 20 block pairs' step-time ratios.",
+            f"the pipeline held as cached batches, taking turns with the normal pipeline in {MATERIALIZED_BLOCKS} "
+            f"alternating blocks of {BLOCK_STEPS} steps ({BLOCK_BURN_IN} untimed steps at each block's start drain "
+            "what the idle iterator prefetched); median ms per step, and the share as 1 - the median of the block "
+            "pairs' step-time ratios.",
             ""]
     out += _table(["model", "jit", "pipeline alone ms/batch", "train step ms", "share (alone)",
                    "without binarisation ms/batch (share)", "in-memory step ms", "normal step ms", "share (in memory)"],
@@ -731,9 +744,9 @@ batches gathered from the array, prefetched), with Adam(1e-3) and batch 100. The
 (`benchmarks/plain_vae.py`) run back to back in alternating order, and their ratio is taken within each
 round. The machine is shared with other jobs, so absolute throughputs move with the load; the ratios of
 neighbouring runs are the meaningful figures, and the steadiest is the one measured in one process: both
-VAEs' train functions, each fed by its own copy of the pipeline, take turns in blocks of 50 steps, and the
-ratio is the median over neighbouring block pairs.
-"""
+VAEs' train functions, each fed by its own copy of the pipeline, take turns in blocks of {BLOCK_STEPS} steps, and
+the ratio is the median over neighbouring block pairs.
+""".format(BLOCK_STEPS=BLOCK_STEPS)
 
 
 # ================================================================================================ driver
@@ -1005,7 +1018,7 @@ def main(argv=None):
         pairs = []
         for jit in settings["pair_jit"]:
             pair, error, wall = _subprocess({"task": "pair", "jit_compile": jit, "data": data_path, "seed": 0,
-                                             "blocks": settings["pair_blocks"], "steps": 50})
+                                             "blocks": settings["pair_blocks"]})
             pairs.append(pair or {"jit_compile": jit, "error": error})
             print(f"  kerasae/plain VAE in one process, jit={jit}: "
                   + (f"{pair['ratio']:.3f}" if pair else "FAILED") + f"  ({wall:.0f} s)", flush=True)
