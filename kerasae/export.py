@@ -974,6 +974,7 @@ def add_export_arguments(parser, formats=("saved_model", "tflite", "all"), defau
     Returns:
         The parser.
     """
+    default = {name: p.default for name, p in inspect.signature(export).parameters.items()}  # the flags' defaults
     parser.add_argument("source", help="a run folder (holding model.keras and metrics.json) or a .keras file")
     parser.add_argument("--format", choices=formats, default=default_format, help=f"artifacts to write (default: {default_format})")
     tflite = "tflite" in formats or "all" in formats
@@ -986,17 +987,20 @@ def add_export_arguments(parser, formats=("saved_model", "tflite", "all"), defau
     parser.add_argument("--out", default=None, help="destination folder (default: RUN_DIR/export, or MODEL_export beside a .keras file)")
     parser.add_argument("--dataset", default=None, help="data for the parity check and int8 calibration (default: the run's data set, else digits)")
     parser.add_argument("--tolerance", type=float, default=None, help="relative parity tolerance for every artifact (default: per mode, see kerasae.export)")
-    parser.add_argument("--parity-samples", type=int, default=64, help="held-out examples compared (default: 64)")
+    parser.add_argument("--parity-samples", type=int, default=default["parity_samples"],
+                        help=f"held-out examples compared (default: {default['parity_samples']})")
     if tflite:
         parser.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs for --quantize int8")
         parser.add_argument(
-            "--weight-scales", choices=WEIGHT_SCALES, default="per_tensor",
+            "--weight-scales", choices=WEIGHT_SCALES, default=default["weight_scales"],
             help="int8 weight scales for dynamic/int8: per_tensor (smallest files), per_channel (TFLite's "
-            "default), auto (per tensor for Dense, per channel for convolutions) (default: per_tensor)",
+            f"default), auto (per tensor for Dense, per channel for convolutions) (default: {default['weight_scales']})",
         )
-        parser.add_argument("--representative-samples", type=int, default=1000, help="training examples for int8 calibration (default: 1000)")
+        parser.add_argument("--representative-samples", type=int, default=default["representative_samples"],
+                            help=f"training examples for int8 calibration (default: {default['representative_samples']})")
     else:  # a SavedModel-only parser has no TFLite options
-        parser.set_defaults(quantize=["none"], int8_io=False, weight_scales="per_tensor", representative_samples=0)
+        parser.set_defaults(quantize=["none"], int8_io=False, weight_scales=default["weight_scales"],
+                            representative_samples=0)
     parser.add_argument("--scaling", default=None, help="input scaling to record in the metadata (default: 'float32 in [0, 1]')")
     parser.add_argument("--binarize", choices=("none", "static", "dynamic"), default=None, help="binarisation to record and apply to the data (default: the run's)")
     return parser
