@@ -424,10 +424,11 @@ def make_pipeline(
     # batch instead of stacking batch_size cached elements (about half the pipeline's time per batch).
     arrays = tuple(tf.convert_to_tensor(a) for a in ((x,) if y is None else (x, y)))
     full = n // batch_size
+    partial = bool(n % batch_size) and not drop_remainder  # a last, smaller batch
 
     def index_batches(order):
         batches = tf.data.Dataset.from_tensor_slices(tf.reshape(order[: full * batch_size], (full, batch_size)))
-        if n % batch_size and not drop_remainder:
+        if partial:
             batches = batches.concatenate(tf.data.Dataset.from_tensors(order[full * batch_size :]))
         return batches
 
@@ -438,8 +439,7 @@ def make_pipeline(
                 tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=tf.stack([s, s // 2 + 1]))
             )
         )
-        batches = full + int(bool(n % batch_size) and not drop_remainder)
-        ds = ds.apply(tf.data.experimental.assert_cardinality(batches))  # flat_map hides it from Keras' progress
+        ds = ds.apply(tf.data.experimental.assert_cardinality(full + int(partial)))  # flat_map hides it from Keras' progress
     else:
         ds = index_batches(tf.range(n, dtype=tf.int64))
 
