@@ -12,7 +12,9 @@ with each way of computing ``||dh/dx||_F^2``:
 The target of the performance issue is "at most 3x a plain step for an MLP with a 784-dimensional input".
 The exact norm of a deep MLP needs about ``2 k h_1 h_2`` multiply-adds per example in the forward pass
 alone (``k`` code units, hidden sizes ``h_1``, ``h_2``), against ``6 (d h_1 + h_1 h_2 + h_2 k)`` for a whole
-plain step; the flop ratio is printed beside the measured one. Timings use random inputs in [0, 1]
+plain step; the flop ratio is printed beside the measured one, and so is the matrix form's floor on this
+machine: ``1 + penalty multiply-adds / (measured matrix-product rate x plain step time)``, the ratio it
+would reach if all its products ran at the speed of its largest one and everything else were free. Timings use random inputs in [0, 1]
 (the speed does not depend on the values), the median of ``--epochs`` timed epochs of ``--steps`` steps
 after a warm-up epoch. Prints a markdown table and writes ``benchmarks/results/contractive_cost.json``.
 
@@ -40,17 +42,53 @@ METHODS = ("plain", "auto", "autodiff", "hutchinson")
 BATCH_SIZE = 100
 
 
-def _flop_ratio(hidden, k, d=784):
-    """Multiply-adds of the exact matrix form (forward and backward) over those of a plain step."""
-    sizes = [d, *hidden, k]
-    plain = 6 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))  # encoder + decoder, forward + backward
+def penalty_macs(hidden, k, d=784, batch=BATCH_SIZE):
+    """Multiply-adds per batch of the exact matrix form's products, forward and backward (0 without hidden layers).
+
+    Per example: the chain ``B`` (``k h_l h_{l+1}`` per hidden pair, three times: forward and two backward
+    products) and ``B G`` (``k h_1^2``, twice: forward and ``dG = B^T B``; ``dB = 2 B G`` reuses the forward);
+    per batch: ``G = W_1^T W_1`` and its backward (``d h_1^2`` each). With ``d <= h_1`` the Jacobian
+    ``B W_1^T`` itself is formed instead (three products of ``k h_1 d``).
+    """
     if not hidden:
-        return 1.0
-    chain = sum(k * a * b for a, b in zip(hidden[:-1], hidden[1:])) if len(hidden) > 1 else 0
+        return 0
     h1 = hidden[0]
-    first = k * h1 * min(h1, d)  # B G (or B W_1^T when d < h_1)
-    extra = 3 * chain + 2.5 * first  # backward: 2 products per chain product, 1.5 for the symmetric form
-    return (plain + extra) / plain
+    chain = sum(k * a * b for a, b in zip(hidden[:-1], hidden[1:]))
+    if d <= h1:
+        return batch * (3 * chain + 3 * k * h1 * d)
+    return batch * (3 * chain + 2 * k * h1 * h1) + 2 * d * h1 * h1
+
+
+def plain_macs(hidden, k, d=784, batch=BATCH_SIZE):
+    """Multiply-adds per batch of a plain step: encoder and mirrored decoder, forward and two backward products."""
+    sizes = [d, *hidden, k]
+    return batch * 6 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+
+
+def gemm_rate(hidden, k, jit_compile, repeats=30):
+    """Measured multiply-adds per second of the matrix form's largest product, ``(batch k, h_1) x (h_1, h_1)``
+    (best of 5 runs of ``repeats`` products, under the same ``jit_compile`` setting)."""
+    import time
+
+    import tensorflow as tf
+
+    h1 = hidden[0]
+    a = tf.random.uniform((BATCH_SIZE * k, h1))
+    b = tf.random.uniform((h1, h1))
+    product = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)), jit_compile=jit_compile)
+    product(a, b).numpy()
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            total = product(a, b)
+        total.numpy()
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return BATCH_SIZE * k * h1 * h1 / best
+
+
+def _gmacs(rate):
+    return "-" if rate is None else f"{rate / 1e9:.0f}"
 
 
 def time_step(architecture, method, jit_compile, steps, epochs, seed=0):
@@ -99,22 +137,27 @@ def main(argv=None):
             timed = {method: time_step(architecture, method, jit, args.steps, args.epochs) for method in METHODS}
             plain_ms = min(timed["plain"][0], time_step(architecture, "plain", jit, args.steps, args.epochs)[0])
             timed["plain"] = (plain_ms, "-")
+            rate = gemm_rate(hidden, k, jit) if hidden else None  # no products without hidden layers
+            exact = {"flop_ratio_exact": 1 + penalty_macs(hidden, k) / plain_macs(hidden, k),
+                     "gemm_macs_per_second": rate,
+                     "floor_ratio_exact": 1 + penalty_macs(hidden, k) / rate / (plain_ms / 1000) if rate else 1.0}
             for method, (ms, used) in timed.items():
                 row = {"architecture": architecture, "jit_compile": jit, "method": method, "method_used": used,
-                       "step_ms": ms, "ratio": ms / plain_ms,
-                       "flop_ratio_exact": _flop_ratio(hidden, k) if method == "auto" else None}
+                       "step_ms": ms, "ratio": ms / plain_ms, **(exact if method == "auto" else {})}
                 rows.append(row)
                 print(f"{architecture:36s} jit={jit!s:5s} {method:10s} ({used:11s}) {ms:8.2f} ms  {row['ratio']:6.2f}x",
                       flush=True)
     lines = ["| MLP | jit | plain step ms | exact, default (method) | exact, tiled autodiff | Hutchinson, 1 projection "
-             "| flop ratio of the exact matrix form |", "|---|---|---:|---:|---:|---:|---:|"]
+             "| flop ratio of the exact matrix form | its floor here (matrix products at GMAC/s) |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for architecture in ARCHITECTURES:
         for jit in jits:
             got = {r["method"]: r for r in rows if r["architecture"] == architecture and r["jit_compile"] == jit}
             lines.append(
                 f"| {architecture} | {jit} | {got['plain']['step_ms']:.2f} "
                 f"| {got['auto']['ratio']:.2f}x ({got['auto']['method_used']}) | {got['autodiff']['ratio']:.2f}x "
-                f"| {got['hutchinson']['ratio']:.2f}x | {got['auto']['flop_ratio_exact']:.1f}x |"
+                f"| {got['hutchinson']['ratio']:.2f}x | {got['auto']['flop_ratio_exact']:.1f}x "
+                f"| {got['auto']['floor_ratio_exact']:.2f}x ({_gmacs(got['auto']['gemm_macs_per_second'])}) |"
             )
     table = "\n".join(lines)
     print(table)

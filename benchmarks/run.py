@@ -690,7 +690,10 @@ def _render_others(others):
     for o in (o for o in others if o.get("kind") == "contractive_cost"):
         out += [f"### Contractive penalty cost per MLP ({o['file']})", "", f"Command: `{o['command']}`; batch 100, "
                 "random inputs; step time of the contractive autoencoder over the plain autoencoder's, same network. "
-                "Goal of the performance issue: <= 3x for an MLP with a 784-dimensional input.", "", o["markdown"], ""]
+                "Goal of the performance issue: <= 3x for an MLP with a 784-dimensional input. Last column: the ratio the "
+                "exact matrix form would reach if all its multiply-adds (`penalty_macs` in the script) ran at the measured "
+                "speed of its largest matrix product (GMAC/s in brackets) and nothing else took time: its floor on this "
+                "machine at that moment's plain step time.", "", o["markdown"], ""]
     for o in (o for o in others if o.get("kind") == "export"):
         out += [f"### TFLite export ({o['file']})", "", f"Command: `{o['command']}`; data: {o.get('dataset')}; "
                 "latencies per call, batch 1. Targets: int8 file <= 0.30 of float32, int8 test MSE within 5% of "
