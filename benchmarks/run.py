@@ -679,7 +679,7 @@ def _render_run(report):
                     f"({_pct(p['pipeline_ms_per_step_without_binarization'] / p['step_ms'] if p.get('pipeline_ms_per_step_without_binarization') else None)})",
                     _fmt(p["materialized_step_ms"], ".2f"),
                     _fmt(p.get("normal_step_ms_alternating"), ".2f"), _pct(p["share_materialized"]),
-                    _profiled_cells(p.get("profiled"))[0], _profiled_cells(p.get("profiled"))[1]]
+                    *_profiled_cells(p.get("profiled"))]
                    for p in s["pipeline"]])
     if s["failed"]:
         out += ["", "### Failed runs", ""] + [f"- {f['model']} jit={f['jit_compile']}: `{f['error'].strip().splitlines()[-1]}`"

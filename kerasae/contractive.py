@@ -338,7 +338,8 @@ class ContractiveAutoencoder(Autoencoder):
     2.5-4.5x a plain step for a 784-256-32 MLP and 4-6x for 784-200-200-50 on a 2-core CPU
     (benchmarks/RESULTS.md; the exact norm needs ``k h_1 h_2`` multiply-adds per example twice over,
     several times the plain step's work). Any other encoder gets the exact norm by autodiff
-    (:func:`autodiff_jacobian_norm`), an extra forward and backward pass of the encoder on the batch tiled ``k`` times (about 15x for the same MLP).
+    (:func:`autodiff_jacobian_norm`), an extra forward and backward pass of the encoder on the batch tiled
+    ``k`` times (about 15x for the same MLP).
     ``penalty_method="hutchinson"`` uses the unbiased estimate ``E_v ||J^T v||^2`` with
     ``num_projections`` Rademacher vectors instead (about 1.5x a plain step with one projection). The
     penalty is tracked as the metric ``contractive_penalty`` (``lambda`` times the mean norm).
