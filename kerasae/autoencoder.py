@@ -232,9 +232,9 @@ class Autoencoder(keras.Model):
 
         ``jit_compile="auto"`` compiles the training step with XLA unless the model is compiled under a
         ``tf.distribute`` strategy (whose cross-replica reductions XLA does not take on every device) or
-        the environment sets ``KERASAE_JIT_COMPILE=0``. With kerasae's Philox sampling, XLA measured 1.05x
-        to 1.33x faster than plain graph mode for the autoencoder, denoising, contractive and VAE steps on
-        a 2-core CPU (benchmarks/RESULTS.md), and XLA is the faster path on GPUs and TPUs. Pass
+        the environment sets ``KERASAE_JIT_COMPILE=0``. With kerasae's sampling (ThreeFry draws under XLA,
+        :mod:`kerasae.sampling`), XLA measured 1.06x to 1.39x faster than plain graph mode for every
+        family's step on a 2-core CPU (benchmarks/RESULTS.md), and XLA is the faster path on GPUs and TPUs. Pass
         ``jit_compile=False`` for layers that XLA cannot compile.
         """
         if jit_compile == "auto":

@@ -1,16 +1,40 @@
-"""Random draws that stay fast under XLA: stateless Philox sampling from a Keras ``SeedGenerator``.
+"""Random draws that stay fast under XLA: stateless sampling from a Keras ``SeedGenerator``.
 
-TensorFlow's default stateless algorithm (``alg="auto_select"``) compiles to a very slow kernel under XLA on
-CPU (measured here: 33 ms against 0.6 ms for a 100x784 uniform draw, see benchmarks/RESULTS.md), which made
-every corruption and every reparameterised sample the bottleneck of a ``jit_compile=True`` step. Philox is
-fast with and without XLA, so every random draw inside a training step goes through these functions.
+Every random draw inside a training step (corruptions, reparameterised samples, projections) goes through
+these functions, with an explicit stateless algorithm chosen when the draw is traced:
+
+* inside an XLA-compiled function (``jit_compile=True``): ThreeFry, the counter-based generator JAX uses by
+  default. XLA expands it into 32-bit adds, rotations and xors that it fuses and vectorises: measured on a
+  2-core CPU, a 100x784 uniform draw takes ~0.15 ms, against ~0.8 ms with Philox and ~1.9 ms with
+  TensorFlow's default ``alg="auto_select"`` under XLA, and the denoising autoencoder's XLA step got 1.23x
+  faster (benchmarks/RESULTS.md);
+* everywhere else (eager, graph mode, exported SavedModels and TFLite files): Philox, the algorithm
+  TensorFlow's CPU and GPU kernels implement (they have no ThreeFry kernel).
+
+So the same seed gives different draws with and without XLA; each is reproducible in its own setting.
 """
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+try:  # TensorFlow's own test for "being traced into an XLA cluster" (what its cond and while ops use)
+    from tensorflow.python.framework import ops as _tf_ops
+    from tensorflow.python.ops import control_flow_util as _control_flow_util
+except ImportError:  # pragma: no cover - then Philox everywhere: correct, slower under XLA
+    _control_flow_util = None
+
 tfd = tfp.distributions
+#: The stateless algorithm outside XLA (TensorFlow's CPU and GPU kernels).
 ALGORITHM = "philox"
+#: The stateless algorithm inside an XLA-compiled function.
+XLA_ALGORITHM = "threefry"
+
+
+def algorithm():
+    """The algorithm for a draw traced now: :data:`XLA_ALGORITHM` under XLA compilation, else :data:`ALGORITHM`."""
+    if _control_flow_util is not None and _control_flow_util.GraphOrParentsInXlaContext(_tf_ops.get_default_graph()):
+        return XLA_ALGORITHM
+    return ALGORITHM
 
 
 def next_seed(seed_generator):
@@ -19,17 +43,17 @@ def next_seed(seed_generator):
 
 
 def uniform(shape, seed, dtype="float32"):
-    """``U[0, 1)`` draws of ``shape`` from a stateless seed (shape ``(2,)``) with Philox."""
-    return tf.random.stateless_uniform(shape, seed=seed, dtype=dtype, alg=ALGORITHM)
+    """``U[0, 1)`` draws of ``shape`` from a stateless seed (shape ``(2,)``), with :func:`algorithm`."""
+    return tf.random.stateless_uniform(shape, seed=seed, dtype=dtype, alg=algorithm())
 
 
 def normal(shape, seed, dtype="float32"):
-    """Standard normal draws of ``shape`` from a stateless seed (shape ``(2,)``) with Philox."""
-    return tf.random.stateless_normal(shape, seed=seed, dtype=dtype, alg=ALGORITHM)
+    """Standard normal draws of ``shape`` from a stateless seed (shape ``(2,)``), with :func:`algorithm`."""
+    return tf.random.stateless_normal(shape, seed=seed, dtype=dtype, alg=algorithm())
 
 
 def reparameterized_sample(distribution, num_samples, seed):
-    """Draws ``num_samples`` reparameterised samples ``loc + scale @ eps``, ``eps ~ N(0, I)`` (Philox).
+    """Draws ``num_samples`` reparameterised samples ``loc + scale @ eps``, ``eps ~ N(0, I)`` (:func:`normal`).
 
     Handles the posteriors kerasae builds, ``Independent(Normal)`` and ``MultivariateNormalLinearOperator``
     (``MultivariateNormalTriL``); any other distribution falls back to its own ``sample``.
