@@ -603,9 +603,12 @@ def _render_run(report):
     ]
     rows = []
     for lr in s["library_ratio"]:
-        rows.append([f"kerasae VAE / plain VAE throughput, jit_compile={lr['jit_compile']}, separate processes", ">= 0.97",
-                     f"{lr['ratio']:.3f} (rounds: {', '.join(f'{x:.3f}' for x in lr['per_round'])})",
-                     "met" if lr["meets_target"] else "**not met**"])
+        # Separate processes through `fit`: each round's ratio moves by +-25% with the machine's load (a one-process
+        # check alternating the two `fit` calls read 0.52-1.13 per round, median 0.99), too coarse for a 3% target:
+        # shown for reference; the one-process rows below are the measurement of the target.
+        rows.append([f"kerasae VAE / plain VAE throughput, jit_compile={lr['jit_compile']}, separate processes through "
+                     "fit (reference: +-25% per round on this machine)", ">= 0.97",
+                     f"{lr['ratio']:.3f} (rounds: {', '.join(f'{x:.3f}' for x in lr['per_round'])})", "-"])
     for pair in s.get("library_ratio_in_process", []):
         if "error" in pair:
             rows.append([f"kerasae VAE / plain VAE throughput, jit_compile={pair['jit_compile']}, one process", ">= 0.97",
