@@ -109,7 +109,64 @@ def test_xla_is_the_default_outside_strategies(monkeypatch, digits):
     history = model.fit(digits.x_train, epochs=2, verbose=0)
     assert history.history["loss"][1] < history.history["loss"][0]
     with tf.distribute.OneDeviceStrategy("/cpu:0").scope():
-        assert compile_model(kerasae.Autoencoder(*small_mlp())).jit_compile is False
+        under_strategy = compile_model(kerasae.Autoencoder(*small_mlp()))
+    assert under_strategy.jit_compile is False
+    assert under_strategy.steps_per_execution == 1  # Keras' multi-step loop fails under MirroredStrategy
+    under_strategy.fit(digits.x_train[:64], epochs=1, verbose=0)
+    assert under_strategy.steps_per_execution == 1
     monkeypatch.setenv("KERASAE_JIT_COMPILE", "0")
     assert compile_model(kerasae.Autoencoder(*small_mlp())).jit_compile is False
     assert compile_model(kerasae.Autoencoder(*small_mlp()), jit_compile=True).jit_compile is True
+
+
+def _twin_models(**compile_kwargs):
+    """Two autoencoders with the same initial weights; the first compiled with ``compile_kwargs``."""
+    first, second = kerasae.Autoencoder(*small_mlp()), kerasae.Autoencoder(*small_mlp())
+    first.build((None, 64))
+    second.build((None, 64))
+    second.set_weights(first.get_weights())
+    compile_model(first, **compile_kwargs)
+    compile_model(second, steps_per_execution=1)
+    return first, second
+
+
+def test_steps_per_execution_auto_trains_exactly_as_one_step_per_call(digits):
+    x = digits.x_train[:330]  # 11 batches of 32, which 16 does not divide
+    auto, single = _twin_models()
+    assert auto.steps_per_execution == kerasae.autoencoder.AUTO_STEPS_PER_EXECUTION > 1
+    for model in (auto, single):
+        model.fit(x, epochs=2, batch_size=32, shuffle=False, verbose=0)
+        assert int(model.optimizer.iterations) == 22
+    for a, b in zip(auto.get_weights(), single.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_steps_per_execution_auto_runs_only_the_requested_steps(digits, tmp_path):
+    repeated = tf.data.Dataset.from_tensor_slices(digits.x_train[:330]).batch(32).repeat()
+    auto, single = _twin_models()
+    # Keras runs whole calls: a fixed 16 steps per call would train 16 steps per epoch here, not 10.
+    auto.fit(repeated, epochs=2, steps_per_epoch=10, validation_data=repeated, validation_steps=4, verbose=0)
+    assert int(auto.optimizer.iterations) == 20
+    assert auto.steps_per_execution == 2  # the largest divisor of 10 and 4 up to 16
+    two_steps = auto.train_function
+    assert two_steps is not None
+    single.set_weights(auto.get_weights())
+    # Both average 5 batches (a fixed 16 steps per call would average 16).
+    np.testing.assert_allclose(auto.evaluate(repeated, steps=5, verbose=0), single.evaluate(repeated, steps=5, verbose=0),
+                               rtol=1e-6)
+    assert auto.predict(repeated, steps=3, verbose=0).shape == (96, 64)
+    auto.fit(digits.x_train[:64], epochs=1, verbose=0)  # no step count: back to the default
+    assert auto.steps_per_execution == kerasae.autoencoder.AUTO_STEPS_PER_EXECUTION
+    auto.fit(repeated, epochs=1, steps_per_epoch=10, validation_data=repeated, validation_steps=4, verbose=0)
+    assert auto.steps_per_execution == 2 and auto.train_function is two_steps  # kept, not traced again
+    auto.save(tmp_path / "model.keras")
+    loaded = kerasae.safe_loading.load_model(tmp_path / "model.keras")
+    assert loaded.get_compile_config()["steps_per_execution"] == "auto"
+
+
+def test_steps_per_execution_explicit_eager_and_bad_values():
+    assert compile_model(kerasae.Autoencoder(*small_mlp()), steps_per_execution=3).steps_per_execution == 3
+    assert compile_model(kerasae.Autoencoder(*small_mlp()), run_eagerly=True).steps_per_execution == 1
+    for bad in (0, -2, 2.5, True, "fast"):
+        with pytest.raises(ValueError, match=f"positive integer or 'auto'. Received: steps_per_execution={bad!r}"):
+            compile_model(kerasae.Autoencoder(*small_mlp()), steps_per_execution=bad)
