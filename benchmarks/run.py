@@ -78,7 +78,7 @@ LEARNING_RATE = 1e-3
 #: and untimed steps at each block's start, which consume what an idle pipeline iterator prefetched.
 BLOCK_STEPS = 50
 BLOCK_BURN_IN = 20
-#: Block pairs of the in-memory pipeline check.
+#: Block pairs of the in-memory pipeline check (full mode; MODES sets the quick mode's).
 MATERIALIZED_BLOCKS = 20
 
 MODES = {
@@ -95,6 +95,7 @@ MODES = {
         "denoising_epochs": 8,
         "pair_jit": (False,),
         "pair_blocks": 10,
+        "materialized_blocks": 12,
     },
     "full": {
         "rounds": 2,
@@ -106,6 +107,7 @@ MODES = {
         "denoising_epochs": 30,
         "pair_jit": (False, True),
         "pair_blocks": 20,
+        "materialized_blocks": MATERIALIZED_BLOCKS,
     },
 }
 
@@ -262,6 +264,7 @@ def train_worker(config):
     import tensorflow as tf
 
     from kerasae import datasets
+    from kerasae.autoencoder import auto_steps_per_execution
 
     start = time.perf_counter()
     keras.utils.set_random_seed(config["seed"])
@@ -273,7 +276,11 @@ def train_worker(config):
     pipeline = datasets.make_pipeline(x, batch_size=batch_size, seed=config["seed"],
                                       binarize="dynamic" if vae else None, drop_remainder=True)
     model = build_model(config["model"], config["seed"])
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), jit_compile=config["jit_compile"])
+    # kerasae's default steps per compiled call (compile(steps_per_execution="auto"): the largest divisor of
+    # the epoch's steps up to 16); the plain baseline gets the same number.
+    spe = auto_steps_per_execution(steps)
+    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), jit_compile=config["jit_compile"],
+                  **({"steps_per_execution": spe} if config["model"] == "plain_vae" else {}))
     step_seconds, times = timed_fit(model, pipeline.repeat(), steps, epochs)
     rusage = resource.getrusage(resource.RUSAGE_SELF)
     result = {
@@ -282,6 +289,7 @@ def train_worker(config):
         "step_ms": 1000 * step_seconds,
         "epoch_seconds": times,
         "warmup_seconds": times[0],
+        "steps_per_execution": model.steps_per_execution,
         "peak_rss_mib": rusage.ru_maxrss / 1024,  # KiB on Linux
         "cpu_seconds_training": rusage.ru_utime + rusage.ru_stime,
         "num_samples": int(len(x)),
@@ -304,9 +312,14 @@ def train_worker(config):
             tf.data.Dataset.from_tensor_slices(held).batch(batch_size, drop_remainder=True).cache().repeat()
             .prefetch(tf.data.AUTOTUNE)
         )
+        # Per-step figures from here: one step per call of the train function.
+        model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), jit_compile=config["jit_compile"],
+                      steps_per_execution=1)
+        model.fit(held[:batch_size], epochs=1, batch_size=batch_size, verbose=0, shuffle=False)
         function = model.make_train_function()
         times = _alternating_blocks({"normal": (function, iter(pipeline.repeat())),
-                                     "in_memory": (function, iter(in_memory))}, blocks=MATERIALIZED_BLOCKS,
+                                     "in_memory": (function, iter(in_memory))},
+                                    blocks=config.get("materialized_blocks", MATERIALIZED_BLOCKS),
                                     steps=BLOCK_STEPS, burn_in=BLOCK_BURN_IN)
         result["materialized_step_ms"] = statistics.median(times["in_memory"])
         result["normal_step_ms_alternating"] = statistics.median(times["normal"])
@@ -366,10 +379,11 @@ def step_profile(jit_compile, blocks=6, steps=60, seed=0):
 
 
 def _compiled(model, jit_compile, batch):
-    """``model`` compiled with Adam, built and traced by one ``fit`` epoch on ``batch``; its train function."""
+    """``model`` compiled with Adam, built and traced by one ``fit`` epoch on ``batch``; its train function,
+    which runs one step per call."""
     import keras
 
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), jit_compile=jit_compile)
+    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), jit_compile=jit_compile, steps_per_execution=1)
     model.fit(batch, epochs=1, batch_size=BATCH_SIZE, verbose=0, shuffle=False)
     return model.make_train_function()
 
@@ -439,6 +453,57 @@ def jit_profile(model, blocks=16, steps=40, seed=0):
     off, on = (statistics.median(times[jit]) for jit in (False, True))
     return {"model": model, "blocks": blocks, "steps_per_block": steps, "step_ms_jit_off": off,
             "step_ms_jit_on": on, "speedup": _pair_ratio(times, False, True)}
+
+
+#: The models whose fit throughput the profile measures with 1 and with kerasae's default steps per compiled
+#: call: name -> (description, batch size).
+SPE_MODELS = {
+    "vae": ("the benchmark VAE on MNIST-sized data", BATCH_SIZE),
+    "autoencoder": ("the benchmark autoencoder, MLP 784-200-200-50", BATCH_SIZE),
+    "digits_autoencoder": ("Autoencoder, MLP 64-64-16 on digits-sized data (the CLI's default scale)", 32),
+}
+
+
+def spe_profile(model, blocks=16, steps=160, seed=0):
+    """``fit`` throughput with one step per compiled call and with kerasae's default (``"auto"``), in process.
+
+    Two copies of the model (XLA on, the default) take turns, each block one ``fit`` epoch of ``steps`` steps
+    over a repeated in-memory dataset (through Keras' fit loop, callbacks included, as users train); the
+    speed-up is the median over block pairs of the time with 1 step per call over the time with the default.
+    """
+    _quiet_tensorflow()
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from kerasae import networks
+    from kerasae.autoencoder import Autoencoder, auto_steps_per_execution
+
+    keras.utils.set_random_seed(seed)
+    batch_size = SPE_MODELS[model][1]
+    if model == "digits_autoencoder":
+        x = np.random.default_rng(seed).random((1437, 64), dtype="float32")
+        build = lambda: Autoencoder(*networks.mlp((64,), 16, hidden_units=(64,)))  # noqa: E731
+    else:
+        x = np.random.default_rng(seed).random((20 * BATCH_SIZE, 784), dtype="float32")
+        x = (x < 0.3).astype("float32") if model == "vae" else x
+        build = lambda: build_model(model, seed)  # noqa: E731
+    data = tf.data.Dataset.from_tensor_slices(x).batch(batch_size, drop_remainder=True).cache().repeat().prefetch(2)
+    models = {}
+    for spe in (1, "auto"):
+        models[spe] = build()
+        models[spe].compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), steps_per_execution=spe)
+        models[spe].fit(data, epochs=1, steps_per_epoch=steps, verbose=0)  # builds, traces, compiles
+    times = {spe: [] for spe in models}
+    for b in range(blocks):
+        for spe in (1, "auto") if b % 2 == 0 else ("auto", 1):
+            start = time.perf_counter()
+            models[spe].fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+            times[spe].append(1000 * (time.perf_counter() - start) / steps)
+    return {"model": model, "blocks": blocks, "steps_per_block": steps, "batch_size": batch_size,
+            "steps_per_execution": auto_steps_per_execution(steps), "step_ms_each_block": {str(k): v for k, v in times.items()},
+            "step_ms_one": statistics.median(times[1]),
+            "step_ms_auto": statistics.median(times["auto"]), "speedup": _pair_ratio(times, 1, "auto")}
 
 
 # ================================================================================================ quality
@@ -525,6 +590,11 @@ def collect_other_results():
             for key in ("model", "num_samples", "epochs", "test_nll", "nll_samples", "nll_test_examples",
                         "test_elbo", "train_samples_per_second", "jit_compile"):
                 entry[key] = data.get(key)
+        elif data.get("benchmark") == "pytorch_peer":
+            entry["kind"] = "pytorch_peer"
+            for key in ("command", "markdown", "data", "date", "settings"):
+                entry[key] = data.get(key)
+            entry["versions"] = {k: v for r in (data.get("results") or {}).values() for k, v in r.get("versions", {}).items()}
         elif data.get("benchmark") == "contractive_cost":
             entry["kind"] = "contractive_cost"
             entry["command"] = data.get("command", "")
@@ -665,7 +735,8 @@ def _render_run(report):
             "and batched, each batch gathered from the in-memory array, prefetched; dynamic binarisation for the "
             "VAEs) consumed by a graph-side `reduce`, per batch. `without binarisation`: the same pipeline without "
             "the Bernoulli draws, to show what they cost. `in memory`: the same model's train function on one draw of "
-            f"the pipeline held as cached batches, taking turns with the normal pipeline in {MATERIALIZED_BLOCKS} "
+            f"the pipeline held as cached batches, taking turns with the normal pipeline in "
+            f"{report['settings'].get('materialized_blocks', MATERIALIZED_BLOCKS)} "
             f"alternating blocks of {BLOCK_STEPS} steps ({BLOCK_BURN_IN} untimed steps at each block's start drain "
             "what the idle iterator prefetched); median ms per step, and the share as 1 - the median of the block "
             f"pairs' step-time ratios. `profile`: {PROFILED_STEPS} steps traced with `tf.profiler`; the time the step "
@@ -743,6 +814,19 @@ def _render_profile(report):
                       [[j["model"], "failed", "", "", ""] if "error" in j else
                        [j["model"], f"{j['step_ms_jit_off']:.3f}", f"{j['step_ms_jit_on']:.3f}", f"{j['speedup']:.2f}x",
                         "faster" if j["speedup"] > 1.0 else "**slower**"] for j in report["jit"]])
+    spe = report.get("steps_per_execution")
+    if spe:
+        out += ["", "### Steps per compiled call, through fit", "",
+                "Per model, one process: a copy compiled with `steps_per_execution=1` (Keras' default) and one with "
+                "kerasae's default (`\"auto\"`: up to 16 steps per call of the compiled train function; the largest "
+                f"divisor of the epoch's steps) take turns, each block one `fit` epoch of {spe[0].get('steps_per_block', '')} "
+                "steps over a repeated in-memory dataset, XLA on; speed-up = the median over block pairs of the time "
+                "with 1 over the time with the default. What it removes is Keras' per-step Python work in `fit`.", ""]
+        out += _table(["model", "batch", "steps per call", "ms/step with 1", "ms/step with the default", "speed-up"],
+                      [[f"{j['model']}: {SPE_MODELS.get(j['model'], ('',))[0]}", "failed", "", "", "", ""]
+                       if "error" in j else
+                       [f"{j['model']}: {SPE_MODELS.get(j['model'], ('',))[0]}", j["batch_size"], j["steps_per_execution"],
+                        f"{j['step_ms_one']:.3f}", f"{j['step_ms_auto']:.3f}", f"{j['speedup']:.2f}x"] for j in spe])
     return out
 
 
@@ -767,6 +851,18 @@ def _render_others(others):
         if o["anomaly_auc"]:
             out += ["", "Anomaly detection AUC: " + ", ".join(f"{k} {_fmt(val, '.3f')}" for k, val in o["anomaly_auc"].items())]
         out += [""]
+    for o in (o for o in others if o.get("kind") == "pytorch_peer"):
+        settings = o.get("settings") or {}
+        versions = ", ".join(f"{k} {v}" for k, v in o["versions"].items())
+        out += [f"### kerasae against PyTorch, same VAE ({o['file']})", "", f"Command: `{o['command']}`; date {o['date']}; "
+                f"{versions}; data: {o['data']}. The benchmark VAE (784-200-200-50 tanh, Bernoulli, Adam(1e-3), batch 100) in "
+                "kerasae, hand-written in PyTorch (eager and `torch.compile`) and in pythae (the PyTorch autoencoder "
+                "library), each in its own process on the same in-memory batches; the processes take turns, "
+                f"{settings.get('blocks', '')} blocks of {settings.get('steps', '')} steps each, so that all share "
+                "the machine's load. Ratio: the median over blocks of kerasae's throughput (compile defaults) over "
+                "the contender's; above 1 is kerasae faster. The kerasae rows time the compiled train function "
+                "(as `fit` calls it), the PyTorch rows a Python loop of optimizer steps (as PyTorch users train).",
+                "", o["markdown"], ""]
     for o in (o for o in others if o.get("kind") == "contractive_cost"):
         out += [f"### Contractive penalty cost per MLP ({o['file']})", "", f"Command: `{o['command']}`; batch 100, "
                 "random inputs; step time of the contractive autoencoder over the plain autoencoder's, same network. "
@@ -1019,6 +1115,12 @@ def profile_main(args, argv):
         result = result or {"model": model, "error": error}
         report["jit"].append(result)
         print(json.dumps(result if "error" not in result else {"model": model, "error": "failed"}), flush=True)
+    report["steps_per_execution"] = []
+    for model in SPE_MODELS:
+        result, error, wall = _subprocess({"task": "spe_profile", "model": model})
+        result = result or {"model": model, "error": error}
+        report["steps_per_execution"].append(result)
+        print(json.dumps(result if "error" not in result else {"model": model, "error": "failed"}), flush=True)
     report["load_1min_end"] = os.getloadavg()[0]
     out = args.out or os.path.join(RESULTS_DIR, "run_profile.json")
     with open(out, "w") as f:
@@ -1053,6 +1155,8 @@ def main(argv=None):
             result = step_profile(config["jit_compile"])
         elif task == "jit_profile":
             result = jit_profile(config["model"])
+        elif task == "spe_profile":
+            result = spe_profile(config["model"])
         elif task == "pair":
             result = pair_worker(config)
         elif task == "quality":
@@ -1096,7 +1200,7 @@ def main(argv=None):
             config = {"model": model, "jit_compile": jit, "round": round_, "materialized": materialized,
                       "data": data_path, "seed": 0, "batch_size": BATCH_SIZE,
                       "steps": max(5, int(settings["steps"] * STEP_SCALE.get(model, 1.0))),
-                      "epochs": settings["epochs"]}
+                      "epochs": settings["epochs"], "materialized_blocks": settings["materialized_blocks"]}
             runs.append(run_worker_process(config))
         pairs = []
         for jit in settings["pair_jit"]:
