@@ -6,7 +6,9 @@ Measures, in one run on one machine:
   autoencoder, the denoising, contractive and sparse variants and the VAE (784-200-200-50, tanh,
   Bernoulli likelihood) on MNIST, each with and without ``jit_compile``;
 * the same for a hand-written Keras 3 VAE of the same architecture (:mod:`benchmarks.plain_vae`), with
-  the same batch size, optimizer, jit setting and ``tf.data`` pipeline, in interleaved rounds, so that the
+  the same batch size, optimizer, jit setting, steps per compiled call (kerasae's ``"auto"`` default
+  resolves to the largest divisor of the epoch's steps up to 16; the plain VAE is given that number) and
+  ``tf.data`` pipeline, in interleaved rounds, so that the
   ratio kerasae / plain shows what the library costs; and that ratio measured in one process, both VAEs'
   train functions taking turns in blocks of steps, each on its own copy of the pipeline (the steadiest
   figure on a shared machine);
@@ -32,7 +34,8 @@ Usage (from the repository root):
     python -m benchmarks.run --quick    # < 3 minutes on 2 CPU cores
     python -m benchmarks.run            # the full run (about 10 minutes on 2 CPU cores)
     python -m benchmarks.run --profile  # in-process step profiles: kerasae vs plain VAE (+ ablations),
-                                        # and each model's jit_compile speed-up
+                                        # each model's jit_compile speed-up, and fit's throughput with
+                                        # 1 and with kerasae's default steps per compiled call
 """
 
 import argparse
@@ -919,7 +922,9 @@ def write_markdown(path, results_dir):
 NOTES = """
 How to read these figures: every training configuration runs in its own Python process (so that the peak
 RSS is that run's), on the same MNIST pipeline (`kerasae.datasets.make_pipeline`: shuffled indices,
-batches gathered from the array, prefetched), with Adam(1e-3) and batch 100. The kerasae VAE and the hand-written VAE
+batches gathered from the array, prefetched), with Adam(1e-3) and batch 100, through `fit` with kerasae's
+default steps per compiled call (the plain VAE given the same number); the in-process per-step figures
+call the train function with one step per call. The kerasae VAE and the hand-written VAE
 (`benchmarks/plain_vae.py`) run back to back in alternating order, and their ratio is taken within each
 round. The machine is shared with other jobs, so absolute throughputs move with the load; the ratios of
 neighbouring runs are the meaningful figures, and the steadiest is the one measured in one process: both
