@@ -463,7 +463,7 @@ def jit_profile(model, blocks=16, steps=40, seed=0):
 SPE_MODELS = {
     "vae": ("the benchmark VAE on MNIST-sized data", BATCH_SIZE),
     "autoencoder": ("the benchmark autoencoder, MLP 784-200-200-50", BATCH_SIZE),
-    "digits_autoencoder": ("Autoencoder, MLP 64-64-16 on digits-sized data (the CLI's default scale)", 32),
+    "digits_autoencoder": ("Autoencoder, MLP 64-64-16 on digits-sized data (digits: the default data set)", 32),
 }
 
 
