@@ -3,7 +3,7 @@
 The peer to beat is PyTorch on the same network. Every contender trains the VAE of
 :mod:`benchmarks.run` (encoder 784-200-200-(50 means, 50 log-variances), decoder 50-200-200-784, tanh,
 Bernoulli likelihood, analytic KL, one reparameterised sample, Adam(1e-3), batch 100) on the same
-in-memory batches of binarised MNIST (fixed draws; random binary images of MNIST's shape when the Keras
+in-memory batches of binarised MNIST (fixed draws; binarised random data of MNIST's shape when the Keras
 cache has no MNIST):
 
 * ``kerasae``: ``kerasae.vae.VAE.create`` trained by its compiled train function, fed from the batches held in
@@ -230,24 +230,20 @@ def worker(config):
 
 # ================================================================================================ driver
 def prepare_batches(path, seed=0):
-    """Saves ``NUM_BATCHES`` fixed Bernoulli draws of MNIST batches (or random binary ones) to ``path``;
-    returns a description of the data. Run in its own process (see :func:`_python`)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Saves ``NUM_BATCHES`` fixed Bernoulli draws of MNIST batches (random data of MNIST's shape without the
+    Keras cache: :func:`benchmarks.run.prepare_data`) to ``path``; returns a description of the data. Run in
+    its own process (see :func:`_python`)."""
     import numpy as np
 
-    rng = np.random.default_rng(seed)
-    try:
-        from kerasae import datasets
+    from benchmarks.run import prepare_data
 
-        x = datasets.load("mnist", seed=seed).x_train[: NUM_BATCHES * BATCH_SIZE]
-        source = "MNIST training images, one fixed Bernoulli draw"
-    except ValueError as err:  # MNIST is not in the Keras cache
-        print(f"MNIST is not in the Keras cache ({err}); using random binary images.", file=sys.stderr)
-        x = np.full((NUM_BATCHES * BATCH_SIZE, 784), 0.3, dtype="float32")
-        source = "random binary images of MNIST's shape (MNIST was not in the Keras cache)"
-    binary = (rng.random(x.shape, dtype="float32") < x).astype("float32")
+    with tempfile.TemporaryDirectory() as tmp:
+        data = prepare_data(NUM_BATCHES * BATCH_SIZE, tmp, seed)
+        x = np.load(data["path"])
+    # A stream of its own: prepare_data's random fallback draws x from default_rng(seed).
+    binary = (np.random.default_rng([seed, 1]).random(x.shape, dtype="float32") < x).astype("float32")
     np.save(path, binary.reshape(NUM_BATCHES, BATCH_SIZE, 784))
-    return source
+    return data["source"] + ", one fixed Bernoulli draw"
 
 
 def _python(python, *args, **kwargs):
