@@ -16,7 +16,8 @@ plain step; the flop ratio is printed beside the measured one, and so is the mat
 machine: ``1 + penalty multiply-adds / (measured matrix-product rate x plain step time)``, the ratio it
 would reach if all its products ran at the speed of its largest one and everything else were free.
 Timings use random inputs in [0, 1] (the speed does not depend on the values), the median of
-``--epochs`` timed epochs of ``--steps`` steps after a warm-up epoch. Prints a markdown table and writes ``benchmarks/results/contractive_cost.json``.
+``--epochs`` timed epochs of ``--steps`` steps after a warm-up epoch. Prints a markdown table and writes
+``benchmarks/results/contractive_cost.json``.
 
 Usage:
     python benchmarks/contractive_cost.py [--jit both|on|off] [--steps 30] [--epochs 3]

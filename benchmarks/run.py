@@ -315,11 +315,8 @@ def train_worker(config):
             tf.data.Dataset.from_tensor_slices(held).batch(batch_size, drop_remainder=True).cache().repeat()
             .prefetch(tf.data.AUTOTUNE)
         )
-        # Per-step figures from here: one step per call of the train function.
-        model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), jit_compile=config["jit_compile"],
-                      steps_per_execution=1)
-        model.fit(held[:batch_size], epochs=1, batch_size=batch_size, verbose=0, shuffle=False)
-        function = model.make_train_function()
+        # Per-step figures from here: recompiled with one step per call of the train function.
+        function = _compiled(model, config["jit_compile"], held[:batch_size])
         times = _alternating_blocks({"normal": (function, iter(pipeline.repeat())),
                                      "in_memory": (function, iter(in_memory))},
                                     blocks=config.get("materialized_blocks", MATERIALIZED_BLOCKS),
