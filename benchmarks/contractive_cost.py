@@ -5,16 +5,19 @@ training step of the plain :class:`kerasae.Autoencoder` and of :class:`kerasae.c
 with each way of computing ``||dh/dx||_F^2``:
 
 * ``auto``: the default, the first exact method that applies (the sigmoid closed form for one sigmoid
-  layer, the matrix form ``tr(B G B^T)`` for other MLPs);
+  layer; for other MLPs the matrix form: ``s^T (G * H) s`` for one hidden layer and a linear code,
+  ``tr(B G B^T)`` otherwise);
 * ``autodiff``: the exact norm for any encoder, one backward pass on the batch tiled ``k`` times;
 * ``hutchinson``: the unbiased one-projection estimate ``E_v ||J^T v||^2``.
 
 The target of the performance issue is "at most 3x a plain step for an MLP with a 784-dimensional input".
-The exact norm of a deep MLP needs about ``2 k h_1 h_2`` multiply-adds per example in the forward pass
-alone (``k`` code units, hidden sizes ``h_1``, ``h_2``), against ``6 (d h_1 + h_1 h_2 + h_2 k)`` for a whole
-plain step; the flop ratio is printed beside the measured one, and so is the matrix form's floor on this
-machine: ``1 + penalty multiply-adds / (measured matrix-product rate x plain step time)``, the ratio it
-would reach if all its products ran at the speed of its largest one and everything else were free.
+With one hidden layer and a linear code the exact norm costs ``h_1^2`` multiply-adds per example and
+``G = W_1^T W_1`` once per batch (less than a plain step). The exact norm of a deeper MLP needs about
+``2 k h_1 h_2`` multiply-adds per example in the forward pass alone (``k`` code units, hidden sizes
+``h_1``, ``h_2``), against ``6 (d h_1 + h_1 h_2 + h_2 k)`` for a whole plain step; the flop ratio is
+printed beside the measured one, and so is the matrix form's floor on this machine: ``1 + penalty
+multiply-adds / (measured matrix-product rate x plain step time)``, the ratio it would reach if all its
+products ran at the speed of its largest one and everything else were free.
 Timings use random inputs in [0, 1] (the speed does not depend on the values), the median of
 ``--epochs`` timed epochs of ``--steps`` steps after a warm-up epoch. Prints a markdown table and writes
 ``benchmarks/results/contractive_cost.json``.
@@ -43,17 +46,26 @@ METHODS = ("plain", "auto", "autodiff", "hutchinson")
 BATCH_SIZE = 100
 
 
-def penalty_macs(hidden, k, d=784, batch=BATCH_SIZE):
+def quadratic_form_applies(hidden, k, code_activation, d=784):
+    """Whether the matrix form is the quadratic form ``s^T (G * H) s`` (one hidden layer, a linear code)."""
+    return len(hidden) == 1 and code_activation is None and hidden[0] < k * d
+
+
+def penalty_macs(hidden, k, code_activation, d=784, batch=BATCH_SIZE):
     """Multiply-adds per batch of the exact matrix form's products, forward and backward (0 without hidden layers).
 
-    Per example: the chain ``B`` (``k h_l h_{l+1}`` per hidden pair, three times: forward and two backward
-    products) and ``B G`` (``k h_1^2``, twice: forward and ``dG = B^T B``; ``dB = 2 B G`` reuses the forward);
-    per batch: ``G = W_1^T W_1`` and its backward (``d h_1^2`` each). With ``d <= h_1`` the Jacobian
-    ``B W_1^T`` itself is formed instead (three products of ``k h_1 d``).
+    Per batch: ``G = W_1^T W_1`` and its backward (``d h_1^2`` each). Then, for one hidden layer and a
+    linear code, ``H = W_2 W_2^T`` (``k h_1^2``, three times) and per example ``s^T (G * H)`` (``h_1^2``,
+    twice: forward and ``d(G * H) = s s^T``). Otherwise, per example: the chain ``B`` (``k h_l h_{l+1}`` per
+    hidden pair, three times: forward and two backward products) and ``B G`` (``k h_1^2``, twice: forward
+    and ``dG = B^T B``; ``dB = 2 B G`` reuses the forward); with ``d <= h_1`` the Jacobian ``B W_1^T``
+    itself is formed instead of ``G`` (three products of ``k h_1 d``).
     """
     if not hidden:
         return 0
     h1 = hidden[0]
+    if quadratic_form_applies(hidden, k, code_activation, d):
+        return batch * 2 * h1 * h1 + 2 * d * h1 * h1 + 3 * k * h1 * h1
     chain = sum(k * a * b for a, b in zip(hidden[:-1], hidden[1:]))
     if d <= h1:
         return batch * (3 * chain + 3 * k * h1 * d)
@@ -66,16 +78,18 @@ def plain_macs(hidden, k, d=784, batch=BATCH_SIZE):
     return batch * 6 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-def gemm_rate(hidden, k, jit_compile, repeats=30):
-    """Measured multiply-adds per second of the matrix form's largest product, ``(batch k, h_1) x (h_1, h_1)``
-    (best of 5 runs of ``repeats`` products, under the same ``jit_compile`` setting)."""
+def gemm_rate(hidden, k, code_activation, jit_compile, repeats=30, d=784):
+    """Measured multiply-adds per second of the matrix form's largest product (best of 5 runs of ``repeats``
+    products, under the same ``jit_compile`` setting): ``(h_1, d) x (d, h_1)`` (``G``) for the quadratic
+    form, ``(batch k, h_1) x (h_1, h_1)`` (``B G``) otherwise."""
     import time
 
     import tensorflow as tf
 
     h1 = hidden[0]
-    a = tf.random.uniform((BATCH_SIZE * k, h1))
-    b = tf.random.uniform((h1, h1))
+    m, n = (h1, d) if quadratic_form_applies(hidden, k, code_activation, d) else (BATCH_SIZE * k, h1)
+    a = tf.random.uniform((m, n))
+    b = tf.random.uniform((n, h1))
     product = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)), jit_compile=jit_compile)
     product(a, b).numpy()
     best = float("inf")
@@ -85,7 +99,7 @@ def gemm_rate(hidden, k, jit_compile, repeats=30):
             total = product(a, b)
         total.numpy()
         best = min(best, (time.perf_counter() - start) / repeats)
-    return BATCH_SIZE * k * h1 * h1 / best
+    return m * n * h1 / best
 
 
 def _gmacs(rate):
@@ -131,17 +145,17 @@ def main(argv=None):
 
     jits = {"both": (False, True), "on": (True,), "off": (False,)}[args.jit]
     rows = []
-    for architecture, (hidden, k, _, _) in ARCHITECTURES.items():
+    for architecture, (hidden, k, _, code_activation) in ARCHITECTURES.items():
         for jit in jits:
             # The plain step is timed first and again last, and the faster is the reference (conservative
             # ratios): the first model of a process runs slower while thread pools and the allocator warm up.
             timed = {method: time_step(architecture, method, jit, args.steps, args.epochs) for method in METHODS}
             plain_ms = min(timed["plain"][0], time_step(architecture, "plain", jit, args.steps, args.epochs)[0])
             timed["plain"] = (plain_ms, "-")
-            rate = gemm_rate(hidden, k, jit) if hidden else None  # no products without hidden layers
-            exact = {"flop_ratio_exact": 1 + penalty_macs(hidden, k) / plain_macs(hidden, k),
-                     "gemm_macs_per_second": rate,
-                     "floor_ratio_exact": 1 + penalty_macs(hidden, k) / rate / (plain_ms / 1000) if rate else 1.0}
+            rate = gemm_rate(hidden, k, code_activation, jit) if hidden else None  # no products without hidden layers
+            macs = penalty_macs(hidden, k, code_activation)
+            exact = {"flop_ratio_exact": 1 + macs / plain_macs(hidden, k), "gemm_macs_per_second": rate,
+                     "floor_ratio_exact": 1 + macs / rate / (plain_ms / 1000) if rate else 1.0}
             for method, (ms, used) in timed.items():
                 row = {"architecture": architecture, "jit_compile": jit, "method": method, "method_used": used,
                        "step_ms": ms, "ratio": ms / plain_ms, **(exact if method == "auto" else {})}

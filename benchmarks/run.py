@@ -17,9 +17,9 @@ Measures, in one run on one machine:
 * the input pipeline's share of a step (the pipeline iterated alone vs a training step; the train
   function on pre-materialised in-memory batches vs the normal pipeline, in alternating blocks; and a
   ``tf.profiler`` trace: the step's time in ``IteratorGetNext``);
-* the contractive penalty's cost (closed form on one sigmoid layer; on a 784-200-200-50 MLP the exact
-  matrix form, the exact tiled autodiff and the Hutchinson estimate) as ratios to a plain autoencoder
-  step of the same network;
+* the contractive penalty's cost (closed form on one sigmoid layer; the exact matrix form on a
+  784-256-32 MLP; on a 784-200-200-50 MLP the exact matrix form, the exact tiled autodiff and the
+  Hutchinson estimate) as ratios to a plain autoencoder step of the same network;
 * quality figures: linear autoencoder / PCA test MSE (digits, k = 8) and the denoising PSNR gain (digits),
   plus what the other benchmark scripts recorded under ``benchmarks/results/``.
 
@@ -67,6 +67,9 @@ MODELS = {
     "plain_vae": "hand-written keras.io-style VAE, same architecture (benchmarks/plain_vae.py)",
     "autoencoder_single": "Autoencoder, one sigmoid layer 784-128 (the closed form's network), MSE",
     "contractive_closed": "ContractiveAutoencoder, one sigmoid layer 784-128, closed-form penalty",
+    "autoencoder_1hidden": "Autoencoder, MLP 784-256-32 tanh (one hidden layer, linear code), MSE",
+    "contractive_1hidden": "ContractiveAutoencoder, MLP 784-256-32, lambda 0.1, default penalty_method='auto': the "
+    "exact matrix form, here s^T (G * H) s (kerasae.contractive.mlp_jacobian_norm)",
     "contractive_autodiff": "ContractiveAutoencoder(penalty_method='autodiff'), same MLP: the exact norm for any "
     "encoder, one backward pass of the encoder on the batch tiled 50 times",
     "contractive_hutchinson": "ContractiveAutoencoder(penalty_method='hutchinson'), same MLP: one Rademacher "
@@ -135,11 +138,13 @@ def build_model(name, seed=0):
         return VAE.create((784,), 50, hidden_units=(200, 200), activation="tanh", likelihood="bernoulli", seed=seed)
     if name in ("autoencoder_single", "contractive_closed"):
         encoder, decoder = networks.mlp((784,), 128, hidden_units=(), code_activation="sigmoid")
+    elif name in ("autoencoder_1hidden", "contractive_1hidden"):
+        encoder, decoder = networks.mlp((784,), 32, hidden_units=(256,), activation="tanh")
     else:
         code_activation = "relu" if name == "sparse" else None
         encoder, decoder = networks.mlp((784,), 50, hidden_units=(200, 200), activation="tanh",
                                         code_activation=code_activation)
-    if name in ("autoencoder", "autoencoder_single"):
+    if name in ("autoencoder", "autoencoder_single", "autoencoder_1hidden"):
         from kerasae.autoencoder import Autoencoder
 
         return Autoencoder(encoder, decoder)
@@ -1026,7 +1031,8 @@ def plan(mode_settings):
         runs += [(m, jit, r, m == "vae" and r == 0 and (full or not jit)) for m, jit in pairs]
     variants = ["autoencoder", "denoising", "contractive", "sparse"]
     if full:
-        variants += ["autoencoder_single", "contractive_closed", "contractive_autodiff", "contractive_hutchinson"]
+        variants += ["autoencoder_single", "contractive_closed", "autoencoder_1hidden", "contractive_1hidden",
+                     "contractive_autodiff", "contractive_hutchinson"]
     for jit in mode_settings["variants_jit"]:
         runs += [(m, jit, 0, full and m == "autoencoder" and jit == mode_settings["variants_jit"][0])
                  for m in variants]
@@ -1072,6 +1078,8 @@ def summarise(runs):
 
     contractive = []
     for penalty, base, label in (("contractive_closed", "autoencoder_single", "closed form, one sigmoid layer 784-128"),
+                                 ("contractive_1hidden", "autoencoder_1hidden",
+                                  "exact, matrix form (default), MLP 784-256-32"),
                                  ("contractive", "autoencoder", "exact, matrix form (default), MLP 784-200-200-50"),
                                  ("contractive_autodiff", "autoencoder",
                                   "exact, tiled autodiff (any encoder), MLP 784-200-200-50"),

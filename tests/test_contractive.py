@@ -71,6 +71,8 @@ def _chain_encoders():
     return {
         "tanh_sigmoid_2_hidden": (small_mlp((12,), 4, hidden_units=(7, 5), activation="tanh", code_activation="sigmoid")[0], (12,)),
         "relu_linear_images": (small_mlp((3, 4), 4, hidden_units=(9,), activation="relu")[0], (3, 4)),
+        "tanh_linear_one_hidden": (small_mlp((24,), 5, hidden_units=(10,), activation="tanh")[0], (24,)),
+        "tanh_linear_two_hidden": (small_mlp((24,), 5, hidden_units=(10, 8), activation="tanh")[0], (24,)),
         "elu_gelu_3_hidden": (small_mlp((20,), 4, hidden_units=(6, 8, 5), activation="elu", code_activation="gelu")[0], (20,)),
         "one_softplus_layer": (small_mlp((10,), 4, hidden_units=(), code_activation="softplus")[0], (10,)),
         "input_narrower_than_hidden": (small_mlp((5,), 3, hidden_units=(30,), activation="selu", code_activation="tanh")[0], (5,)),
@@ -116,6 +118,26 @@ def test_matrix_form_applies_to_mlps_only(digits_images):
     assert exact_method(dropout, training=False) == "mlp" and exact_method(dropout, training=True) == "autodiff"
     assert ContractiveAutoencoder(*small_mlp((6,), 3, dropout=0.2)).training_method == "autodiff"
     assert ContractiveAutoencoder(*small_mlp((6,), 3)).training_method == "mlp"
+
+
+def test_one_hidden_layer_with_linear_code_uses_the_quadratic_form(monkeypatch):
+    """s^T (G * H) s: one (h_1, h_1) matrix per batch, not a (k, h_1) matrix per example."""
+    calls = []
+    quadratic_form = kerasae.contractive._quadratic_form
+    monkeypatch.setattr(kerasae.contractive, "_quadratic_form", lambda *a: calls.append(a) or quadratic_form(*a))
+    rng = np.random.default_rng(5)
+    encoder, _ = small_mlp((6,), 3, hidden_units=(4,), activation="tanh")
+    w1, b1, w2, b2 = (rng.normal(size=s).astype("float32") for s in ((6, 4), (4,), (4, 3), (3,)))
+    encoder.get_layer("hidden_0").set_weights([w1, b1])
+    encoder.get_layer("code").set_weights([w2, b2])
+    x = rng.normal(size=(5, 6)).astype("float32")
+    expected = np.sum(np.einsum("jk,nj,ij->nki", w2, 1 - np.tanh(x @ w1 + b1) ** 2, w1) ** 2, axis=(1, 2))
+    np.testing.assert_allclose(np.asarray(jacobian_norm(encoder, x)), expected, rtol=1e-5)
+    assert len(calls) == 1 and tuple(calls[0][1].shape) == (4, 4)
+    for encoder in (small_mlp((6,), 3, hidden_units=(4,), activation="tanh", code_activation="tanh")[0],
+                    small_mlp((6,), 3, hidden_units=(4, 4), activation="tanh")[0]):
+        jacobian_norm(encoder, x)  # a nonlinear code or a second hidden layer: the trace form
+    assert len(calls) == 1
 
 
 def test_model_penalty_uses_matrix_form_and_equals_numpy(digits):
