@@ -258,7 +258,7 @@ class Autoencoder(keras.Model):
         ``steps_per_execution="auto"`` runs up to :data:`AUTO_STEPS_PER_EXECUTION` training steps per call
         of the compiled function (1 with ``run_eagerly=True`` or under a ``tf.distribute`` strategy). That
         removes Keras' per-step Python work from ``fit``, which weighs on small models' steps: through
-        ``fit`` on a 2-core CPU, the MNIST-sized VAE and autoencoder trained 1.3x-1.9x faster and a
+        ``fit`` on a 2-core CPU, the MNIST-sized VAE and autoencoder trained 1.3x-2.0x faster and a
         digits autoencoder 2.1x-2.6x (benchmarks/RESULTS.md). As with any ``steps_per_execution`` in Keras,
         per-batch callback hooks (``on_train_batch_end``...) then run once per call; pass
         ``steps_per_execution=1`` for callbacks that must see every batch. When ``fit``, ``evaluate`` or
