@@ -47,15 +47,20 @@ BATCH_SIZE = 100
 
 
 def quadratic_form_applies(hidden, k, code_activation, d=784):
-    """Whether the matrix form is the quadratic form ``s^T (G * H) s`` (one hidden layer, a linear code)."""
-    return len(hidden) == 1 and code_activation is None and hidden[0] < k * d
+    """Whether kerasae computes the exact norm of this MLP as ``s^T (G * H) s`` (asked of
+    :func:`kerasae.contractive.quadratic_form_applies` on the encoder)."""
+    import kerasae
+    from kerasae import contractive
+
+    encoder = kerasae.networks.mlp((d,), k, hidden_units=hidden, code_activation=code_activation)[0]
+    return contractive.quadratic_form_applies(contractive.dense_chain(encoder))
 
 
-def penalty_macs(hidden, k, code_activation, d=784, batch=BATCH_SIZE):
+def penalty_macs(hidden, k, quadratic, d=784, batch=BATCH_SIZE):
     """Multiply-adds per batch of the exact matrix form's products, forward and backward (0 without hidden layers).
 
-    Per batch: ``G = W_1^T W_1`` and its backward (``d h_1^2`` each). Then, for one hidden layer and a
-    linear code, ``H = W_2 W_2^T`` (``k h_1^2``, three times) and per example ``s^T (G * H)`` (``h_1^2``,
+    Per batch: ``G = W_1^T W_1`` and its backward (``d h_1^2`` each). Then, with ``quadratic``
+    (:func:`quadratic_form_applies`: one hidden layer and a linear code), ``H = W_2 W_2^T`` (``k h_1^2``, three times) and per example ``s^T (G * H)`` (``h_1^2``,
     twice: forward and ``d(G * H) = s s^T``). Otherwise, per example: the chain ``B`` (``k h_l h_{l+1}`` per
     hidden pair, three times: forward and two backward products) and ``B G`` (``k h_1^2``, twice: forward
     and ``dG = B^T B``; ``dB = 2 B G`` reuses the forward); with ``d <= h_1`` the Jacobian ``B W_1^T``
@@ -64,7 +69,7 @@ def penalty_macs(hidden, k, code_activation, d=784, batch=BATCH_SIZE):
     if not hidden:
         return 0
     h1 = hidden[0]
-    if quadratic_form_applies(hidden, k, code_activation, d):
+    if quadratic:
         return batch * 2 * h1 * h1 + 2 * d * h1 * h1 + 3 * k * h1 * h1
     chain = sum(k * a * b for a, b in zip(hidden[:-1], hidden[1:]))
     if d <= h1:
@@ -78,7 +83,7 @@ def plain_macs(hidden, k, d=784, batch=BATCH_SIZE):
     return batch * 6 * sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-def gemm_rate(hidden, k, code_activation, jit_compile, repeats=30, d=784):
+def gemm_rate(hidden, k, quadratic, jit_compile, repeats=30, d=784):
     """Measured multiply-adds per second of the matrix form's largest product (best of 5 runs of ``repeats``
     products, under the same ``jit_compile`` setting): ``(h_1, d) x (d, h_1)`` (``G``) for the quadratic
     form, ``(batch k, h_1) x (h_1, h_1)`` (``B G``) otherwise."""
@@ -87,7 +92,7 @@ def gemm_rate(hidden, k, code_activation, jit_compile, repeats=30, d=784):
     import tensorflow as tf
 
     h1 = hidden[0]
-    m, n = (h1, d) if quadratic_form_applies(hidden, k, code_activation, d) else (BATCH_SIZE * k, h1)
+    m, n = (h1, d) if quadratic else (BATCH_SIZE * k, h1)
     a = tf.random.uniform((m, n))
     b = tf.random.uniform((n, h1))
     product = tf.function(lambda a, b: tf.reduce_sum(tf.matmul(a, b)), jit_compile=jit_compile)
@@ -146,14 +151,15 @@ def main(argv=None):
     jits = {"both": (False, True), "on": (True,), "off": (False,)}[args.jit]
     rows = []
     for architecture, (hidden, k, _, code_activation) in ARCHITECTURES.items():
+        quadratic = quadratic_form_applies(hidden, k, code_activation)
         for jit in jits:
             # The plain step is timed first and again last, and the faster is the reference (conservative
             # ratios): the first model of a process runs slower while thread pools and the allocator warm up.
             timed = {method: time_step(architecture, method, jit, args.steps, args.epochs) for method in METHODS}
             plain_ms = min(timed["plain"][0], time_step(architecture, "plain", jit, args.steps, args.epochs)[0])
             timed["plain"] = (plain_ms, "-")
-            rate = gemm_rate(hidden, k, code_activation, jit) if hidden else None  # no products without hidden layers
-            macs = penalty_macs(hidden, k, code_activation)
+            rate = gemm_rate(hidden, k, quadratic, jit) if hidden else None  # no products without hidden layers
+            macs = penalty_macs(hidden, k, quadratic)
             exact = {"flop_ratio_exact": 1 + macs / plain_macs(hidden, k), "gemm_macs_per_second": rate,
                      "floor_ratio_exact": 1 + macs / rate / (plain_ms / 1000) if rate else 1.0}
             for method, (ms, used) in timed.items():

@@ -1107,8 +1107,21 @@ def summarise(runs):
                        for r in runs if "error" in r]}
 
 
+def _per_model_profiles(task, models):
+    """Runs the profile ``task`` for each model, one process per model (each starts from a clean XLA cache
+    and heap); the results, a failed one as ``{"model", "error"}``."""
+    results = []
+    for model in models:
+        result, error, _ = _subprocess({"task": task, "model": model})
+        result = result or {"model": model, "error": error}
+        results.append(result)
+        print(json.dumps(result if "error" not in result else {"model": model, "error": "failed"}), flush=True)
+    return results
+
+
 def profile_main(args, argv):
-    """``--profile``: the step profile with and without jit, each in its own process, to run_profile.json."""
+    """``--profile``: the step profile with and without jit, each model's jit speed-up and its fit throughput
+    with 1 and with the default steps per compiled call, each in its own process, to run_profile.json."""
     command = " ".join(["python -m benchmarks.run", *(argv if argv is not None else sys.argv[1:])])
     report = {"mode": "profile", "command": command,
               "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -1119,18 +1132,8 @@ def profile_main(args, argv):
         result = result or {"jit_compile": jit, "error": error}
         report["profiles"].append(result)
         print(json.dumps({k: v for k, v in result.items() if k != "step_ms_each_block"}), flush=True)
-    report["jit"] = []
-    for model in JIT_MODELS:  # one process per model: each starts from a clean XLA cache and heap
-        result, error, wall = _subprocess({"task": "jit_profile", "model": model})
-        result = result or {"model": model, "error": error}
-        report["jit"].append(result)
-        print(json.dumps(result if "error" not in result else {"model": model, "error": "failed"}), flush=True)
-    report["steps_per_execution"] = []
-    for model in SPE_MODELS:
-        result, error, wall = _subprocess({"task": "spe_profile", "model": model})
-        result = result or {"model": model, "error": error}
-        report["steps_per_execution"].append(result)
-        print(json.dumps(result if "error" not in result else {"model": model, "error": "failed"}), flush=True)
+    report["jit"] = _per_model_profiles("jit_profile", JIT_MODELS)
+    report["steps_per_execution"] = _per_model_profiles("spe_profile", SPE_MODELS)
     report["load_1min_end"] = os.getloadavg()[0]
     out = args.out or os.path.join(RESULTS_DIR, "run_profile.json")
     with open(out, "w") as f:

@@ -266,13 +266,14 @@ class Autoencoder(keras.Model):
         is used instead, because Keras runs whole calls and would otherwise take extra steps from a repeated
         dataset.
         """
+        under_strategy = tf.distribute.has_strategy()
         if jit_compile == "auto":
             enabled = os.environ.get("KERASAE_JIT_COMPILE", "1").strip().lower() not in ("0", "false", "no", "off")
-            jit_compile = enabled and not tf.distribute.has_strategy()
+            jit_compile = enabled and not under_strategy
         auto = steps_per_execution == "auto"
         # Keras 3's multi-step loop fails under MirroredStrategy (keras-team/keras#19246), so "auto" is 1 under
         # any tf.distribute strategy, as in eager mode.
-        self._auto_steps_per_execution = auto and not kwargs.get("run_eagerly") and not tf.distribute.has_strategy()
+        self._auto_steps_per_execution = auto and not kwargs.get("run_eagerly") and not under_strategy
         if auto:
             steps_per_execution = AUTO_STEPS_PER_EXECUTION if self._auto_steps_per_execution else 1
         elif isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) or steps_per_execution < 1:
@@ -285,7 +286,7 @@ class Autoencoder(keras.Model):
         if auto:  # a saved model reloads with the choice, not its value of the moment
             self._compile_config.config["steps_per_execution"] = "auto"
 
-    def _fit_steps_per_execution(self, *step_counts):
+    def _adjust_steps_per_execution(self, *step_counts):
         """With ``steps_per_execution="auto"``: sets :func:`auto_steps_per_execution` of the step counts.
 
         Keras builds its compiled functions for one value; each value's are kept, so that alternating step
@@ -294,7 +295,7 @@ class Autoencoder(keras.Model):
         if not getattr(self, "_auto_steps_per_execution", False):
             return
         steps = auto_steps_per_execution(*step_counts)
-        if steps != self.steps_per_execution:  # Keras' functions are traced for one value: keep each value's
+        if steps != self.steps_per_execution:
             cache = self._functions_by_steps
             cache[self.steps_per_execution] = (self.train_function, self.test_function, self.predict_function)
             self.steps_per_execution = steps
@@ -350,7 +351,7 @@ class Autoencoder(keras.Model):
     def fit(self, x=None, y=None, batch_size=None, *args, callbacks=None, **kwargs):
         """``keras.Model.fit`` with the inputs checked first and a :class:`StopOnNaN` guard added."""
         self.check_inputs(x)
-        self._fit_steps_per_execution(kwargs.get("steps_per_epoch"), kwargs.get("validation_steps"))
+        self._adjust_steps_per_execution(kwargs.get("steps_per_epoch"), kwargs.get("validation_steps"))
         if batch_size is not None and hasattr(x, "shape") and batch_size > x.shape[0]:
             raise ValueError(
                 f"batch_size={batch_size} is larger than the {x.shape[0]} samples. Fix: use batch_size <= {x.shape[0]}."
@@ -366,12 +367,12 @@ class Autoencoder(keras.Model):
         """``keras.Model.evaluate`` with the inputs checked first."""
         self.check_inputs(x)
         if not kwargs.get("_use_cached_eval_dataset"):  # fit's validation: fit already chose the value
-            self._fit_steps_per_execution(kwargs.get("steps"))
+            self._adjust_steps_per_execution(kwargs.get("steps"))
         return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         """``keras.Model.predict``; a ``steps`` count adjusts ``steps_per_execution="auto"`` (see :meth:`compile`)."""
-        self._fit_steps_per_execution(kwargs.get("steps"))
+        self._adjust_steps_per_execution(kwargs.get("steps"))
         return super().predict(x, *args, **kwargs)
 
     # ------------------------------------------------------------------ training step

@@ -144,19 +144,29 @@ def mlp_jacobian_norm(blocks, x):
     first = kernels[0]
     if len(kernels) == 1:
         return tf.reduce_sum(tf.square(derivatives[0]) * tf.reduce_sum(tf.square(first), axis=0), axis=-1)
-    (d, h_1), k = first.shape, kernels[-1].shape[1]
-    code_dense, code_elementwise = blocks[-1]
-    linear_code = code_dense.activation is keras.activations.linear and not code_elementwise
-    if len(kernels) == 2 and linear_code and h_1 < k * d:  # s^T (G * H) s beats the k x d Jacobian
+    if quadratic_form_applies(blocks):
         kernel = _gram(first) * tf.matmul(kernels[1], kernels[1], transpose_b=True)  # G * H: once per batch
         return tf.maximum(_quadratic_form(derivatives[0], kernel), 0.0)
     b = derivatives[-1][:, :, None] * tf.transpose(kernels[-1])[None]  # D_L W_L^T: (batch, k, h_{L-1})
     for kernel, derivative in zip(kernels[-2:0:-1], derivatives[-2:0:-1]):
         b = tf.einsum("bkj,ij->bki", b * derivative[:, None, :], kernel)
     b = b * derivatives[0][:, None, :]  # (batch, k, h_1)
-    if d <= h_1:  # the Jacobian itself is the smaller product
+    if first.shape[0] <= first.shape[1]:  # d <= h_1: the Jacobian itself is the smaller product
         return tf.reduce_sum(tf.square(tf.einsum("bkj,ij->bki", b, first)), axis=(1, 2))
     return tf.maximum(_trace_form(b, _gram(first)), 0.0)
+
+
+def quadratic_form_applies(blocks):
+    """Whether :func:`mlp_jacobian_norm` computes ``s^T (G * H) s`` for these :func:`dense_chain` blocks.
+
+    It does for two Dense layers whose second (the code) is linear, with no activation layers after it,
+    when ``h_1 < k d``; with ``h_1 >= k d`` the ``k x d`` Jacobian itself is the smaller product.
+    """
+    if len(blocks) != 2:
+        return False
+    (hidden, _), (code, code_elementwise) = blocks
+    (d, h_1), k = hidden.kernel.shape, code.kernel.shape[1]
+    return code.activation is keras.activations.linear and not code_elementwise and h_1 < k * d
 
 
 @tf.custom_gradient

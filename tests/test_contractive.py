@@ -15,6 +15,7 @@ from kerasae.contractive import (
     hutchinson_jacobian_norm,
     jacobian_norm,
     mlp_jacobian_norm,
+    quadratic_form_applies,
     sigmoid_dense_layer,
     sigmoid_jacobian_norm,
 )
@@ -134,9 +135,11 @@ def test_one_hidden_layer_with_linear_code_uses_the_quadratic_form(monkeypatch):
     expected = np.sum(np.einsum("jk,nj,ij->nki", w2, 1 - np.tanh(x @ w1 + b1) ** 2, w1) ** 2, axis=(1, 2))
     np.testing.assert_allclose(np.asarray(jacobian_norm(encoder, x)), expected, rtol=1e-5)
     assert len(calls) == 1 and tuple(calls[0][1].shape) == (4, 4)
+    assert quadratic_form_applies(dense_chain(encoder))
     for encoder in (small_mlp((6,), 3, hidden_units=(4,), activation="tanh", code_activation="tanh")[0],
                     small_mlp((6,), 3, hidden_units=(4, 4), activation="tanh")[0]):
         jacobian_norm(encoder, x)  # a nonlinear code or a second hidden layer: the trace form
+        assert not quadratic_form_applies(dense_chain(encoder))
     assert len(calls) == 1
 
 
