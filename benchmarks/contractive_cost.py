@@ -50,7 +50,7 @@ def quadratic_form_applies(hidden, k, code_activation, d=784):
     """Whether kerasae computes the exact norm of this MLP as ``s^T (G * H) s`` (asked of
     :func:`kerasae.contractive.quadratic_form_applies` on the encoder)."""
     import kerasae
-    from kerasae import contractive
+    from kerasae.models import contractive
 
     encoder = kerasae.networks.mlp((d,), k, hidden_units=hidden, code_activation=code_activation)[0]
     return contractive.quadratic_form_applies(contractive.dense_chain(encoder))
@@ -118,7 +118,7 @@ def time_step(architecture, method, jit_compile, steps, epochs, seed=0):
 
     import kerasae
     from benchmarks.run import timed_fit
-    from kerasae.contractive import ContractiveAutoencoder
+    from kerasae.models.contractive import ContractiveAutoencoder
 
     hidden, k, activation, code_activation = ARCHITECTURES[architecture]
     keras.utils.set_random_seed(seed)

@@ -53,10 +53,11 @@ def _parse(spec):
 def _build(family, dataset, epochs, seed):
     import keras
 
-    from kerasae import cli, registry  # importing the package registers every model
+    from kerasae.cli import main as cli  # importing the package registers every model
+    from kerasae.cli import registry
 
     name, architecture = ("autoencoder", "conv") if family == "conv" else (family, "mlp")
-    entry = registry.MODELS[name]
+    entry = registry.models()[name]
     args = argparse.Namespace(
         model=name, dataset=dataset, architecture=architecture, latent_dim=LATENT_DIM[dataset],
         hidden_units=list(HIDDEN_UNITS) if architecture == "mlp" else None, filters=None, activation="relu",
@@ -214,12 +215,13 @@ def main(argv=None):
 
     import tensorflow as tf
 
-    from kerasae import registry, export
+    from kerasae.cli import registry
+    from kerasae import export
 
     rows = []
     for spec in args.families:
         family, _ = _parse(spec)
-        if family != "conv" and family not in registry.MODELS:
+        if family != "conv" and family not in registry.models():
             print(f"skipping {family!r}: not registered", file=sys.stderr)
             continue
         rows.extend(benchmark(spec, args.epochs, args.repeats, args.seed))

@@ -95,7 +95,7 @@ def keras_contender(config, batches):
     import keras
     import tensorflow as tf
 
-    from kerasae.vae import VAE
+    from kerasae.models.vae import VAE
 
     keras.utils.set_random_seed(config["seed"])
     model = VAE.create((784,), LATENT_DIM, hidden_units=HIDDEN_UNITS, activation="tanh", likelihood="bernoulli",

@@ -133,7 +133,7 @@ def build_model(name, seed=0):
 
         return PlainVAE(784, 50, (200, 200), "tanh", seed=seed)
     if name == "vae":
-        from kerasae.vae import VAE
+        from kerasae.models.vae import VAE
 
         return VAE.create((784,), 50, hidden_units=(200, 200), activation="tanh", likelihood="bernoulli", seed=seed)
     if name in ("autoencoder_single", "contractive_closed"):
@@ -145,21 +145,21 @@ def build_model(name, seed=0):
         encoder, decoder = networks.mlp((784,), 50, hidden_units=(200, 200), activation="tanh",
                                         code_activation=code_activation)
     if name in ("autoencoder", "autoencoder_single", "autoencoder_1hidden"):
-        from kerasae.autoencoder import Autoencoder
+        from kerasae.models.autoencoder import Autoencoder
 
         return Autoencoder(encoder, decoder)
     if name == "denoising":
-        from kerasae.denoising import DenoisingAutoencoder
+        from kerasae.models.denoising import DenoisingAutoencoder
 
         return DenoisingAutoencoder(encoder, decoder, noise="masking", noise_level=0.3, seed=seed)
     if name.startswith("contractive"):
-        from kerasae.contractive import ContractiveAutoencoder
+        from kerasae.models.contractive import ContractiveAutoencoder
 
         method = {"contractive_closed": "closed_form", "contractive_hutchinson": "hutchinson",
                   "contractive_autodiff": "autodiff"}.get(name, "auto")
         return ContractiveAutoencoder(encoder, decoder, contractive_weight=0.1, penalty_method=method, seed=seed)
     if name == "sparse":
-        from kerasae.sparse import SparseAutoencoder
+        from kerasae.models.sparse import SparseAutoencoder
 
         return SparseAutoencoder(encoder, decoder, sparsity_weight=1e-3)
     raise ValueError(f"Unknown benchmark model {name!r}. Expected one of {sorted(MODELS)}.")
@@ -248,7 +248,7 @@ def pair_worker(config):
     import keras
     import numpy as np
 
-    from kerasae import datasets
+    from kerasae.data import datasets
 
     keras.utils.set_random_seed(config["seed"])
     x = np.load(config["data"])
@@ -271,8 +271,8 @@ def train_worker(config):
     import numpy as np
     import tensorflow as tf
 
-    from kerasae import datasets
-    from kerasae.autoencoder import auto_steps_per_execution
+    from kerasae.data import datasets
+    from kerasae.models.autoencoder import auto_steps_per_execution
 
     start = time.perf_counter()
     keras.utils.set_random_seed(config["seed"])
@@ -341,7 +341,7 @@ def train_worker(config):
 # ================================================================================================ step profile
 def _ablation_classes():
     """kerasae VAE variants with one piece of the base step removed, to price each piece."""
-    from kerasae.vae import VAE
+    from kerasae.models.vae import VAE
 
     class NoTrackers(VAE):
         """No metric updates and no logs: the cost of tracking loss terms."""
@@ -482,7 +482,7 @@ def spe_profile(model, blocks=16, steps=160, seed=0):
     import tensorflow as tf
 
     from kerasae import networks
-    from kerasae.autoencoder import Autoencoder, auto_steps_per_execution
+    from kerasae.models.autoencoder import Autoencoder, auto_steps_per_execution
 
     keras.utils.set_random_seed(seed)
     batch_size = SPE_MODELS[model][1]
@@ -519,9 +519,10 @@ def quality_figures(denoising_epochs, seed=0):
     import numpy as np
     import tensorflow as tf
 
-    from kerasae import datasets, networks
-    from kerasae.denoising import DenoisingAutoencoder, denoising_scores
-    from kerasae.linear import LinearAutoencoder, pca
+    from kerasae.data import datasets
+    from kerasae import networks
+    from kerasae.models.denoising import DenoisingAutoencoder, denoising_scores
+    from kerasae.models.linear import LinearAutoencoder, pca
 
     digits = datasets.load("digits", seed=seed)
     out = {}
@@ -967,7 +968,7 @@ def prepare_data(subset, directory, seed=0):
     _quiet_tensorflow()
     import numpy as np
 
-    from kerasae import datasets
+    from kerasae.data import datasets
 
     try:
         x = datasets.load("mnist", seed=seed).x_train

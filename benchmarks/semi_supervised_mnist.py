@@ -35,10 +35,10 @@ import keras  # noqa: E402
 
 import kerasae  # noqa: E402
 from kerasae import anomaly  # noqa: E402
-from kerasae import semi_supervised as ss  # noqa: E402
+from kerasae.models import semi_supervised as ss  # noqa: E402
 
 try:
-    from kerasae import vae as vae_module  # noqa: E402
+    from kerasae.models import vae as vae_module  # noqa: E402
 except ImportError:  # pragma: no cover - the VAE is optional here
     vae_module = None
 

@@ -47,7 +47,8 @@ def main(argv=None):
 
     import kerasae
     from kerasae.callbacks import EpochTimer
-    from kerasae.vae import IWAE, VAE
+    from kerasae.models.iwae import IWAE
+    from kerasae.models.vae import VAE
 
     keras.utils.set_random_seed(args.seed)
     k = args.num_samples or (5 if args.model == "iwae" else 1)

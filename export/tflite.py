@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 def main(argv=None):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from kerasae import export
+    from kerasae.cli import export
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     export.add_export_arguments(parser, formats=("tflite",), default_format="tflite")

@@ -14,14 +14,14 @@ Example:
 
 import numpy as np
 
-from kerasae import losses
+from kerasae.ops import losses
 
 #: Scoring methods of :func:`anomaly_score`.
 METHODS = ("auto", "reconstruction", "likelihood")
 
 
 def _check_x(x, name):
-    from kerasae.datasets import check_array
+    from kerasae.data.datasets import check_array
 
     return check_array(x, name, unit_interval=False)
 

@@ -1,4 +1,8 @@
 import os
+import sys
+
+# Test files live in folders mirroring the package (tests/models, tests/export, ...); they share tests/helpers.py.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -15,6 +19,7 @@ _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
 import kerasae  # noqa: E402,F401
+import kerasae.models  # noqa: E402,F401  (every model registered with Keras)
 
 
 @pytest.fixture(autouse=True)

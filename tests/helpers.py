@@ -80,9 +80,10 @@ def build_registered(name, *argv):
     Returns:
         ``(model, data, entry, args)``; the model is uncompiled.
     """
-    from kerasae import cli, registry
+    from kerasae.cli import main as cli
+    from kerasae.cli import registry
 
-    entry = registry.MODELS[name]
+    entry = registry.models()[name]
     args = cli.build_parser().parse_args(["train", name, "--latent-dim", "4", "--validation-split", "0", *argv])
     data = cli.load_data(args, entry)
     return entry.build(args, data), data, entry, args

@@ -57,8 +57,7 @@ def test_auc_is_the_probability_an_anomaly_scores_higher():
 
 
 def test_vae_scores_are_negative_log_likelihoods(digits):
-    vae_module = pytest.importorskip("kerasae.vae")
-    vae = vae_module.VAE.create((64,), 4, hidden_units=(16,), seed=0)
+    vae = kerasae.VAE.create((64,), 4, hidden_units=(16,), seed=0)
     x = digits.x_test[:6]
     scores = anomaly.anomaly_score(vae, x, num_samples=8, seed=3)
     np.testing.assert_allclose(scores, -vae.log_likelihood(x, num_samples=8, seed=3), rtol=1e-6)

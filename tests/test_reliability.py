@@ -15,7 +15,7 @@ import pytest
 
 import kerasae
 from helpers import build_registered, compile_model, small_mlp
-from kerasae import cli
+from kerasae.cli import main as cli
 from kerasae.callbacks import NaNLossError
 from kerasae.safe_loading import ModelLoadError, load_model
 
@@ -59,7 +59,7 @@ def policy():
     keras.mixed_precision.set_dtype_policy("float32")
 
 
-MODELS = sorted(kerasae.registry.MODELS)
+MODELS = sorted(__import__("kerasae.cli.registry", fromlist=["models"]).models())
 
 
 def _first_batch(entry, model, data, split="train", size=64):

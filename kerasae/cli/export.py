@@ -1,0 +1,148 @@
+"""``kerasae export``: its options and how they map onto :func:`kerasae.export.export`; also used by the
+thin scripts in the repository's ``export/`` folder."""
+
+import argparse
+import inspect
+import json
+import math
+import os
+
+import keras
+
+from kerasae import safe_loading
+from kerasae.data import datasets
+from kerasae.export.api import (
+    FORMATS,
+    PARTS,
+    QUANTIZATIONS,
+    WEIGHT_SCALES,
+    condition_size,
+    export,
+    input_shape_of,
+)
+
+
+def add_export_arguments(parser, formats=("saved_model", "tflite", "all"), default_format="all"):
+    """Adds the options of ``kerasae export`` (and of the ``export/`` scripts) to an argparse parser.
+
+    Args:
+        parser: An ``argparse.ArgumentParser`` (or sub-parser).
+        formats: The ``--format`` choices offered.
+        default_format: The default ``--format``.
+
+    Returns:
+        The parser.
+    """
+    default = {name: p.default for name, p in inspect.signature(export).parameters.items()}  # the flags' defaults
+    parser.add_argument("source", help="a run folder (holding model.keras and metrics.json) or a .keras file")
+    parser.add_argument("--format", choices=formats, default=default_format, help=f"artifacts to write (default: {default_format})")
+    tflite = "tflite" in formats or "all" in formats
+    if tflite:
+        parser.add_argument(
+            "--quantize", nargs="+", choices=(*QUANTIZATIONS, "all"), default=["none"],
+            help="TFLite quantisation modes: none (float32), float16, dynamic (int8 weights), int8 (full integer), all (default: none)",
+        )
+    parser.add_argument("--part", nargs="+", choices=(*PARTS, "all"), default=["full"], help="full model, encoder, decoder, or all (default: full)")
+    parser.add_argument("--out", default=None, help="destination folder (default: RUN_DIR/export, or MODEL_export beside a .keras file)")
+    parser.add_argument("--dataset", default=None, help="data for the parity check and int8 calibration (default: the run's data set, else digits)")
+    parser.add_argument("--tolerance", type=float, default=None, help="relative parity tolerance for every artifact (default: per mode, see kerasae.export)")
+    parser.add_argument("--parity-samples", type=int, default=default["parity_samples"],
+                        help=f"held-out examples compared (default: {default['parity_samples']})")
+    if tflite:
+        parser.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs for --quantize int8")
+        parser.add_argument(
+            "--weight-scales", choices=WEIGHT_SCALES, default=default["weight_scales"],
+            help="int8 weight scales for dynamic/int8: per_tensor (smallest files), per_channel (TFLite's "
+            f"default), auto (per tensor for Dense, per channel for convolutions) (default: {default['weight_scales']})",
+        )
+        parser.add_argument("--representative-samples", type=int, default=default["representative_samples"],
+                            help=f"training examples for int8 calibration (default: {default['representative_samples']})")
+    else:  # a SavedModel-only parser has no TFLite options
+        parser.set_defaults(quantize=["none"], int8_io=False, weight_scales=default["weight_scales"],
+                            representative_samples=0)
+    parser.add_argument("--scaling", default=None, help="input scaling to record in the metadata (default: 'float32 in [0, 1]')")
+    parser.add_argument("--binarize", choices=("none", "static", "dynamic"), default=None, help="binarisation to record and apply to the data (default: the run's)")
+    return parser
+
+
+def load_source(source):
+    """Loads a run folder or ``.keras`` file: ``(model, run config dict or {}, default out folder)``."""
+    source = os.path.abspath(os.fspath(source))
+    if os.path.isdir(source):
+        model_path, out = os.path.join(source, "model.keras"), os.path.join(source, "export")
+        if not os.path.isfile(model_path):
+            raise ValueError(f"{source} has no model.keras. Expected a run folder written by 'kerasae train', or a .keras file.")
+    elif source.endswith(".keras"):
+        model_path, out = source, os.path.splitext(source)[0] + "_export"
+    else:
+        raise ValueError(f"Expected a run folder or a .keras file. Received: {source!r}")
+    metrics = os.path.join(os.path.dirname(model_path), "metrics.json")
+    config = {}
+    if os.path.isfile(metrics):
+        with open(metrics) as f:
+            config = json.load(f).get("config", {}) or {}
+    return safe_loading.load_model(model_path), config, out
+
+
+def export_from_args(args):
+    """Runs an export from parsed :func:`add_export_arguments` options; prints and returns the results."""
+    model, config, default_out = load_source(args.source)
+    shape = input_shape_of(model)
+    from kerasae.cli import registry
+
+    entry = registry.models().get(config.get("model"))
+    run_keys = {"dataset", "architecture", "validation_split", "seed"}
+    run_data = args.dataset is None and entry is not None and run_keys <= set(config)
+    binarize = args.binarize if args.binarize is not None else config.get("binarize")
+    if binarize is None and run_data and entry.data_options is not None:  # e.g. a Bernoulli VAE's dynamic binarisation
+        binarize = entry.data_options(argparse.Namespace(**config)).get("binarize")
+    binarize = None if binarize in (None, "none") else binarize
+    options = {"flatten": len(shape) == 1, "seed": int(config.get("seed", 0) or 0)}
+    if binarize == "static":
+        options["binarize"] = "static"
+    if run_data:
+        from kerasae.cli import main as cli  # the run's own data options (binarisation, held-out class, ...)
+
+        data = cli.load_data(argparse.Namespace(**config), entry)
+    else:
+        data = datasets.load(args.dataset or config.get("dataset") or "digits", **options)
+    if math.prod(data.input_shape) != math.prod(shape):
+        raise ValueError(
+            f"The data set {data.name!r} has examples of shape {data.input_shape}, the model expects {shape}. "
+            "Fix: pass --dataset with the data the model was trained on."
+        )
+    preprocessing = {"scaling": args.scaling or "float32 in [0, 1], as kerasae.datasets.load returns", "binarization": binarize}
+    if binarize == "static":
+        preprocessing["threshold"] = 0.5
+    formats = FORMATS if args.format == "all" else (args.format,)
+    parity_data, representative_data = data.x_test, data.x_train
+    k = condition_size(model)
+    if k is not None:  # a conditional model (the CVAE): one-hot labels are the conditions
+        if data.y_test is None or data.y_train is None:
+            raise ValueError(
+                f"The conditional model needs labelled data for its one-hot conditions, and {data.name!r} has "
+                "no labels. Fix: pass --dataset with the labelled data the model was trained on."
+            )
+        parity_data = (data.x_test, keras.utils.to_categorical(data.y_test, k).astype("float32"))
+        representative_data = (data.x_train, keras.utils.to_categorical(data.y_train, k).astype("float32"))
+    results = export(
+        model,
+        args.out or default_out,
+        formats=formats,
+        quantize=args.quantize,
+        parts=args.part,
+        parity_data=parity_data,
+        representative_data=representative_data,
+        preprocessing=preprocessing,
+        tolerance=args.tolerance,
+        int8_io=args.int8_io,
+        weight_scales=args.weight_scales,
+        parity_samples=args.parity_samples,
+        representative_samples=args.representative_samples,
+        seed=options["seed"],
+    )
+    print("| artifact | signatures | size (KiB) | max rel. error | tolerance |")
+    print("|---|---|---:|---:|---:|")
+    for r in results:
+        print(f"| {r.path} | {', '.join(r.signatures)} | {r.size_bytes / 1024:.1f} | {r.max_rel_error:.2e} | {r.tolerance:g} |")
+    return results

@@ -1,0 +1,188 @@
+"""CLI glue of the variational family (``kerasae train vae|iwae|cvae``): builders, options, evaluation, plots."""
+
+import math
+import os
+
+from kerasae.cli.registry import networks_from_args, register_model
+
+#: ``--posterior`` and ``--likelihood`` choices: :data:`kerasae.models.vae.POSTERIORS` and
+#: :data:`kerasae.models.vae.LIKELIHOODS` (a test keeps them equal; spelled out here so that ``--help`` needs
+#: no TensorFlow).
+POSTERIORS = ("diagonal", "full")
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned", "categorical")
+
+
+def _steps_per_epoch(args, data):
+    return max(1, math.ceil(len(data.x_train) / int(getattr(args, "batch_size", 64) or 64)))
+
+
+def _model_kwargs(args, data, iwae=False):
+    kwargs = {
+        "posterior": args.posterior,
+        "likelihood": args.likelihood,
+        "num_bins": args.num_bins,
+        "num_samples": args.num_samples,
+        "seed": getattr(args, "seed", None),
+        "l2": getattr(args, "l2", 0.0) or 0.0,
+    }
+    if not iwae:
+        kwargs["beta"] = args.beta
+        kwargs["kl_warmup_steps"] = int(round(args.kl_warmup * _steps_per_epoch(args, data)))
+    return kwargs
+
+
+def _build(cls, args, data, **extra):
+    from kerasae import networks
+    from kerasae.models.iwae import IWAE
+
+    kwargs = _model_kwargs(args, data, iwae=issubclass(cls, IWAE))
+    kwargs.update(extra)
+    overrides = {}
+    if args.architecture == "mlp" and getattr(args, "hidden_units", None) is None:
+        overrides["hidden_units"] = networks.default_hidden_units(math.prod(data.input_shape), args.latent_dim)
+
+    def build(shape, width, name, **more):
+        return networks_from_args(args, data, latent_dim=width, input_shape=shape, name=name, **{**overrides, **more})
+
+    encoder, decoder = cls._networks(build, tuple(data.input_shape), args.latent_dim, args.posterior,
+                                     args.likelihood, args.num_bins, kwargs)
+    return cls(encoder, decoder, latent_dim=args.latent_dim, **kwargs)
+
+
+def _data_options(args):
+    return {"binarize": "dynamic"} if getattr(args, "likelihood", None) == "bernoulli" else {}
+
+
+def _is_conditional(model):
+    from kerasae.models.cvae import CVAE
+
+    return isinstance(model, CVAE)
+
+
+def _test_inputs(model, data, batch_size=256):
+    """The test split as the model sees it (binarised with the pipeline's fixed draw), with conditions."""
+    import keras
+    import numpy as np
+
+    batch_size = min(batch_size, len(data.x_test))
+    x = np.concatenate(list(data.pipeline("test", batch_size=batch_size).as_numpy_iterator()))
+    if _is_conditional(model):
+        return x, keras.utils.to_categorical(data.y_test, model.num_classes).astype("float32")
+    return x
+
+
+def _cvae_pipeline(model, data, split, batch_size):
+    import tensorflow as tf
+
+    ds = data.pipeline(split, batch_size=batch_size, with_labels=True)
+    return ds.map(lambda x, y: ((x, tf.one_hot(tf.cast(y, "int64"), model.num_classes)),))
+
+
+def evaluate(model, data, args):
+    """Test ``elbo`` (mean, nats) and ``nll`` (``-log_likelihood`` with ``args.nll_samples``, default 100)."""
+    import numpy as np
+
+    inputs = _test_inputs(model, data)
+    results = model.evaluate(inputs, batch_size=256, verbose=0, return_dict=True)
+    k = int(getattr(args, "nll_samples", None) or 100)
+    nll = -float(np.mean(model.log_likelihood(inputs, num_samples=k, seed=getattr(args, "seed", None) or 0)))
+    return {"elbo": float(results["elbo"]), "nll": nll, "nll_samples": k}
+
+
+def plots(model, data, out_dir):
+    """Prior samples, reconstructions, an interpolation, and for a 2-D code the manifold and the codes."""
+    import numpy as np
+
+    from kerasae import plots as kplots
+
+    shape = data.image_shape
+    inputs = _test_inputs(model, data)
+    x = inputs[0] if isinstance(inputs, tuple) else inputs
+    conditional = _is_conditional(model)
+    paths = []
+    path = lambda name: os.path.join(out_dir, name)  # noqa: E731
+    if conditional:
+        rows = min(model.num_classes, 10)
+        conditions = np.repeat(np.arange(rows), 10)
+        samples = model.sample(len(conditions), condition=conditions, seed=0)
+        kplots.image_grid(samples, rows=rows, cols=10, image_shape=shape, title="Samples, one class a row",
+                          path=path("samples.png"))
+        few = (inputs[0][:10], inputs[1][:10])
+        strip = model.interpolate((few[0][:1], few[1][:1]), (few[0][1:2], few[1][:1]), steps=10)[0]
+    else:
+        samples = model.sample(64, seed=0)
+        kplots.image_grid(samples, image_shape=shape, title="Samples from the prior", path=path("samples.png"))
+        few = x[:10]
+        strip = model.interpolate(x[0], x[1], steps=10)
+    paths.append(path("samples.png"))
+    kplots.reconstructions(x[:10], np.asarray(model.reconstruct(few)), image_shape=shape,
+                           path=path("reconstructions.png"))
+    kplots.interpolation_strip(strip, image_shape=shape, path=path("interpolation.png"))
+    paths += [path("reconstructions.png"), path("interpolation.png")]
+    if model.latent_dim == 2:
+        if conditional:
+            decode = lambda z: model.decode(z, condition=0)  # noqa: E731
+        else:
+            decode = model.decode
+        kplots.latent_manifold(lambda z: np.asarray(decode(z)), image_shape=shape, path=path("manifold.png"))
+        kplots.latent_scatter(model.encode_mean(inputs), data.y_test, path=path("latent.png"))
+        paths += [path("manifold.png"), path("latent.png")]
+    return paths
+
+
+_COMMON_OPTIONS = (
+    (("--likelihood",), {"choices": LIKELIHOODS, "default": "bernoulli",
+                         "help": "p(x|z); bernoulli turns on dynamic binarisation"}),
+    (("--num-bins",), {"type": int, "default": 16, "help": "intensity levels of the categorical likelihood (default: 16)"}),
+    (("--posterior",), {"choices": POSTERIORS, "default": "diagonal", "help": "q(z|x) covariance"}),
+    (("--num-samples",), {"type": int, "default": None, "help": "samples per example in training"}),
+    (("--nll-samples",), {"type": int, "default": 100, "help": "importance samples of the test NLL"}),
+)
+_BETA_OPTIONS = (
+    (("--beta",), {"type": float, "default": 1.0, "help": "KL weight (beta-VAE)"}),
+    (("--kl-warmup",), {"type": float, "default": 0.0, "help": "epochs of linear KL warm-up from 0 to beta"}),
+)
+
+
+def _builder(module, class_name, default_samples, extra=None):
+    """A registry ``build(args, data)`` for ``module.class_name``; ``--num-samples`` defaults to ``default_samples``."""
+
+    def build(args, data):
+        import importlib
+
+        cls = getattr(importlib.import_module(module), class_name)
+        if getattr(args, "num_samples", None) is None:
+            args.num_samples = default_samples
+        return _build(cls, args, data, **(extra(data) if extra else {}))
+
+    return build
+
+
+register_model(
+    "vae",
+    _builder("kerasae.models.vae", "VAE", 1),
+    help="variational autoencoder (-ELBO, optional beta and KL warm-up)",
+    arguments=_COMMON_OPTIONS + _BETA_OPTIONS,
+    evaluate=evaluate,
+    plots=plots,
+    data_options=_data_options,
+)
+register_model(
+    "iwae",
+    _builder("kerasae.models.iwae", "IWAE", 5),
+    help="importance-weighted autoencoder (k-sample bound, k = --num-samples, default 5)",
+    arguments=_COMMON_OPTIONS,
+    evaluate=evaluate,
+    plots=plots,
+    data_options=_data_options,
+)
+register_model(
+    "cvae",
+    _builder("kerasae.models.cvae", "CVAE", 1, extra=lambda data: {"num_classes": data.num_classes}),
+    help="conditional VAE on one-hot labels (samples a chosen class)",
+    arguments=_COMMON_OPTIONS + _BETA_OPTIONS,
+    pipeline=_cvae_pipeline,
+    evaluate=evaluate,
+    plots=plots,
+    data_options=_data_options,
+)

@@ -1,0 +1,19 @@
+"""The model zoo, one module per family. Importing this package registers every model with Keras'
+serialization, so that ``keras.models.load_model`` finds them."""
+
+from kerasae.models.autoencoder import Autoencoder
+from kerasae.models.contractive import ContractiveAutoencoder
+from kerasae.models.cvae import CVAE
+from kerasae.models.denoising import DenoisingAutoencoder
+from kerasae.models.iwae import IWAE
+from kerasae.models.latent_predictor import LatentPredictor
+from kerasae.models.linear import LinearAutoencoder
+from kerasae.models.semi_supervised import SemiSupervisedAutoencoder
+from kerasae.models.sparse import SparseAutoencoder
+from kerasae.models.stacked import StackedAutoencoder
+from kerasae.models.vae import VAE
+
+__all__ = [
+    "Autoencoder", "CVAE", "ContractiveAutoencoder", "DenoisingAutoencoder", "IWAE", "LatentPredictor",
+    "LinearAutoencoder", "SemiSupervisedAutoencoder", "SparseAutoencoder", "StackedAutoencoder", "VAE",
+]

@@ -1,0 +1,181 @@
+"""Prediction heads on a trained model's codes: :class:`LatentPredictor` (the M1 scheme with a VAE) and the
+helpers the semi-supervised autoencoder shares with it."""
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from kerasae.data.labels import check_task, labelled_mask
+
+#: Keras epochs the head's passes over the (few) labelled codes are reported in (see ``fit_head``).
+MAX_HEAD_EPOCHS = 10
+
+
+def default_head(latent_dim, units, name="head"):
+    """A linear head on the code: ``Dense(units)``, logits for classification, values for regression.
+
+    Args:
+        latent_dim: Width of the code.
+        units: Number of classes (classification) or of regression outputs.
+        name: The model's name.
+
+    Returns:
+        A functional ``keras.Model`` mapping ``(batch, latent_dim)`` to ``(batch, units)``.
+    """
+    z = keras.Input((int(latent_dim),), name="z")
+    return keras.Model(z, keras.layers.Dense(int(units), name="output")(z), name=name)
+
+
+def encode_codes(model, x, batch_size=256):
+    """Codes of ``x`` in inference mode, as a numpy array, for any model with ``encode``.
+
+    When ``encode`` returns a distribution (the VAE's posterior ``q(z|x)``), its mean is used.
+
+    Args:
+        model: A trained model with ``encode(x)``.
+        x: Inputs, ``(n, ...)``.
+        batch_size: Examples encoded at a time.
+
+    Returns:
+        A float32 array ``(n, latent_dim)``.
+    """
+    if not callable(getattr(model, "encode", None)):
+        raise ValueError(
+            f"Expected a model with an encode(x) method (an autoencoder or a VAE). Received {type(model).__name__}."
+        )
+    x = np.asarray(x, dtype="float32")
+    codes = []
+    for start in range(0, len(x), batch_size):
+        out = model.encode(x[start : start + batch_size])
+        if hasattr(out, "sample") and callable(getattr(out, "mean", None)):  # a tfp distribution
+            out = out.mean()
+        codes.append(np.asarray(out, dtype="float32"))
+    return np.concatenate(codes, axis=0)
+
+
+def fit_head(head, codes, labels, task, epochs, batch_size, learning_rate, verbose=0, validation_data=None, seed=0):
+    """Fits ``head`` on fixed codes (the encoder is frozen: no gradient reaches it) for ``epochs`` passes."""
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
+    mask = labelled_mask(labels, task)
+    if not mask.any():
+        raise ValueError("Expected at least one labelled example to fit the head. Received none (all -1 or NaN).")
+    codes, labels = codes[mask], np.asarray(labels)[mask]
+    if task == "regression":
+        labels = labels.astype("float32").reshape(len(labels), -1)
+    wrapper = keras.Sequential([keras.Input(codes.shape[1:]), head], name="head_trainer")
+    if task == "classification":
+        loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+    else:
+        loss, metrics = keras.losses.MeanSquaredError(), []
+    wrapper.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=loss, metrics=metrics)
+    # The labelled set is small: report the passes in at most MAX_HEAD_EPOCHS Keras epochs, which saves the
+    # per-epoch overhead (the number of gradient steps is that of `epochs` passes).
+    batch_size = min(batch_size, len(codes))
+    steps = epochs * math.ceil(len(codes) / batch_size)
+    keras_epochs = min(epochs, MAX_HEAD_EPOCHS)
+    data = (
+        tf.data.Dataset.from_tensor_slices((codes, labels))
+        .shuffle(len(codes), seed=seed, reshuffle_each_iteration=True)
+        .batch(batch_size)
+        .repeat()
+    )
+    return wrapper.fit(
+        data,
+        epochs=keras_epochs,
+        steps_per_epoch=math.ceil(steps / keras_epochs),
+        shuffle=False,  # the pipeline reshuffles
+        verbose=verbose,
+        validation_data=validation_data,
+    )
+
+
+def head_outputs(head, codes, task, batch_size=256):
+    out = np.concatenate(
+        [np.asarray(head(codes[i : i + batch_size], training=False)) for i in range(0, len(codes), batch_size)]
+    )
+    return np.asarray(ops.softmax(out, axis=-1)) if task == "classification" else out
+
+
+class LatentPredictor:
+    """A head fitted on the frozen codes of any trained model with ``encode`` (the M1 scheme).
+
+    The codes are ``model.encode(x)`` in inference mode, or its mean when ``encode`` returns a
+    distribution (the VAE's posterior mean ``E[z|x]``). Only the head is trained: minimising the mean
+    cross-entropy (or squared error) ``(1/|L|) sum_{n in L} s(y_n, h(z_n))`` over the labelled examples.
+
+    Args:
+        model: A trained model with ``encode(x)`` (an :class:`kerasae.Autoencoder`, a VAE, ...).
+        head: A Keras model mapping codes to logits or values; ``None`` for a linear :func:`default_head`.
+        task: ``"classification"`` or ``"regression"``.
+        num_classes: Number of classes (classification; default: ``max label + 1`` at ``fit``).
+        output_dim: Number of regression outputs (default: from the targets at ``fit``).
+
+    Example:
+        >>> vae = kerasae.vae.VAE(encoder, decoder)  # trained on all the images
+        >>> m1 = kerasae.semi_supervised.LatentPredictor(vae).fit(x_train, y_partial, epochs=200)
+        >>> m1.score(x_test, y_test)
+
+    References:
+        Kingma, Rezende, Mohamed & Welling (2014), Semi-supervised learning with deep generative models. NeurIPS.
+    """
+
+    def __init__(self, model, head=None, task="classification", num_classes=None, output_dim=None):
+        check_task(task)
+        if not callable(getattr(model, "encode", None)):
+            raise ValueError(
+                f"Expected a model with an encode(x) method (an autoencoder or a VAE). Received {type(model).__name__}."
+            )
+        self.model = model
+        self.head = head
+        self.task = task
+        self.num_classes = num_classes
+        self.output_dim = output_dim
+        self.history = None
+
+    def fit(self, x, y, epochs=100, batch_size=64, learning_rate=1e-2, verbose=0, seed=0):
+        """Fits the head on the codes of the labelled examples of ``x`` (``-1``/``NaN`` = unlabelled).
+
+        Returns:
+            ``self``.
+        """
+        y = np.asarray(y)
+        if len(y) != len(x):
+            raise ValueError(f"Expected one label per example. Received {len(x)} examples and {len(y)} labels.")
+        codes = encode_codes(self.model, x)
+        if self.head is None:
+            if self.task == "classification":
+                units = self.num_classes or int(y.max()) + 1
+            else:
+                units = self.output_dim or (y.shape[1] if y.ndim == 2 else 1)
+            self.head = default_head(codes.shape[1], units)
+        self.history = fit_head(self.head, codes, y, self.task, epochs, batch_size, learning_rate, verbose, seed=seed)
+        return self
+
+    def predict_head(self, x, batch_size=256):
+        """Class probabilities (classification) or predicted values (regression), as numpy."""
+        if self.head is None:
+            raise ValueError("The head is not fitted yet. Call fit(x, y) first.")
+        return head_outputs(self.head, encode_codes(self.model, x, batch_size), self.task, batch_size)
+
+    def predict_labels(self, x, batch_size=256):
+        """Predicted classes ``(n,)`` (classification) or values (regression)."""
+        out = self.predict_head(x, batch_size)
+        return out.argmax(axis=-1) if self.task == "classification" else out
+
+    def score(self, x, y):
+        """Accuracy (classification) or mean squared error (regression) on labelled ``(x, y)``."""
+        prediction = self.predict_labels(x)
+        if self.task == "classification":
+            return float(np.mean(prediction == np.asarray(y)))
+        return float(np.mean((prediction - np.asarray(y, dtype="float32").reshape(prediction.shape)) ** 2))
+
+
+def accuracy(model, x, y):
+    """Accuracy of ``model.predict_labels`` on labelled examples ``(x, y)``."""
+    return float(np.mean(model.predict_labels(x) == np.asarray(y)))

@@ -1,0 +1,585 @@
+"""Variational autoencoders: the VAE, the importance-weighted autoencoder (IWAE) and the conditional VAE.
+
+The encoder network outputs the parameters of the approximate posterior ``q(z|x)`` (a diagonal or a
+full-covariance normal, :mod:`kerasae.distributions`), the prior is ``p(z) = N(0, I)``, and the decoder
+network outputs the parameters of the likelihood ``p(x|z)``:
+
+* ``"bernoulli"``: independent Bernoulli pixels from logits, for binary (or binarised) data in [0, 1].
+* ``"gaussian"``: ``N(mu(z), sigma^2 I)`` with a fixed ``sigma`` (``likelihood_scale``).
+* ``"gaussian_learned"``: ``N(mu(z), diag(sigma_d^2))`` with one learned ``sigma_d`` per data dimension.
+* ``"categorical"``: each feature quantised to ``num_bins`` intensity levels, ``k = round(x (K - 1))``, and
+  modelled by a ``K``-way categorical over the levels (the decoder outputs ``K`` logits per feature). Its
+  log-likelihood is that of the discrete levels (a probability mass, not a density), and the "mean" in data
+  space is ``E[k] / (K - 1)``.
+
+The Gaussian likelihoods include the full normalising constant, so every NLL is in nats per example and
+comparable across models of the same data.
+
+Distribution layers are attributes of the model and are called on the networks' outputs (never inside a
+functional model), which works in eager, graph (``fit``) and XLA (``jit_compile=True``) modes.
+
+Example:
+    >>> model = kerasae.vae.VAE.create((64,), latent_dim=2, likelihood="bernoulli")
+    >>> model.compile(optimizer="adam")
+    >>> model.fit(x_train, epochs=20, batch_size=64)
+    >>> nll = -model.log_likelihood(x_test, num_samples=1000).mean()
+"""
+
+import math
+import os
+import weakref
+
+import keras
+import numpy as np
+import tensorflow as tf
+import tensorflow_probability as tfp
+
+from kerasae.layers import distributions as dists
+from kerasae import networks
+from kerasae.ops import sampling
+from kerasae.models.autoencoder import Autoencoder
+
+tfd = tfp.distributions
+
+POSTERIORS = ("diagonal", "full")
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned", "categorical")
+#: The compiled log-weight function of each model (see ``VAE._log_weight_fn``).
+_LOG_WEIGHT_FUNCTIONS = weakref.WeakKeyDictionary()
+#: Keyword arguments of :meth:`VAE.create` that go to the network builders rather than to the model.
+NETWORK_ARGUMENTS = ("hidden_units", "filters", "kernel_size", "activation", "dropout", "code_activation")
+
+
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"Expected {name} to be one of {list(choices)}. Received: {name}={value!r}")
+    return value
+
+
+def posterior_params_size(posterior, latent_dim):
+    """Encoder outputs needed by the posterior: ``2 d`` (diagonal) or ``d + d (d + 1) / 2`` (full)."""
+    _check_choice("posterior", posterior, POSTERIORS)
+    if posterior == "full":
+        return dists.MultivariateNormalTriL.params_size(latent_dim)
+    return dists.IndependentNormal.params_size(latent_dim)
+
+
+def likelihood_decoder_outputs(likelihood, num_bins=16):
+    """Decoder values per data feature: ``num_bins`` for ``"categorical"``, 1 otherwise."""
+    _check_choice("likelihood", likelihood, LIKELIHOODS)
+    return int(num_bins) if likelihood == "categorical" else 1
+
+
+@keras.saving.register_keras_serializable(package="kerasae")
+class VAE(Autoencoder):
+    """Variational autoencoder ``q(z|x) = N(mu(x), Sigma(x))``, ``p(z) = N(0, I)``, ``p(x|z)`` from the decoder.
+
+    Objective (minimised), per example, with ``S = num_samples`` reparameterised samples
+    ``z_s = mu(x) + L(x) eps_s``, ``eps_s ~ N(0, I)``:
+
+        loss = -(1/S) sum_s log p(x | z_s) + beta_t * KL(q(z|x) || p(z)),
+        beta_t = beta * min(1, t / kl_warmup_steps)    (t = optimizer step; beta_t = beta without warm-up)
+
+    With ``beta = 1`` and no warm-up the loss is minus the evidence lower bound,
+    ``ELBO = E_q[log p(x|z)] - KL(q || p) <= log p(x)``. The KL term is analytic where
+    ``tfp.distributions.kl_divergence`` knows the pair (diagonal and full normal posteriors against the
+    standard normal), and the Monte Carlo estimate ``(1/S) sum_s [log q(z_s|x) - log p(z_s)]`` otherwise
+    (or when ``analytic_kl=False``). Metrics: ``loss``, ``reconstruction_nll`` (``-(1/S) sum_s log
+    p(x|z_s)``), ``kl``, and the diagnostic ``elbo`` (always with weight 1 on the KL), all in nats per
+    example.
+
+    The KL warm-up reads ``optimizer.iterations`` inside the step, so it works in graph and XLA mode,
+    continues where it stopped after a ``.keras`` round trip, and needs no callback; ``evaluate`` reports the
+    ``loss`` with the current weight (``elbo`` is independent of it).
+
+    Args:
+        encoder: Network mapping inputs to ``posterior_params_size(posterior, latent_dim)`` values.
+        decoder: Network mapping codes ``(batch, latent_dim)`` to likelihood parameters of the data's shape
+            (last axis times ``num_bins`` for ``"categorical"``), linear outputs.
+        latent_dim: Size of the code; ``None`` infers it from the decoder's input.
+        posterior: ``"diagonal"`` (:class:`~kerasae.distributions.IndependentNormal`) or ``"full"``
+            (:class:`~kerasae.distributions.MultivariateNormalTriL`).
+        likelihood: ``"bernoulli"``, ``"gaussian"``, ``"gaussian_learned"`` or ``"categorical"``.
+        likelihood_scale: ``sigma`` of ``"gaussian"``; the initial ``sigma`` of ``"gaussian_learned"``.
+        num_bins: Number of intensity levels ``K`` of ``"categorical"``, >= 2.
+        beta: Weight of the KL term (beta-VAE), >= 0.
+        kl_warmup_steps: Optimizer steps over which the KL weight ramps linearly from 0 to ``beta``
+            (0: no warm-up).
+        num_samples: Reparameterised samples ``S`` per example in training, >= 1.
+        analytic_kl: Use the closed-form KL when tfp has it.
+        min_scale: Floor of the posterior's scale, > 0.
+        seed: Seed of the sampling (``None``: random).
+        l2: Weight of an L2 penalty on every kernel, >= 0.
+        **kwargs: Passed to ``keras.Model``.
+
+    Returns:
+        Called on a batch, the likelihood's mean at the posterior mean (the reconstruction in data space).
+
+    Example:
+        >>> model = kerasae.vae.VAE.create((784,), 50, hidden_units=(200, 200), activation="tanh")
+        >>> model.compile(optimizer=keras.optimizers.Adam(1e-3))
+        >>> model.fit(x_train, epochs=10, batch_size=100)
+        >>> q = model.encode(x_test)          # a tfp distribution; q.mean() == model.encode_mean(x_test)
+        >>> images = model.sample(16, seed=0)  # likelihood means of 16 prior draws
+        >>> log_px = model.log_likelihood(x_test, num_samples=5000)  # (n,) nats
+
+    References:
+        Kingma & Welling (2014), Auto-encoding variational Bayes. ICLR.
+        Rezende, Mohamed & Wierstra (2014), Stochastic backpropagation and approximate inference in deep
+        generative models. ICML.
+        Higgins et al. (2017), beta-VAE: learning basic visual concepts with a constrained variational
+        framework. ICLR.
+        Bowman et al. (2016), Generating sentences from a continuous space (KL annealing). CoNLL.
+    """
+
+    loss_terms = ("reconstruction_nll", "kl", "elbo")
+    diagnostic_terms = ("elbo",)
+    undercomplete = False  # the KL term regularises the code; a wide encoder output is expected.
+
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        latent_dim=None,
+        posterior="diagonal",
+        likelihood="bernoulli",
+        likelihood_scale=1.0,
+        num_bins=16,
+        beta=1.0,
+        kl_warmup_steps=0,
+        num_samples=1,
+        analytic_kl=True,
+        min_scale=1e-4,
+        seed=None,
+        l2=0.0,
+        **kwargs,
+    ):
+        _check_choice("posterior", posterior, POSTERIORS)
+        _check_choice("likelihood", likelihood, LIKELIHOODS)
+        if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 2:
+            raise ValueError(f"Expected num_bins to be an integer >= 2. Received: num_bins={num_bins!r}")
+        if not float(beta) >= 0:
+            raise ValueError(f"Expected beta >= 0. Received: beta={beta!r}")
+        if isinstance(kl_warmup_steps, bool) or not isinstance(kl_warmup_steps, int) or kl_warmup_steps < 0:
+            raise ValueError(
+                f"Expected kl_warmup_steps to be a non-negative integer. Received: kl_warmup_steps={kl_warmup_steps!r}"
+            )
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"Expected num_samples to be a positive integer. Received: num_samples={num_samples!r}")
+        kwargs.pop("reconstruction_loss", None)  # implied by the likelihood
+        kwargs.pop("output_activation", None)
+        bernoulli = likelihood == "bernoulli"
+        super().__init__(
+            encoder,
+            decoder,
+            reconstruction_loss="bce" if bernoulli else "mse",
+            output_activation="sigmoid" if bernoulli else "linear",
+            l2=l2,
+            **kwargs,
+        )
+        # === Config ===
+        self.posterior = posterior
+        self.likelihood = likelihood
+        self.likelihood_scale = float(likelihood_scale)
+        self.num_bins = num_bins
+        self.beta = float(beta)
+        self.kl_warmup_steps = kl_warmup_steps
+        self.num_samples = num_samples
+        self.analytic_kl = bool(analytic_kl)
+        self.min_scale = float(min_scale)
+        self.seed = seed
+        self._latent_dim = int(latent_dim) if latent_dim is not None else self._infer_latent_dim()
+        self._check_networks()
+        # === Distribution layers (attributes, called on the networks' outputs) ===
+        if posterior == "full":
+            self.posterior_layer = dists.MultivariateNormalTriL(self._latent_dim, min_scale=min_scale, name="posterior")
+        else:
+            self.posterior_layer = dists.IndependentNormal(self._latent_dim, min_scale=min_scale, name="posterior")
+        shape = self.data_shape
+        if likelihood == "bernoulli":
+            self.likelihood_layer = dists.IndependentBernoulli(shape, name="likelihood")
+        elif likelihood == "gaussian":
+            self.likelihood_layer = dists.FixedScaleNormal(shape, scale=likelihood_scale, name="likelihood")
+        elif likelihood == "gaussian_learned":
+            self.likelihood_layer = dists.LearnedScaleNormal(shape, initial_scale=likelihood_scale, name="likelihood")
+        else:
+            self.likelihood_layer = dists.Categorical(num_bins, event_shape=shape, name="likelihood")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    # ------------------------------------------------------------------ construction helpers
+    #: Extra inputs the decoder sees besides the code (the CVAE's condition).
+    def _condition_size(self):
+        return 0
+
+    def _infer_latent_dim(self):
+        try:
+            return int(self.decoder.inputs[0].shape[-1]) - self._condition_size()
+        except (AttributeError, IndexError, TypeError):
+            raise ValueError(
+                "Could not infer latent_dim from the decoder (not a functional model). Pass latent_dim=..."
+            ) from None
+
+    def _check_networks(self):
+        expected = posterior_params_size(self.posterior, self._latent_dim)
+        try:
+            got = int(self.encoder.outputs[0].shape[-1])
+        except (AttributeError, IndexError, TypeError):
+            return
+        if got != expected:
+            raise ValueError(
+                f"The {self.posterior!r} posterior over a {self._latent_dim}-dimensional code needs "
+                f"{expected} encoder outputs. Received an encoder with {got} outputs. Fix: build the encoder "
+                f"with latent_dim=kerasae.vae.posterior_params_size({self.posterior!r}, {self._latent_dim}), "
+                "or use VAE.create(...)."
+            )
+
+    @classmethod
+    def create(
+        cls,
+        input_shape,
+        latent_dim,
+        architecture="mlp",
+        posterior="diagonal",
+        likelihood="bernoulli",
+        num_bins=16,
+        **kwargs,
+    ):
+        """Builds the networks and the model in one line.
+
+        The encoder gets ``posterior_params_size(posterior, latent_dim)`` outputs and the decoder
+        ``likelihood_decoder_outputs(likelihood, num_bins)`` values per feature, both from
+        :func:`kerasae.networks.build` with the same hidden layers (for ``"mlp"``, the default widths are
+        those of a ``latent_dim`` code).
+
+        Args:
+            input_shape: Shape of one example.
+            latent_dim: Size of the code.
+            architecture: ``"mlp"`` or ``"conv"``.
+            posterior: ``"diagonal"`` or ``"full"``.
+            likelihood: One of ``LIKELIHOODS``.
+            num_bins: Levels of the ``"categorical"`` likelihood.
+            **kwargs: Network options (``hidden_units``, ``filters``, ``kernel_size``, ``activation``,
+                ``dropout``) and the model's constructor arguments (``beta``, ``num_samples``, ...).
+
+        Returns:
+            An uncompiled model.
+
+        Example:
+            >>> model = kerasae.vae.VAE.create((28, 28, 1), 16, architecture="conv", likelihood="bernoulli")
+        """
+        net_kwargs = {k: kwargs.pop(k) for k in NETWORK_ARGUMENTS if k in kwargs}
+        encoder, decoder = cls._networks(
+            lambda shape, width, **extra: networks.build(architecture, shape, width, **net_kwargs, **extra),
+            tuple(input_shape),
+            latent_dim,
+            posterior,
+            likelihood,
+            num_bins,
+            kwargs,
+            default_hidden=architecture == "mlp" and net_kwargs.get("hidden_units") is None,
+        )
+        return cls(encoder, decoder, latent_dim=latent_dim, posterior=posterior, likelihood=likelihood,
+                   num_bins=num_bins, **kwargs)
+
+    @classmethod
+    def _networks(cls, build, input_shape, latent_dim, posterior, likelihood, num_bins, model_kwargs,
+                  default_hidden=False):
+        """``(encoder, decoder)`` from ``build(input_shape, width, **extra) -> (encoder, decoder)``."""
+        extra = {}
+        if default_hidden:
+            extra["hidden_units"] = networks.default_hidden_units(math.prod(input_shape), latent_dim)
+        encoder, _ = build(input_shape, posterior_params_size(posterior, latent_dim), name="vae", **extra)
+        _, decoder = build(
+            input_shape, latent_dim, decoder_outputs=likelihood_decoder_outputs(likelihood, num_bins),
+            name="vae", **extra,
+        )
+        return encoder, decoder
+
+    # ------------------------------------------------------------------ shapes
+    @property
+    def latent_dim(self):
+        """Size of the code ``z``."""
+        return self._latent_dim
+
+    @property
+    def data_shape(self):
+        """Shape of one example (from the decoder's output)."""
+        out = tuple(int(d) for d in self.decoder.outputs[0].shape[1:])
+        k = likelihood_decoder_outputs(self.likelihood, self.num_bins)
+        if out[-1] % k:
+            raise ValueError(
+                f"The {self.likelihood!r} likelihood needs {k} decoder outputs per feature, so the decoder's "
+                f"last axis must be a multiple of {k}. Received a decoder with output shape {out}."
+            )
+        return out[:-1] + (out[-1] // k,)
+
+    # ------------------------------------------------------------------ inputs and conditions (CVAE hooks)
+    def _split_inputs(self, inputs):
+        """``(x, condition)`` from what the user passes; the plain VAE has no condition."""
+        return inputs, None
+
+    def _encoder_input(self, x, condition):
+        return x
+
+    def _decoder_input(self, z, condition):
+        return z
+
+    # ------------------------------------------------------------------ distributions
+    def prior(self):
+        """The prior ``p(z) = N(0, I)``, of the same family as the posterior (so the KL is analytic)."""
+        zeros = tf.zeros((self._latent_dim,), "float32")
+        if self.posterior == "full":
+            return tfd.MultivariateNormalDiag(loc=zeros, scale_diag=tf.ones_like(zeros))
+        return tfd.Independent(tfd.Normal(zeros, tf.ones_like(zeros)), reinterpreted_batch_ndims=1)
+
+    def _posterior(self, x, condition, training=False):
+        return self.posterior_layer(self.encoder(self._encoder_input(x, condition), training=training))
+
+    def _likelihood(self, z, condition, training=False):
+        """``p(x|z)`` for codes ``z`` of shape ``(..., latent_dim)``; batch shape ``z.shape[:-1]``."""
+        z = tf.cast(z, "float32")
+        inputs = self._decoder_input(z, condition)
+        flat = tf.reshape(inputs, (-1, inputs.shape[-1]))
+        outputs = self.decoder(flat, training=training)
+        tail = tuple(outputs.shape[1:])
+        outputs = tf.reshape(outputs, tf.concat([tf.shape(z)[:-1], tf.constant(tail, "int32")], axis=0))
+        return self.likelihood_layer(outputs)
+
+    def _likelihood_value(self, x):
+        """Data as the likelihood scores it (levels ``round(x (K - 1))`` for the categorical)."""
+        x = tf.cast(x, "float32")
+        if self.likelihood == "categorical":
+            return tf.round(tf.clip_by_value(x, 0.0, 1.0) * (self.num_bins - 1))
+        return x
+
+    def _likelihood_mean(self, distribution):
+        """The likelihood's mean in data space (``E[k] / (K - 1)`` for the categorical)."""
+        if self.likelihood == "categorical":
+            logits = distribution.distribution.logits_parameter()
+            probs = tf.nn.softmax(tf.reshape(logits, (-1, self.num_bins)))  # softmax takes rank <= 5
+            levels = tf.linspace(0.0, 1.0, self.num_bins)
+            return tf.reshape(tf.reduce_sum(probs * levels, axis=-1), tf.shape(logits)[:-1])
+        return distribution.mean()
+
+    def _next_seed(self):
+        return sampling.next_seed(self.seed_generator)
+
+    def kl_weight(self):
+        """The current KL weight ``beta_t`` (a float32 scalar tensor), ramping to ``beta`` with warm-up."""
+        beta = tf.constant(self.beta, "float32")
+        optimizer = getattr(self, "optimizer", None)
+        if self.kl_warmup_steps <= 0 or optimizer is None:
+            return beta
+        step = tf.cast(optimizer.iterations, "float32")
+        return beta * tf.minimum(1.0, step / float(self.kl_warmup_steps))
+
+    def log_weights(self, inputs, num_samples, seed=None, training=False):
+        """Samples ``z_s ~ q(z|x)`` and returns the pieces of the importance weights.
+
+        Args:
+            inputs: A batch of inputs (``(x, condition)`` for the CVAE).
+            num_samples: Number ``S`` of samples per example.
+            seed: A stateless seed, shape ``(2,)`` int32 (``None``: the model's seed generator).
+            training: Whether the networks run in training mode.
+
+        Returns:
+            A dict of float32 tensors of shape ``(S, batch)``: ``log_px_z`` (``log p(x|z_s)``),
+            ``log_pz`` (``log p(z_s)``), ``log_qz`` (``log q(z_s|x)``), plus ``posterior`` (the
+            distribution) and ``likelihood`` (``p(x|z_s)``).
+        """
+        x, condition = self._split_inputs(inputs)
+        seed = self._next_seed() if seed is None else seed
+        posterior = self._posterior(x, condition, training=training)
+        z = sampling.reparameterized_sample(posterior, num_samples, seed)
+        likelihood = self._likelihood(z, condition, training=training)
+        return {
+            "log_px_z": likelihood.log_prob(self._likelihood_value(x)),
+            "log_pz": self.prior().log_prob(z),
+            "log_qz": posterior.log_prob(z),
+            "posterior": posterior,
+            "likelihood": likelihood,
+        }
+
+    def kl_divergence(self, posterior, log_qz=None, log_pz=None):
+        """``KL(q(z|x) || p(z))`` per example: analytic if possible, else ``mean_s [log q - log p]``."""
+        if self.analytic_kl:
+            try:
+                return tfd.kl_divergence(posterior, self.prior())
+            except NotImplementedError:
+                pass
+        if log_qz is None:
+            raise ValueError("A Monte Carlo KL estimate needs log_qz and log_pz of posterior samples.")
+        return tf.reduce_mean(log_qz - log_pz, axis=0)
+
+    # ------------------------------------------------------------------ objective
+    def _elbo_terms(self, parts):
+        nll = -tf.reduce_mean(parts["log_px_z"], axis=0)
+        kl = self.kl_divergence(parts["posterior"], parts["log_qz"], parts["log_pz"])
+        return {"reconstruction_nll": nll, "kl": kl, "elbo": -(nll + kl)}
+
+    def compute_loss_terms(self, x, target, training=False):
+        parts = self.log_weights(x, self.num_samples, training=training)
+        terms = self._elbo_terms(parts)
+        prediction = tf.reduce_mean(self._likelihood_mean(parts["likelihood"]), axis=0)
+        return terms, prediction
+
+    def combine_loss_terms(self, terms):
+        return terms["reconstruction_nll"] + self.kl_weight() * terms["kl"]
+
+    # ------------------------------------------------------------------ API
+    def encode(self, x, training=False):
+        """The approximate posterior ``q(z|x)``, a ``tfp`` distribution with batch shape ``(batch,)``.
+
+        Use ``.mean()`` (or :meth:`encode_mean`) for the codes, ``.stddev()`` for a diagonal posterior's
+        scales and ``.sample(seed=...)`` for draws.
+        """
+        x, condition = self._split_inputs(x)
+        return self._posterior(x, condition, training=training)
+
+    def encode_mean(self, x):
+        """The posterior mean ``E_q[z]``, shape ``(batch, latent_dim)``, as a numpy array."""
+        return keras.ops.convert_to_numpy(self.encode(x).mean())
+
+    def decode(self, z, condition=None, training=False):
+        """The likelihood's mean ``E[x|z]`` in data space (probabilities for Bernoulli), as a tensor."""
+        return self._likelihood_mean(self._likelihood(z, self._check_condition(condition, z), training=training))
+
+    def _check_condition(self, condition, z):
+        if condition is not None:
+            raise ValueError(f"{type(self).__name__} is not conditional. Received a condition.")
+        return None
+
+    def reconstruct(self, x):
+        """Decodes the posterior mean: ``E[x | z = E_q[z|x]]``."""
+        x_, condition = self._split_inputs(x)
+        q = self._posterior(x_, condition)
+        return self._likelihood_mean(self._likelihood(q.mean(), condition))
+
+    def call(self, inputs, training=None):
+        x, condition = self._split_inputs(inputs)
+        q = self._posterior(x, condition, training=training)
+        return self._likelihood_mean(self._likelihood(q.mean(), condition, training=training))
+
+    def _prior_codes(self, n, seed):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"Expected n to be a positive integer. Received: n={n!r}")
+        seed = self._next_seed() if seed is None else tf.constant([int(seed), 0], "int32")
+        return sampling.reparameterized_sample(self.prior(), n, seed)
+
+    def sample(self, n, seed=None):
+        """Decodes ``n`` codes drawn from the prior: the likelihood means ``E[x|z]``, ``z ~ N(0, I)``.
+
+        Args:
+            n: Number of samples.
+            seed: Optional int for reproducible draws.
+
+        Returns:
+            A numpy array ``(n, *data_shape)``.
+        """
+        return keras.ops.convert_to_numpy(self.decode(self._prior_codes(n, seed)))
+
+    def interpolate(self, x1, x2, steps=10):
+        """Decodes the straight line between the posterior means of ``x1`` and ``x2``.
+
+        Args:
+            x1, x2: Single examples (shape ``data_shape``) or batches of equal size (for the CVAE, the
+                condition is taken from ``x1``).
+            steps: Number of points including both ends, >= 2.
+
+        Returns:
+            A numpy array ``(steps, *data_shape)`` for single examples, ``(batch, steps, *data_shape)`` for
+            batches.
+        """
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
+            raise ValueError(f"Expected steps to be an integer >= 2. Received: steps={steps!r}")
+        (a, ca), (b, _) = self._split_inputs(x1), self._split_inputs(x2)
+        a, b = np.asarray(a, "float32"), np.asarray(b, "float32")
+        single = a.shape == self.data_shape
+        if single:
+            a, b = a[None], b[None]
+            ca = None if ca is None else np.asarray(ca, "float32")[None]
+        za = self._posterior(a, ca).mean()
+        zb = self._posterior(b, ca).mean()
+        t = tf.reshape(tf.linspace(0.0, 1.0, steps), (steps, 1, 1))
+        z = (1.0 - t) * za + t * zb  # (steps, batch, d)
+        out = keras.ops.convert_to_numpy(self._likelihood_mean(self._likelihood(z, ca)))
+        out = np.moveaxis(out, 0, 1)  # (batch, steps, ...)
+        return out[0] if single else out
+
+    def log_likelihood(self, x, num_samples=1000, batch_size=100, sample_batch_size=None, seed=None):
+        """Importance-weighted estimate of ``log p(x)`` per example, in nats.
+
+        ``log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K``, ``z_k ~ q(z|x)``:
+        the IWAE bound, a lower bound that tightens as ``K`` grows (equal in expectation to the ELBO at
+        ``K = 1``). Samples are drawn in chunks of ``sample_batch_size`` so that ``K = 5000`` fits in
+        memory.
+
+        Args:
+            x: Inputs ``(n, ...)`` (``(x, condition)`` for the CVAE), numpy arrays or tensors.
+            num_samples: ``K``, >= 1.
+            batch_size: Examples per chunk.
+            sample_batch_size: Samples per chunk; default keeps ``batch_size * sample_batch_size`` near
+                20,000 decoder evaluations.
+            seed: Optional int; the same seed gives the same estimate (also after a ``.keras`` round trip).
+
+        Returns:
+            A float64 numpy array ``(n,)`` of log-likelihood estimates.
+        """
+        for name, value in (("num_samples", num_samples), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
+        if sample_batch_size is None:
+            sample_batch_size = max(1, min(num_samples, 20000 // batch_size))
+        data, condition = self._split_inputs(x)
+        data = np.asarray(data, "float32")
+        condition = None if condition is None else np.asarray(condition, "float32")
+        fn = self._log_weight_fn()
+        results = []
+        counter = 0
+        for start in range(0, len(data), batch_size):
+            xb = data[start : start + batch_size]
+            inputs = xb if condition is None else (xb, condition[start : start + batch_size])
+            chunks = []
+            for s0 in range(0, num_samples, sample_batch_size):
+                s = min(sample_batch_size, num_samples - s0)
+                chunk_seed = self._next_seed() if seed is None else tf.constant([int(seed), counter], "int32")
+                counter += 1
+                chunks.append(fn(inputs, tf.constant(s, "int32"), chunk_seed))
+            log_w = tf.concat(chunks, axis=0)
+            results.append(tf.reduce_logsumexp(tf.cast(log_w, "float64"), axis=0) - math.log(num_samples))
+        return np.concatenate([r.numpy() for r in results])
+
+    def _log_weight_fn(self):
+        # Kept outside the model's attributes, which Keras tracks (and would try to save).
+        fn = _LOG_WEIGHT_FUNCTIONS.get(self)
+        if fn is None:
+            model = weakref.ref(self)  # the function must not keep its (weakly held) model alive
+
+            @tf.function(reduce_retracing=True)
+            def log_weight(inputs, num_samples, seed):
+                parts = model().log_weights(inputs, num_samples, seed=seed)
+                return parts["log_px_z"] + parts["log_pz"] - parts["log_qz"]
+
+            fn = _LOG_WEIGHT_FUNCTIONS[self] = log_weight
+        return fn
+
+    # ------------------------------------------------------------------ serialization
+    def get_config(self):
+        config = super().get_config()
+        config.pop("reconstruction_loss", None)
+        config.pop("output_activation", None)
+        config.update(
+            {
+                "latent_dim": self._latent_dim,
+                "posterior": self.posterior,
+                "likelihood": self.likelihood,
+                "likelihood_scale": self.likelihood_scale,
+                "num_bins": self.num_bins,
+                "beta": self.beta,
+                "kl_warmup_steps": self.kl_warmup_steps,
+                "num_samples": self.num_samples,
+                "analytic_kl": self.analytic_kl,
+                "min_scale": self.min_scale,
+                "seed": self.seed,
+            }
+        )
+        return config

@@ -1,0 +1,85 @@
+"""Stacked autoencoder: greedy layer-wise pre-training, then fine-tuning."""
+
+import keras
+import numpy as np
+import pytest
+from helpers import assert_keras_roundtrip, assert_training_lowers_loss, compile_model
+
+from kerasae.models.stacked import StackedAutoencoder
+
+
+def _sigmoid(a):
+    return 1 / (1 + np.exp(-a))
+
+
+def test_stage_losses_equal_numpy_reference():
+    rng = np.random.default_rng(0)
+    model = StackedAutoencoder((6,), layer_units=(5, 3), l2=0.01)
+    w1, b1, w2, b2, v2, c2, v1, c1 = (
+        rng.normal(size=s).astype("float32") for s in ((6, 5), (5,), (5, 3), (3,), (3, 5), (5,), (5, 6), (6,))
+    )
+    model.encoder.get_layer("hidden_0").set_weights([w1, b1])
+    model.encoder.get_layer("code").set_weights([w2, b2])
+    model.decoder.get_layer("hidden_0").set_weights([v2, c2])
+    model.decoder.get_layer("output").set_weights([v1, c1])
+    x = rng.uniform(size=(8, 6)).astype("float32")
+    h1 = np.maximum(x @ w1 + b1, 0)
+
+    stage0 = compile_model(model.stage(0))
+    result = stage0.evaluate(x, batch_size=8, verbose=0, return_dict=True)
+    expected = np.mean((_sigmoid(h1 @ v1 + c1) - x) ** 2)
+    np.testing.assert_allclose(result["reconstruction_loss"], expected, rtol=1e-5)
+    np.testing.assert_allclose(result["loss"], expected + 0.01 * (np.sum(w1**2) + np.sum(v1**2)), rtol=1e-5)
+
+    stage1 = compile_model(model.stage(1))
+    result = stage1.evaluate(h1, batch_size=8, verbose=0, return_dict=True)
+    expected = np.mean((np.maximum((h1 @ w2 + b2) @ v2 + c2, 0) - h1) ** 2)
+    np.testing.assert_allclose(result["reconstruction_loss"], expected, rtol=1e-5)
+
+
+def test_pretraining_trains_the_models_layers_and_helps_fine_tuning(digits):
+    keras.utils.set_random_seed(11)
+    fresh = compile_model(StackedAutoencoder((64,), layer_units=(32, 16, 8)))
+    keras.utils.set_random_seed(11)
+    model = StackedAutoencoder((64,), layer_units=(32, 16, 8))
+    before = [np.array(w) for w in model.get_weights()]
+    histories = model.pretrain(digits.x_train, epochs_per_layer=2, batch_size=32, learning_rate=3e-3)
+    assert len(histories) == 3
+    for history in histories:
+        assert history.history["loss"][-1] < history.history["loss"][0]
+    assert all(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+    compile_model(model)
+    start = {
+        "pretrained": model.evaluate(digits.x_train, verbose=0, return_dict=True)["loss"],
+        "random": fresh.evaluate(digits.x_train, verbose=0, return_dict=True)["loss"],
+    }
+    assert start["pretrained"] < 0.8 * start["random"], start
+    assert_training_lowers_loss(model, digits.x_train, epochs=2, factor=1.0)
+
+
+def test_images_with_dropout_and_l2_training_lowers_loss(digits_images):
+    model = StackedAutoencoder((8, 8, 1), layer_units=(32, 8), dropout=0.1, l2=1e-4)
+    model.pretrain(digits_images.x_train, epochs_per_layer=1)
+    assert model.reconstruct(digits_images.x_test[:2]).shape == (2, 8, 8, 1)
+    assert_training_lowers_loss(model, digits_images.x_train, epochs=3, factor=0.95)
+
+
+def test_keras_roundtrip(digits, tmp_path):
+    model = StackedAutoencoder((64,), layer_units=(16, 4), activation="tanh", reconstruction_loss="bce", l2=1e-4)
+    model.pretrain(digits.x_train, epochs_per_layer=1)
+    compile_model(model).fit(digits.x_train[:256], epochs=1, verbose=0)
+    loaded = assert_keras_roundtrip(model, digits.x_test[:16], tmp_path)
+    assert loaded.layer_units == (16, 4) and loaded.activation == "tanh"
+    assert "encoder" not in loaded.get_config()
+
+
+def test_bad_arguments_raise(digits):
+    with pytest.raises(ValueError, match="at least one layer"):
+        StackedAutoencoder((64,), layer_units=())
+    model = StackedAutoencoder((64,), layer_units=(8,))
+    with pytest.raises(ValueError, match=r"Expected pre-training inputs of shape \(n, 64\)"):
+        model.pretrain(digits.x_train[:, :32])
+    with pytest.raises(ValueError, match="epochs_per_layer"):
+        model.pretrain(digits.x_train, epochs_per_layer=0)
+    with pytest.raises(ValueError, match="stage index"):
+        model.stage(1)
