@@ -117,20 +117,18 @@ import tensorflow as tf
 from kerasae.data import datasets
 from kerasae import _compat, safe_loading
 
-#: Export formats.
-FORMATS = ("saved_model", "tflite")
-#: TFLite quantisation modes.
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
-#: What to export: the whole model, the encoder alone or the decoder alone.
-PARTS = ("full", "encoder", "decoder")
-#: How int8 weights are scaled (``weight_scales=``): see the module docstring's "File sizes".
-WEIGHT_SCALES = ("per_tensor", "per_channel", "auto")
-#: Default tolerance on the relative parity error of each output, per artifact (see the module docstring).
-TOLERANCES = {"saved_model": 1e-5, "none": 1e-4, "float16": 5e-3, "dynamic": 5e-2, "int8": 0.08}
-#: Signatures that need random ops and are left out of TFLite files.
-RANDOM_SIGNATURES = ("sample",)
-#: Name of the extra input of a conditional model's signatures (one-hot rows, ``(batch, num_classes)``).
-CONDITION = "condition"
+from kerasae.export.options import (  # noqa: F401  (the constants, also reachable from here)
+    CONDITION,
+    DEFAULT_PARITY_SAMPLES,
+    DEFAULT_REPRESENTATIVE_SAMPLES,
+    DEFAULT_WEIGHT_SCALES,
+    FORMATS,
+    PARTS,
+    QUANTIZATIONS,
+    RANDOM_SIGNATURES,
+    TOLERANCES,
+    WEIGHT_SCALES,
+)
 #: Variant modules imported (when they exist) so that their classes deserialize from ``.keras`` files.
 
 
@@ -728,9 +726,9 @@ def export(
     preprocessing=None,
     tolerance=None,
     int8_io=False,
-    weight_scales="per_tensor",
-    parity_samples=64,
-    representative_samples=1000,
+    weight_scales=DEFAULT_WEIGHT_SCALES,
+    parity_samples=DEFAULT_PARITY_SAMPLES,
+    representative_samples=DEFAULT_REPRESENTATIVE_SAMPLES,
     seed=0,
     names=None,
 ):

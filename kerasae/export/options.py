@@ -1,0 +1,22 @@
+"""What an export can be asked for, and its defaults: plain data, importable without TensorFlow (the CLI
+builds ``kerasae export --help`` from it)."""
+
+#: Export formats.
+FORMATS = ("saved_model", "tflite")
+#: TFLite quantisation modes.
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+#: What to export: the whole model, the encoder alone or the decoder alone.
+PARTS = ("full", "encoder", "decoder")
+#: How int8 weights are scaled (``weight_scales=``): one scale per tensor, per output channel (TFLite's own
+#: default), or per channel for convolutions only.
+WEIGHT_SCALES = ("per_tensor", "per_channel", "auto")
+DEFAULT_WEIGHT_SCALES = "per_tensor"
+#: Held-out examples each artifact is compared on, and training examples int8 is calibrated on, by default.
+DEFAULT_PARITY_SAMPLES = 64
+DEFAULT_REPRESENTATIVE_SAMPLES = 1000
+#: Default tolerance on the relative parity error of each output, per artifact.
+TOLERANCES = {"saved_model": 1e-5, "none": 1e-4, "float16": 5e-3, "dynamic": 5e-2, "int8": 0.08}
+#: Signatures that need random ops and are left out of TFLite files.
+RANDOM_SIGNATURES = ("sample",)
+#: Name of the extra input of a conditional model's signatures (one-hot rows, ``(batch, num_classes)``).
+CONDITION = "condition"
