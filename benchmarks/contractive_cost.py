@@ -1,7 +1,8 @@
 """Benchmark: what the contractive penalty costs, per method and per MLP, as a multiple of a plain step.
 
 For each encoder architecture (784-dimensional input, mirrored decoder, batch 100, Adam) it times a
-training step of the plain :class:`kerasae.Autoencoder` and of :class:`kerasae.contractive.ContractiveAutoencoder`
+training step of the plain :class:`kerasae.models.autoencoder.Autoencoder` and of
+:class:`kerasae.models.contractive.ContractiveAutoencoder`
 with each way of computing ``||dh/dx||_F^2``:
 
 * ``auto``: the default, the first exact method that applies (the sigmoid closed form for one sigmoid
@@ -48,12 +49,12 @@ BATCH_SIZE = 100
 
 def quadratic_form_applies(hidden, k, code_activation, d=784):
     """Whether kerasae computes the exact norm of this MLP as ``s^T (G * H) s`` (asked of
-    :func:`kerasae.contractive.quadratic_form_applies` on the encoder)."""
-    import kerasae
-    from kerasae.models import contractive
+    :func:`kerasae.ops.jacobian.quadratic_form_applies` on the encoder)."""
+    from kerasae import networks
+    from kerasae.ops import jacobian
 
-    encoder = kerasae.networks.mlp((d,), k, hidden_units=hidden, code_activation=code_activation)[0]
-    return contractive.quadratic_form_applies(contractive.dense_chain(encoder))
+    encoder = networks.mlp((d,), k, hidden_units=hidden, code_activation=code_activation)[0]
+    return jacobian.quadratic_form_applies(jacobian.dense_chain(encoder))
 
 
 def penalty_macs(hidden, k, quadratic, d=784, batch=BATCH_SIZE):
@@ -116,17 +117,18 @@ def time_step(architecture, method, jit_compile, steps, epochs, seed=0):
     import numpy as np
     import tensorflow as tf
 
-    import kerasae
-    from benchmarks.run import timed_fit
+    from benchmarks.measure import timed_fit
+    from kerasae import networks
+    from kerasae.models.autoencoder import Autoencoder
     from kerasae.models.contractive import ContractiveAutoencoder
 
     hidden, k, activation, code_activation = ARCHITECTURES[architecture]
     keras.utils.set_random_seed(seed)
-    encoder, decoder = kerasae.networks.mlp(
+    encoder, decoder = networks.mlp(
         (784,), k, hidden_units=hidden, activation=activation, code_activation=code_activation
     )
     if method == "plain":
-        model, used = kerasae.Autoencoder(encoder, decoder), "-"
+        model, used = Autoencoder(encoder, decoder), "-"
     else:
         model = ContractiveAutoencoder(encoder, decoder, contractive_weight=0.1, penalty_method=method, seed=seed)
         used = model.training_method
@@ -146,7 +148,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import tensorflow as tf
 
-    from kerasae import export
+    from kerasae.utils import versions
 
     jits = {"both": (False, True), "on": (True,), "off": (False,)}[args.jit]
     rows = []
@@ -188,7 +190,7 @@ def main(argv=None):
                    "command": "python benchmarks/contractive_cost.py " + " ".join(argv if argv is not None else sys.argv[1:]),
                    "settings": {**vars(args), "batch_size": BATCH_SIZE},
                    "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
-                   "versions": export._versions(), "tensorflow": tf.__version__}, f, indent=2)
+                   "versions": versions.versions(), "tensorflow": tf.__version__}, f, indent=2)
     print(f"\nwritten to {args.out}")
     return 0
 

@@ -215,8 +215,9 @@ def main(argv=None):
 
     import tensorflow as tf
 
-    from kerasae.cli import registry
     from kerasae import export
+    from kerasae.cli import registry
+    from kerasae.utils import versions
 
     rows = []
     for spec in args.families:
@@ -235,7 +236,7 @@ def main(argv=None):
                 "settings": {**vars(args), "hidden_units": HIDDEN_UNITS, "latent_dim": LATENT_DIM,
                              "dataset": "digits; family@dataset rows on that data set", "batch_for_latency": 1},
                 "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count()},
-                "versions": export._versions(),
+                "versions": versions.versions(),
                 "tensorflow_threads": tf.config.threading.get_inter_op_parallelism_threads(),
                 "markdown": table,
             },

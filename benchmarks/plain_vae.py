@@ -1,4 +1,4 @@
-"""A minimal hand-written Keras 3 VAE, the baseline that ``benchmarks/run.py`` compares kerasae's VAE with.
+"""A minimal hand-written Keras 3 VAE, the baseline that ``python -m benchmarks.run`` compares kerasae's VAE with.
 
 Written the plain keras.io way, with no kerasae code: a subclassed ``keras.Model`` with one ``train_step``
 under ``tf.GradientTape``, a Dense head producing the posterior mean and log-variance, the
@@ -7,7 +7,7 @@ reparameterisation ``z = mu + exp(log_var / 2) * eps``, and the loss
     loss = mean_n [ sum_d BCE_with_logits(x_nd, logits_nd) + KL(N(mu_n, diag(exp(log_var_n))) || N(0, I)) ]
 
 with the analytic KL ``-1/2 sum_j (1 + log_var_j - mu_j^2 - exp(log_var_j))``. The architecture matches
-``kerasae.vae.VAE.create((784,), 50, hidden_units=(200, 200), activation="tanh")``: encoder
+``kerasae.models.vae.VAE.create((784,), 50, hidden_units=(200, 200), activation="tanh")``: encoder
 784-200-200-100 (mean and log-variance), decoder 50-200-200-784 (logits).
 """
 

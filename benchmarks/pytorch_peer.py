@@ -6,7 +6,7 @@ Bernoulli likelihood, analytic KL, one reparameterised sample, Adam(1e-3), batch
 in-memory batches of binarised MNIST (fixed draws; binarised random data of MNIST's shape when the Keras
 cache has no MNIST):
 
-* ``kerasae``: ``kerasae.vae.VAE.create`` trained by its compiled train function, fed from the batches held in
+* ``kerasae``: ``kerasae.models.vae.VAE.create`` trained by its compiled train function, fed from the batches held in
   a ``tf.data`` pipeline: with ``compile``'s defaults (XLA, 16 steps per call of the compiled function),
   with one step per call (Keras' default), and without XLA;
 * ``torch``: the same VAE hand-written in PyTorch (the PyTorch examples' style: ``nn.Sequential``, the loss in
@@ -59,9 +59,9 @@ BURN_IN = 10
 
 #: name -> (framework, description)
 CONTENDERS = {
-    "kerasae_jit": ("keras", "kerasae.vae.VAE, compile defaults: XLA, 16 steps per compiled call"),
-    "kerasae_jit_1": ("keras", "kerasae.vae.VAE, XLA, steps_per_execution=1 (Keras' default)"),
-    "kerasae_nojit": ("keras", "kerasae.vae.VAE, jit_compile=False (graph mode), 16 steps per call"),
+    "kerasae_jit": ("keras", "kerasae.models.vae.VAE, compile defaults: XLA, 16 steps per compiled call"),
+    "kerasae_jit_1": ("keras", "kerasae.models.vae.VAE, XLA, steps_per_execution=1 (Keras' default)"),
+    "kerasae_nojit": ("keras", "kerasae.models.vae.VAE, jit_compile=False (graph mode), 16 steps per call"),
     "torch_eager": ("torch", "hand-written PyTorch VAE, eager"),
     "torch_compile": ("torch", "hand-written PyTorch VAE, training step under torch.compile"),
     "pythae_eager": ("torch", "pythae.models.VAE (same networks), eager"),
@@ -231,11 +231,11 @@ def worker(config):
 # ================================================================================================ driver
 def prepare_batches(path, seed=0):
     """Saves ``NUM_BATCHES`` fixed Bernoulli draws of MNIST batches (random data of MNIST's shape without the
-    Keras cache: :func:`benchmarks.run.prepare_data`) to ``path``; returns a description of the data. Run in
+    Keras cache: :func:`benchmarks.workers.prepare_data`) to ``path``; returns a description of the data. Run in
     its own process (see :func:`_python`)."""
     import numpy as np
 
-    from benchmarks.run import prepare_data
+    from benchmarks.workers import prepare_data
 
     with tempfile.TemporaryDirectory() as tmp:
         data = prepare_data(NUM_BATCHES * BATCH_SIZE, tmp, seed)

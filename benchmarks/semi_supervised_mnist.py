@@ -7,7 +7,7 @@ accuracy of the same MLP encoder + linear head trained:
 * ``sequential``: autoencoder on all images, then the head on the frozen codes;
 * ``concurrent``: one fit on mixed batches, cross-entropy on the labelled + alpha * reconstruction;
 * ``vae_m1``: a VAE on all images, then the head on the posterior means (Kingma et al. 2014, M1),
-  when :mod:`kerasae.vae` exists.
+  when :mod:`kerasae.models.vae` exists.
 
 Anomaly detection: an autoencoder and a VAE trained on every digit but ``--anomaly-digit``; ROC AUC of the
 reconstruction error (autoencoder) and of ``-log p(x)`` (VAE) on the test set, threshold at the 99%
@@ -35,6 +35,7 @@ import keras  # noqa: E402
 
 import kerasae  # noqa: E402
 from kerasae import anomaly  # noqa: E402
+from kerasae.data import datasets  # noqa: E402
 from kerasae.models import semi_supervised as ss  # noqa: E402
 
 try:
@@ -164,7 +165,7 @@ def anomaly_detection(args, data):
 
 def main(argv=None):
     args = parse_args(argv)
-    data = kerasae.datasets.load(args.dataset, validation_split=1 / 12, seed=args.seed)
+    data = datasets.load(args.dataset, validation_split=1 / 12, seed=args.seed)
     print(f"{args.dataset}: {len(data.x_train)} train, {len(data.x_val)} validation, {len(data.x_test)} test")
     print(f"Semi-supervised, {args.labels_per_class} labels per class, {args.epochs} epochs:")
     semi = semi_supervised(args, data)

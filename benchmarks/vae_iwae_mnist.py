@@ -47,12 +47,13 @@ def main(argv=None):
 
     import kerasae
     from kerasae.callbacks import EpochTimer
+    from kerasae.data import datasets
     from kerasae.models.iwae import IWAE
     from kerasae.models.vae import VAE
 
     keras.utils.set_random_seed(args.seed)
     k = args.num_samples or (5 if args.model == "iwae" else 1)
-    data = kerasae.datasets.load("mnist", binarize="dynamic", seed=args.seed)
+    data = datasets.load("mnist", binarize="dynamic", seed=args.seed)
     cls = IWAE if args.model == "iwae" else VAE
     model = cls.create(
         (784,), 50, hidden_units=(200, 200), activation="tanh", likelihood="bernoulli", num_samples=k, seed=args.seed

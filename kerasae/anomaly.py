@@ -15,6 +15,7 @@ Example:
 import numpy as np
 
 from kerasae.ops import losses
+from kerasae.utils.validation import check_choice, check_number, check_positive_int
 
 #: Scoring methods of :func:`anomaly_score`.
 METHODS = ("auto", "reconstruction", "likelihood")
@@ -24,6 +25,10 @@ def _check_x(x, name):
     from kerasae.data.datasets import check_array
 
     return check_array(x, name, unit_interval=False)
+
+
+def _check_quantile(quantile):
+    return check_number("quantile", quantile, minimum=0.0, maximum=1.0, exclusive_minimum=True, exclusive_maximum=True)
 
 
 def _check_scores(scores, name):
@@ -40,15 +45,15 @@ def anomaly_score(model, x, method="auto", batch_size=256, num_samples=100, seed
     """Per-example anomaly score: higher means more anomalous.
 
     * ``"reconstruction"``: the model's own per-example reconstruction loss ``r(x, g(f(x)))`` in inference
-      mode (mean squared error, or binary cross-entropy on the decoder's logits, as the model was trained);
-      for a model whose ``encode`` returns a distribution, the squared error of ``reconstruct(x)``.
+      mode (mean squared error, or binary cross-entropy on the decoder's logits, as the model was trained),
+      decoding ``encode_mean(x)``; for a model with a likelihood (a VAE), the squared error of
+      ``reconstruct(x)``, the likelihood's mean at the posterior mean.
     * ``"likelihood"``: ``-log p(x)``, the importance-weighted estimate of ``model.log_likelihood`` with
       ``num_samples`` posterior samples (the negative ELBO in expectation when ``num_samples=1``).
     * ``"auto"``: ``"likelihood"`` for a model with ``log_likelihood`` (a VAE), else ``"reconstruction"``.
 
     Args:
-        model: A trained :class:`kerasae.Autoencoder` (or any model with ``encode``/``decoder``, or with
-            ``log_likelihood``).
+        model: A trained :class:`kerasae.Autoencoder` (a VAE for ``"likelihood"``).
         x: Inputs ``(n, ...)`` shaped as the model expects.
         method: ``"auto"``, ``"reconstruction"`` or ``"likelihood"``.
         batch_size: Examples scored at a time.
@@ -61,11 +66,9 @@ def anomaly_score(model, x, method="auto", batch_size=256, num_samples=100, seed
     Raises:
         ValueError: for an unknown method, a model that cannot be scored that way, or bad inputs.
     """
-    if method not in METHODS:
-        raise ValueError(f"Expected method to be one of {list(METHODS)}. Received: method={method!r}")
+    check_choice("method", method, METHODS)
     x = _check_x(x, "x")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"Expected batch_size to be a positive integer. Received: batch_size={batch_size!r}")
+    batch_size = check_positive_int("batch_size", batch_size)
     has_likelihood = callable(getattr(model, "log_likelihood", None))
     if method == "auto":
         method = "likelihood" if has_likelihood else "reconstruction"
@@ -83,20 +86,18 @@ def anomaly_score(model, x, method="auto", batch_size=256, num_samples=100, seed
             )
         log_px = model.log_likelihood(x, num_samples=num_samples, batch_size=min(batch_size, 100), seed=seed)
         return -np.asarray(log_px, dtype="float64")
-    if not all(hasattr(model, name) for name in ("encode", "decoder", "reconstruct", "reconstruction_loss_fn", "loss_input")):
+    if not all(hasattr(model, name) for name in ("encode_mean", "decoder", "reconstruct", "reconstruction_loss_fn", "loss_input")):
         raise ValueError(
-            f"method='reconstruction' needs a kerasae.Autoencoder (encode, decoder and its reconstruction loss). "
+            f"method='reconstruction' needs a kerasae.Autoencoder (encode_mean, decoder and its reconstruction loss). "
             f"Received {type(model).__name__}."
         )
     scores = []
     for start in range(0, len(x), batch_size):
         xb = x[start : start + batch_size]
-        code = model.encode(xb)
-        if hasattr(code, "sample") and callable(getattr(code, "mean", None)):
-            # A probabilistic encoder (VAE): squared error of the reconstruction at the posterior mean.
+        if has_likelihood:  # a VAE: its decoder gives the likelihood's parameters, reconstruct its mean
             scores.append(np.asarray(losses.mean_squared_error(xb, model.reconstruct(xb))))
         else:
-            outputs = model.decoder(code, training=False)
+            outputs = model.decoder(model.encode_mean(xb), training=False)
             scores.append(np.asarray(model.reconstruction_loss_fn(xb, model.loss_input(outputs))))
     return np.concatenate(scores).astype("float64")
 
@@ -113,9 +114,8 @@ def fit_threshold(scores_normal, quantile=0.99):
     Returns:
         The threshold, a float.
     """
-    if isinstance(quantile, bool) or not 0.0 < float(quantile) < 1.0:
-        raise ValueError(f"Expected quantile in (0, 1). Received: quantile={quantile!r}")
-    return float(np.quantile(_check_scores(scores_normal, "scores_normal"), float(quantile)))
+    quantile = _check_quantile(quantile)
+    return float(np.quantile(_check_scores(scores_normal, "scores_normal"), quantile))
 
 
 def roc_auc(scores_normal, scores_anomalous):
@@ -151,12 +151,10 @@ class AnomalyDetector:
     """
 
     def __init__(self, model, quantile=0.99, method="auto", **score_kwargs):
-        if isinstance(quantile, bool) or not 0.0 < float(quantile) < 1.0:
-            raise ValueError(f"Expected quantile in (0, 1). Received: quantile={quantile!r}")
-        if method not in METHODS:
-            raise ValueError(f"Expected method to be one of {list(METHODS)}. Received: method={method!r}")
+        quantile = _check_quantile(quantile)
+        check_choice("method", method, METHODS)
         self.model = model
-        self.quantile = float(quantile)
+        self.quantile = quantile
         self.method = method
         self.score_kwargs = score_kwargs
         self.threshold = None

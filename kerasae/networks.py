@@ -16,18 +16,10 @@ import math
 import keras
 from keras import layers
 
+from kerasae.utils.validation import check_number, check_positive_int
+
 #: Architectures known to :func:`build`.
 ARCHITECTURES = ("mlp", "conv")
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
-
-
-def _check_rate(name, value):
-    if not 0.0 <= float(value) < 1.0:
-        raise ValueError(f"Expected {name} in [0, 1). Received: {name}={value!r}")
 
 
 def default_hidden_units(input_dim, latent_dim, depth=2):
@@ -84,15 +76,13 @@ def mlp(
         ``decoder_outputs``), linear outputs.
     """
     input_shape = tuple(int(d) for d in input_shape)
-    _check_positive_int("latent_dim", latent_dim)
-    _check_positive_int("decoder_outputs", decoder_outputs)
-    _check_rate("dropout", dropout)
+    latent_dim = check_positive_int("latent_dim", latent_dim)
+    decoder_outputs = check_positive_int("decoder_outputs", decoder_outputs)
+    dropout = check_number("dropout", dropout, minimum=0, maximum=1, exclusive_maximum=True)
     input_dim = math.prod(input_shape)
     if hidden_units is None:
         hidden_units = default_hidden_units(input_dim, latent_dim)
-    hidden_units = tuple(int(u) for u in hidden_units)
-    for units in hidden_units:
-        _check_positive_int("hidden_units", units)
+    hidden_units = tuple(check_positive_int("hidden_units", units) for units in hidden_units)
 
     inputs = keras.Input(input_shape, name="x")
     h = layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
@@ -153,10 +143,10 @@ def conv(
         ValueError: if the input is not an image or its size is not divisible by ``2 ** len(filters)``.
     """
     input_shape = tuple(int(d) for d in input_shape)
-    _check_positive_int("latent_dim", latent_dim)
-    _check_positive_int("decoder_outputs", decoder_outputs)
-    _check_rate("dropout", dropout)
-    filters = tuple(int(f) for f in filters)
+    latent_dim = check_positive_int("latent_dim", latent_dim)
+    decoder_outputs = check_positive_int("decoder_outputs", decoder_outputs)
+    dropout = check_number("dropout", dropout, minimum=0, maximum=1, exclusive_maximum=True)
+    filters = tuple(check_positive_int("filters", f) for f in filters)
     if len(input_shape) != 3:
         raise ValueError(
             f"Expected image inputs of shape (height, width, channels) for a conv network. Received: "

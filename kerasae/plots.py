@@ -5,10 +5,10 @@ notebook shows it inline, and also writes a PNG when ``path`` is given.
 """
 
 import math
-import os
-import tempfile
 
 import numpy as np
+
+from kerasae.utils.files import replacing
 
 
 def _figure(rows, cols, size=1.2):
@@ -18,19 +18,11 @@ def _figure(rows, cols, size=1.2):
 
 
 def save(fig, path):
-    """Writes ``fig`` to ``path`` atomically (a temporary file, then a rename). Returns ``path``."""
+    """Writes ``fig`` to ``path`` atomically (a temporary file beside it, then a rename). Returns ``path``."""
     if path is None:
         return None
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-    os.close(fd)
-    try:
+    with replacing(path) as tmp:
         fig.savefig(tmp, dpi=100)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return path
 
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import keras
+import tensorflow_probability as tfp
 
 import kerasae
 
@@ -56,13 +57,58 @@ def assert_keras_roundtrip(model, x, tmp_path, outputs=lambda m, x: m.reconstruc
     return loaded
 
 
-def assert_layer_roundtrip(layer, inputs=None):
-    """Serialises a layer with ``keras.saving`` and checks the config survives (and outputs, if given)."""
+def assert_layer_roundtrip(layer, inputs=None, atol=1e-6):
+    """Serialises a layer with ``keras.saving`` and checks the config survives (and outputs, if given).
+
+    Args:
+        layer: The layer to round-trip.
+        inputs: Optional inputs: both layers are called on them (which builds their weights), the
+            original's weights are copied into the restored layer with ``set_weights``, and their outputs
+            must agree. Distributions are compared by ``.mean()``, ``.stddev()`` (where they have them)
+            and the ``log_prob`` of one sample of the original.
+        atol: Allowed absolute difference of the outputs.
+
+    Returns:
+        The restored layer.
+    """
     config = keras.saving.serialize_keras_object(layer)
     restored = keras.saving.deserialize_keras_object(config, safe_mode=True)
     assert type(restored) is type(layer)
     assert restored.get_config() == layer.get_config()
+    if inputs is not None:
+        layer(inputs)  # builds the weights of both before copying them
+        restored(inputs)
+        weights = layer.get_weights()
+        assert len(restored.get_weights()) == len(weights)
+        restored.set_weights(weights)
+        _assert_outputs_close(restored(inputs), layer(inputs), atol)
     return restored
+
+
+def _assert_outputs_close(actual, expected, atol, where="output"):
+    """Compares layer outputs: tensors, tfp distributions, or lists, tuples and dicts of them."""
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict) and actual.keys() == expected.keys(), f"{where}: keys differ"
+        for key in expected:
+            _assert_outputs_close(actual[key], expected[key], atol, f"{where}[{key!r}]")
+    elif isinstance(expected, (list, tuple)):
+        assert isinstance(actual, (list, tuple)) and len(actual) == len(expected), f"{where}: lengths differ"
+        for i, (a, e) in enumerate(zip(actual, expected)):
+            _assert_outputs_close(a, e, atol, f"{where}[{i}]")
+    elif isinstance(expected, tfp.distributions.Distribution):
+        assert type(actual) is type(expected), f"{where}: {type(actual).__name__} != {type(expected).__name__}"
+        x = expected.sample(seed=[5, 6])
+        for name, statistic in (("mean", lambda d: d.mean()), ("stddev", lambda d: d.stddev()),
+                                ("log_prob", lambda d: d.log_prob(x))):
+            try:
+                e = statistic(expected)
+            except NotImplementedError:  # e.g. a Categorical has no mean
+                continue
+            np.testing.assert_allclose(
+                np.asarray(statistic(actual)), np.asarray(e), atol=atol, err_msg=f"{where}.{name}"
+            )
+    else:
+        np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=atol, err_msg=where)
 
 
 def mean_image_mse(x_train, x_test):

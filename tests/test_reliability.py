@@ -250,6 +250,30 @@ def test_resume_after_a_crash_continues_at_the_right_epoch(tmp_path):
     assert metrics["test"]["loss"] == pytest.approx(reference, rel=0.15)
 
 
+def test_terminated_run_cleans_up_its_staging_folder(tmp_path):
+    """SIGTERM (a scheduler's stop) unwinds the run like Ctrl-C: its private staging folder goes, the run
+    folder holds what it held."""
+    out = tmp_path / "runs" / "run"
+    argv = [sys.executable, "-m", "kerasae", "train", "autoencoder", "--epochs", "400", "--batch-size", "16",
+            "--out", str(out), "--verbose", "0"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None:
+            if out.parent.is_dir() and any(p.name.startswith(".kerasae-staging-") for p in out.parent.iterdir()):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be stopped"
+        time.sleep(1.0)
+        proc.terminate()
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 143, err[-2000:]
+    assert "terminated; nothing was written" in err
+    assert not out.parent.exists() or os.listdir(out.parent) == []
+
+
 def test_seed_makes_two_runs_identical(tmp_path):
     weights = []
     for name in ("a", "b"):

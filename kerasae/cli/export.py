@@ -1,25 +1,32 @@
-"""``kerasae export``: its options and how they map onto :func:`kerasae.export.export`; also used by the
-thin scripts in the repository's ``export/`` folder."""
+"""``kerasae export``: its options and how they map onto :func:`kerasae.export.api.export`; also used by the
+thin scripts in the repository's ``export/`` folder.
+
+The options come from :mod:`kerasae.export.options` (plain data), so ``kerasae export --help`` starts
+without TensorFlow; the exporter itself is imported when an export runs.
+"""
 
 import argparse
-import inspect
-import json
 import math
 import os
 
-import keras
-
-from kerasae import safe_loading
-from kerasae.data import datasets
-from kerasae.export.api import (
+from kerasae.cli.arguments import non_negative_float, positive_int
+from kerasae.cli.registry import models
+from kerasae.cli.runs import load_data, load_model, read_config
+from kerasae.export.options import (
+    DEFAULT_PARITY_SAMPLES,
+    DEFAULT_REPRESENTATIVE_SAMPLES,
+    DEFAULT_WEIGHT_SCALES,
     FORMATS,
     PARTS,
     QUANTIZATIONS,
     WEIGHT_SCALES,
-    condition_size,
-    export,
-    input_shape_of,
 )
+
+
+def add_parser(commands):
+    """Adds ``export`` to the ``commands`` sub-parsers."""
+    export = commands.add_parser("export", help="export a run folder or .keras file to SavedModel / TFLite")
+    return add_export_arguments(export)
 
 
 def add_export_arguments(parser, formats=("saved_model", "tflite", "all"), default_format="all"):
@@ -33,7 +40,6 @@ def add_export_arguments(parser, formats=("saved_model", "tflite", "all"), defau
     Returns:
         The parser.
     """
-    default = {name: p.default for name, p in inspect.signature(export).parameters.items()}  # the flags' defaults
     parser.add_argument("source", help="a run folder (holding model.keras and metrics.json) or a .keras file")
     parser.add_argument("--format", choices=formats, default=default_format, help=f"artifacts to write (default: {default_format})")
     tflite = "tflite" in formats or "all" in formats
@@ -45,20 +51,20 @@ def add_export_arguments(parser, formats=("saved_model", "tflite", "all"), defau
     parser.add_argument("--part", nargs="+", choices=(*PARTS, "all"), default=["full"], help="full model, encoder, decoder, or all (default: full)")
     parser.add_argument("--out", default=None, help="destination folder (default: RUN_DIR/export, or MODEL_export beside a .keras file)")
     parser.add_argument("--dataset", default=None, help="data for the parity check and int8 calibration (default: the run's data set, else digits)")
-    parser.add_argument("--tolerance", type=float, default=None, help="relative parity tolerance for every artifact (default: per mode, see kerasae.export)")
-    parser.add_argument("--parity-samples", type=int, default=default["parity_samples"],
-                        help=f"held-out examples compared (default: {default['parity_samples']})")
+    parser.add_argument("--tolerance", type=non_negative_float, default=None, help="relative parity tolerance for every artifact (default: per mode, see kerasae.export)")
+    parser.add_argument("--parity-samples", type=positive_int, default=DEFAULT_PARITY_SAMPLES,
+                        help=f"held-out examples compared (default: {DEFAULT_PARITY_SAMPLES})")
     if tflite:
         parser.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs for --quantize int8")
         parser.add_argument(
-            "--weight-scales", choices=WEIGHT_SCALES, default=default["weight_scales"],
+            "--weight-scales", choices=WEIGHT_SCALES, default=DEFAULT_WEIGHT_SCALES,
             help="int8 weight scales for dynamic/int8: per_tensor (smallest files), per_channel (TFLite's "
-            f"default), auto (per tensor for Dense, per channel for convolutions) (default: {default['weight_scales']})",
+            f"default), auto (per tensor for Dense, per channel for convolutions) (default: {DEFAULT_WEIGHT_SCALES})",
         )
-        parser.add_argument("--representative-samples", type=int, default=default["representative_samples"],
-                            help=f"training examples for int8 calibration (default: {default['representative_samples']})")
+        parser.add_argument("--representative-samples", type=positive_int, default=DEFAULT_REPRESENTATIVE_SAMPLES,
+                            help=f"training examples for int8 calibration (default: {DEFAULT_REPRESENTATIVE_SAMPLES})")
     else:  # a SavedModel-only parser has no TFLite options
-        parser.set_defaults(quantize=["none"], int8_io=False, weight_scales=default["weight_scales"],
+        parser.set_defaults(quantize=["none"], int8_io=False, weight_scales=DEFAULT_WEIGHT_SCALES,
                             representative_samples=0)
     parser.add_argument("--scaling", default=None, help="input scaling to record in the metadata (default: 'float32 in [0, 1]')")
     parser.add_argument("--binarize", choices=("none", "static", "dynamic"), default=None, help="binarisation to record and apply to the data (default: the run's)")
@@ -76,21 +82,15 @@ def load_source(source):
         model_path, out = source, os.path.splitext(source)[0] + "_export"
     else:
         raise ValueError(f"Expected a run folder or a .keras file. Received: {source!r}")
-    metrics = os.path.join(os.path.dirname(model_path), "metrics.json")
-    config = {}
-    if os.path.isfile(metrics):
-        with open(metrics) as f:
-            config = json.load(f).get("config", {}) or {}
-    return safe_loading.load_model(model_path), config, out
+    config = read_config(os.path.dirname(model_path))
+    return load_model(model_path), config, out
 
 
-def export_from_args(args):
-    """Runs an export from parsed :func:`add_export_arguments` options; prints and returns the results."""
-    model, config, default_out = load_source(args.source)
-    shape = input_shape_of(model)
-    from kerasae.cli import registry
+def _data(args, config, shape):
+    """The data of the parity check and the calibration, and the binarisation applied to it."""
+    from kerasae.data import datasets
 
-    entry = registry.models().get(config.get("model"))
+    entry = models().get(config.get("model"))
     run_keys = {"dataset", "architecture", "validation_split", "seed"}
     run_data = args.dataset is None and entry is not None and run_keys <= set(config)
     binarize = args.binarize if args.binarize is not None else config.get("binarize")
@@ -100,10 +100,8 @@ def export_from_args(args):
     options = {"flatten": len(shape) == 1, "seed": int(config.get("seed", 0) or 0)}
     if binarize == "static":
         options["binarize"] = "static"
-    if run_data:
-        from kerasae.cli import main as cli  # the run's own data options (binarisation, held-out class, ...)
-
-        data = cli.load_data(argparse.Namespace(**config), entry)
+    if run_data:  # the run's own data options (binarisation, held-out class, ...)
+        data = load_data(argparse.Namespace(**config), entry)
     else:
         data = datasets.load(args.dataset or config.get("dataset") or "digits", **options)
     if math.prod(data.input_shape) != math.prod(shape):
@@ -111,6 +109,17 @@ def export_from_args(args):
             f"The data set {data.name!r} has examples of shape {data.input_shape}, the model expects {shape}. "
             "Fix: pass --dataset with the data the model was trained on."
         )
+    return data, binarize, options["seed"]
+
+
+def export_from_args(args):
+    """Runs an export from parsed :func:`add_export_arguments` options; prints and returns the results."""
+    import keras
+
+    from kerasae.export.api import condition_size, export, input_shape_of
+
+    model, config, default_out = load_source(args.source)
+    data, binarize, seed = _data(args, config, input_shape_of(model))
     preprocessing = {"scaling": args.scaling or "float32 in [0, 1], as kerasae.datasets.load returns", "binarization": binarize}
     if binarize == "static":
         preprocessing["threshold"] = 0.5
@@ -139,7 +148,7 @@ def export_from_args(args):
         weight_scales=args.weight_scales,
         parity_samples=args.parity_samples,
         representative_samples=args.representative_samples,
-        seed=options["seed"],
+        seed=seed,
     )
     print("| artifact | signatures | size (KiB) | max rel. error | tolerance |")
     print("|---|---|---:|---:|---:|")

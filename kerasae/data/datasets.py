@@ -20,6 +20,7 @@ import numpy as np
 
 from kerasae.data.checks import check_array  # noqa: F401  (also reachable from here)
 from kerasae.data.pipelines import make_pipeline
+from kerasae.utils.validation import check_choice, check_number
 
 #: Names :func:`load` knows; anything else is treated as a file path.
 NAMES = ("digits", "mnist", "fashion_mnist")
@@ -66,8 +67,7 @@ class Dataset:
 
     def split(self, split):
         """Returns ``(x, y)`` of ``"train"``, ``"val"`` or ``"test"``."""
-        if split not in ("train", "val", "test"):
-            raise ValueError(f"Expected split 'train', 'val' or 'test'. Received: split={split!r}")
+        check_choice("split", split, ("train", "val", "test"))
         return getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
 
     def pipeline(self, split="train", batch_size=64, shuffle=None, with_labels=False, transform=None):
@@ -133,7 +133,7 @@ def _scale(x, scale, name):
         return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
     if scale is None:
         return x
-    raise ValueError(f"Expected scale to be 'auto', 'minmax' or None. Received: scale={scale!r}")
+    check_choice("scale", scale, ("auto", "minmax", None))
 
 
 def _bernoulli(x, seed):
@@ -270,11 +270,9 @@ def load(
         ValueError: for an unknown name or missing file, a wrong rank, NaN or inf values, values outside
             [0, 1], empty data, or bad options; the message says what was expected.
     """
-    if binarize not in BINARIZATIONS:
-        raise ValueError(f"Expected binarize to be one of {list(BINARIZATIONS)}. Received: binarize={binarize!r}")
+    check_choice("binarize", binarize, BINARIZATIONS)
     for arg, value in (("validation_split", validation_split), ("test_split", test_split), ("threshold", threshold)):
-        if not 0.0 <= float(value) < 1.0:
-            raise ValueError(f"Expected {arg} in [0, 1). Received: {arg}={value!r}")
+        check_number(arg, value, minimum=0, maximum=1, exclusive_maximum=True)
     name = os.fspath(name_or_path)
     if name == "digits":
         x, y, x_test, y_test = _load_digits()

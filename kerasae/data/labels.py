@@ -3,6 +3,8 @@ unlabelled example."""
 
 import numpy as np
 
+from kerasae.utils.validation import check_choice, check_positive_int
+
 #: Tasks a prediction head can solve.
 TASKS = ("classification", "regression")
 #: The label of an unlabelled example in classification (regression uses NaN).
@@ -10,8 +12,7 @@ UNLABELLED = -1
 
 
 def check_task(task):
-    if task not in TASKS:
-        raise ValueError(f"Expected task to be one of {list(TASKS)}. Received: task={task!r}")
+    return check_choice("task", task, TASKS)
 
 
 def labelled_mask(y, task="classification"):
@@ -46,8 +47,7 @@ def mask_labels(y, labels_per_class, seed=0):
         ValueError: if ``y`` is not a 1-D array of non-negative integers, or a class has fewer than
             ``labels_per_class`` examples.
     """
-    if isinstance(labels_per_class, bool) or not isinstance(labels_per_class, (int, np.integer)) or labels_per_class < 1:
-        raise ValueError(f"Expected labels_per_class to be a positive integer. Received: labels_per_class={labels_per_class!r}")
+    labels_per_class = check_positive_int("labels_per_class", labels_per_class)
     y = np.asarray(y)
     if y.ndim != 1 or len(y) == 0 or not np.issubdtype(y.dtype, np.integer) or y.min() < 0:
         raise ValueError(

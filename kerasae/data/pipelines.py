@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from kerasae.data.labels import labelled_mask
+from kerasae.utils.validation import check_int, check_number, check_positive_int
 
 
 def make_pipeline(
@@ -40,8 +41,7 @@ def make_pipeline(
         ValueError: if the batch size is not a positive integer or exceeds the number of samples.
     """
     n = len(x)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"Expected batch_size to be a positive integer. Received: batch_size={batch_size!r}")
+    batch_size = check_positive_int("batch_size", batch_size)
     if n == 0:
         raise ValueError("Expected at least one sample to build a pipeline. Received an empty array.")
     if batch_size > n:
@@ -116,15 +116,15 @@ def mixed_pipeline(x, y, batch_size=64, labelled_fraction=0.25, seed=0, task="cl
     y = np.asarray(y)
     if len(x) != len(y):
         raise ValueError(f"Expected one label per example. Received {len(x)} examples and {len(y)} labels.")
-    if not 0.0 < float(labelled_fraction) < 1.0:
-        raise ValueError(f"Expected labelled_fraction in (0, 1). Received: labelled_fraction={labelled_fraction!r}")
+    labelled_fraction = check_number(
+        "labelled_fraction", labelled_fraction, minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True
+    )
     y = y.astype("int64") if task == "classification" else y.astype("float32")
     mask = labelled_mask(y, task)
     n_labelled, n = int(mask.sum()), len(x)
     if n_labelled in (0, n):  # nothing to mix
         return make_pipeline(x, y, batch_size=batch_size, shuffle=True, seed=seed)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
-        raise ValueError(f"Expected batch_size to be an integer >= 2 to mix examples. Received: batch_size={batch_size!r}")
+    batch_size = check_int("batch_size", batch_size, minimum=2, hint="to mix examples")
     k = round(batch_size * max(float(labelled_fraction), n_labelled / n))
     k = min(max(k, 1), batch_size - 1)
     x_lab, y_lab, x_unl, y_unl = x[mask], y[mask], x[~mask], y[~mask]

@@ -3,6 +3,16 @@
 The public entry point is :func:`export` (in :mod:`kerasae.export.api`); ``kerasae export`` and the
 scripts in the repository's ``export/`` folder call it. Names load on first use, so that
 :mod:`kerasae.export.options` (plain data) imports without TensorFlow.
+
+* :mod:`~kerasae.export.api`: :func:`export`, :func:`export_saved_model`, :func:`export_tflite`, the checks
+  of their data, and the procedure: stage, check, commit;
+* :mod:`~kerasae.export.signatures`: the signatures each artifact holds (as the model declares them with
+  :meth:`kerasae.Autoencoder.export_signatures`), their inputs and outputs, and the SavedModel writer;
+* :mod:`~kerasae.export.tflite`: TFLite conversion, quantisation modes, int8 calibration, file sizes and
+  :func:`run_tflite`;
+* :mod:`~kerasae.export.parity`: the parity gate and its default tolerances;
+* :mod:`~kerasae.export.metadata`: the JSON file beside each artifact;
+* :mod:`~kerasae.export.options`: the choices and defaults, as plain data.
 """
 
 import importlib
@@ -10,10 +20,11 @@ import importlib
 #: Public names, by the module that defines them.
 _NAMES = {
     "kerasae.export.options": ("FORMATS", "PARTS", "QUANTIZATIONS", "TOLERANCES", "WEIGHT_SCALES"),
-    "kerasae.export.api": (
-        "ExportResult", "ParityError", "artifact_name", "condition_size", "export", "export_saved_model",
-        "export_tflite", "metadata_path", "run_tflite",
-    ),
+    "kerasae.export.api": ("ExportResult", "artifact_name", "export", "export_saved_model", "export_tflite"),
+    "kerasae.export.signatures": ("condition_size", "input_shape_of"),
+    "kerasae.export.parity": ("ParityError",),
+    "kerasae.export.tflite": ("run_tflite",),
+    "kerasae.export.metadata": ("metadata_path",),
 }
 _MODULE_OF = {name: module for module, names in _NAMES.items() for name in names}
 __all__ = sorted(_MODULE_OF)

@@ -13,6 +13,7 @@ import keras
 from keras import ops
 
 from kerasae.ops import sampling
+from kerasae.utils.validation import check_int, check_number
 
 #: Names known to :func:`get_corruption`, each with the meaning of its level.
 CORRUPTIONS = {
@@ -23,20 +24,8 @@ CORRUPTIONS = {
 }
 
 
-def _check_number(name, value, low, high=None):
-    """``float(value)`` if it is a number in ``[low, high)`` (``high=None``: unbounded), else a ValueError."""
-    try:
-        number = None if isinstance(value, bool) else float(value)
-    except (TypeError, ValueError):
-        number = None
-    if number is None or not (number >= low and (high is None or number < high)):
-        expected = f"in [{low:g}, {high:g})" if high is not None else f">= {low:g}"
-        raise ValueError(f"Expected {name} {expected}. Received: {name}={value!r}")
-    return number
-
-
 def _check_rate(rate):
-    return _check_number("rate", rate, 0.0, 1.0)
+    return check_number("rate", rate, minimum=0, maximum=1, exclusive_maximum=True)
 
 
 class _Corruption(keras.layers.Layer):
@@ -44,8 +33,7 @@ class _Corruption(keras.layers.Layer):
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"Expected seed to be an integer or None. Received: seed={seed!r}")
+        seed = check_int("seed", seed, optional=True)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.supports_masking = True
@@ -84,7 +72,7 @@ class GaussianCorruption(_Corruption):
     """
 
     def __init__(self, stddev, clip=None, seed=None, **kwargs):
-        stddev = _check_number("stddev", stddev, 0.0)
+        stddev = check_number("stddev", stddev, minimum=0)
         if clip is not None:
             if len(clip) != 2 or not float(clip[0]) < float(clip[1]):
                 raise ValueError(f"Expected clip to be None or (low, high) with low < high. Received: clip={clip!r}")

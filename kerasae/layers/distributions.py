@@ -30,6 +30,8 @@ import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
+from kerasae.utils.validation import check_choice, check_int, check_number, check_positive_int, is_int
+
 tfd = tfp.distributions
 
 #: Activations that map an unconstrained pre-activation to a positive scale.
@@ -37,43 +39,18 @@ SCALE_ACTIVATIONS = ("softplus", "exp")
 
 
 def _event_shape(value, name="event_shape"):
-    """Normalises an int or a sequence of ints to a tuple of positive ints."""
-    shape = (value,) if isinstance(value, int) and not isinstance(value, bool) else value
+    """Normalises an int or a sequence of ints (numpy integers too) to a tuple of positive ints."""
+    shape = (value,) if is_int(value) else value
     try:
         shape = tuple(shape)
     except TypeError:
         shape = None
-    if not shape or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in shape):
+    if not shape or any(not is_int(d) or d < 1 for d in shape):
         raise ValueError(
             f"Expected {name} to be a positive integer or a non-empty tuple of positive integers. "
             f"Received: {name}={value!r}"
         )
-    return shape
-
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
-
-
-def _check_positive(name, value, allow_zero=False):
-    try:
-        ok = float(value) >= 0 if allow_zero else float(value) > 0
-    except (TypeError, ValueError):
-        ok = False
-    if not ok or not math.isfinite(float(value)):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"Expected {name} {bound}. Received: {name}={value!r}")
-    return float(value)
-
-
-def _check_scale_activation(value):
-    if value not in SCALE_ACTIVATIONS:
-        raise ValueError(
-            f"Expected scale_activation to be one of {list(SCALE_ACTIVATIONS)}. "
-            f"Received: scale_activation={value!r}"
-        )
-    return value
+    return tuple(int(d) for d in shape)
 
 
 def positive_scale(pre_activation, activation="softplus", min_scale=1e-4):
@@ -189,8 +166,8 @@ class IndependentNormal(DistributionLayer):
 
     def __init__(self, event_shape, scale_activation="softplus", min_scale=1e-4, **kwargs):
         super().__init__(event_shape, **kwargs)
-        self.scale_activation = _check_scale_activation(scale_activation)
-        self.min_scale = _check_positive("min_scale", min_scale)
+        self.scale_activation = check_choice("scale_activation", scale_activation, SCALE_ACTIVATIONS)
+        self.min_scale = check_number("min_scale", min_scale, minimum=0, exclusive_minimum=True)
 
     def make_distribution(self, loc, scale_pre):
         scale = positive_scale(scale_pre, self.scale_activation, self.min_scale)
@@ -226,15 +203,15 @@ class MultivariateNormalTriL(DistributionLayer):
     """
 
     def __init__(self, event_size, scale_activation="softplus", min_scale=1e-4, **kwargs):
-        _check_positive_int("event_size", event_size)
+        event_size = check_positive_int("event_size", event_size)
         super().__init__(event_size, **kwargs)
         self.event_size_ = event_size
-        self.scale_activation = _check_scale_activation(scale_activation)
-        self.min_scale = _check_positive("min_scale", min_scale)
+        self.scale_activation = check_choice("scale_activation", scale_activation, SCALE_ACTIVATIONS)
+        self.min_scale = check_number("min_scale", min_scale, minimum=0, exclusive_minimum=True)
 
     @classmethod
     def params_size(cls, event_size):
-        _check_positive_int("event_size", event_size)
+        event_size = check_positive_int("event_size", event_size)
         return event_size + event_size * (event_size + 1) // 2
 
     def _params(self, inputs):
@@ -331,8 +308,7 @@ class Categorical(DistributionLayer):
 
     def __init__(self, num_classes, event_shape=None, **kwargs):
         super().__init__(1 if event_shape is None else event_shape, **kwargs)
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"Expected num_classes to be an integer >= 2. Received: num_classes={num_classes!r}")
+        num_classes = check_int("num_classes", num_classes, minimum=2)
         self.num_classes = num_classes
         self.params_per_element = num_classes
         if event_shape is None:
@@ -409,7 +385,7 @@ class FixedScaleNormal(DistributionLayer):
 
     def __init__(self, event_shape, scale=1.0, **kwargs):
         super().__init__(event_shape, **kwargs)
-        self.scale = _check_positive("scale", scale)
+        self.scale = check_number("scale", scale, minimum=0, exclusive_minimum=True)
 
     def make_distribution(self, loc):
         return self._independent(tfd.Normal(loc=loc, scale=tf.fill(tf.shape(loc), self.scale)))
@@ -440,8 +416,8 @@ class LearnedScaleNormal(DistributionLayer):
 
     def __init__(self, event_shape, initial_scale=1.0, min_scale=1e-3, **kwargs):
         super().__init__(event_shape, **kwargs)
-        self.min_scale = _check_positive("min_scale", min_scale)
-        self.initial_scale = _check_positive("initial_scale", initial_scale)
+        self.min_scale = check_number("min_scale", min_scale, minimum=0, exclusive_minimum=True)
+        self.initial_scale = check_number("initial_scale", initial_scale, minimum=0, exclusive_minimum=True)
         if self.initial_scale <= self.min_scale:
             raise ValueError(
                 f"Expected initial_scale > min_scale. Received: initial_scale={initial_scale!r}, "

@@ -7,9 +7,11 @@ hooks :meth:`Autoencoder.corrupt` and :meth:`Autoencoder.code_penalties`) and de
 training procedure differs (for example the stacked autoencoder's layer-wise pre-training).
 """
 
+import dataclasses
 import math
 import os
 import warnings
+from typing import Callable
 
 import keras
 import tensorflow as tf
@@ -17,15 +19,7 @@ from keras import ops
 
 from kerasae import callbacks as callbacks_module
 from kerasae.ops import losses
-
-
-def _serialize(obj):
-    return keras.saving.serialize_keras_object(obj)
-
-
-def _deserialize(config):
-    return keras.saving.deserialize_keras_object(config)
-
+from kerasae.utils.validation import check_choice, check_number
 
 #: Training steps per call of the compiled function with ``compile(steps_per_execution="auto")``.
 AUTO_STEPS_PER_EXECUTION = 16
@@ -43,6 +37,31 @@ def auto_steps_per_execution(*step_counts):
     """
     counts = [int(n) for n in step_counts if n is not None and int(n) > 0]
     return max(d for d in range(1, AUTO_STEPS_PER_EXECUTION + 1) if all(n % d == 0 for n in counts))
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportSignature:
+    """One function a model exports, as :meth:`Autoencoder.export_signatures` declares it.
+
+    Attributes:
+        fn: ``fn(*tensors) -> {output name: float32 tensor}``, one tensor per spec; traceable by ``tf.function``.
+        specs: A named ``tf.TensorSpec`` per input (the names are the exported signature's input names).
+        random: Whether ``fn`` draws random numbers (such signatures stay out of TFLite files, and their
+            outputs are checked by shape, not against Keras).
+    """
+
+    fn: Callable
+    specs: tuple
+    random: bool = False
+
+    @property
+    def input_names(self):
+        return tuple(spec.name for spec in self.specs)
+
+
+def float32_outputs(**tensors):
+    """``{name: tensor}`` with every tensor cast to float32: what an :class:`ExportSignature`'s ``fn`` returns."""
+    return {name: tf.cast(value, tf.float32) for name, value in tensors.items()}
 
 
 @keras.saving.register_keras_serializable(package="kerasae")
@@ -95,33 +114,17 @@ class Autoencoder(keras.Model):
     #: Whether a code at least as wide as the input deserves a warning (False for over-complete variants).
     undercomplete = True
 
-    def __init__(
-        self,
-        encoder,
-        decoder,
-        reconstruction_loss="mse",
-        output_activation="sigmoid",
-        l2=0.0,
-        **kwargs,
-    ):
+    def __init__(self, encoder, decoder, reconstruction_loss="mse", output_activation="sigmoid", l2=0.0, **kwargs):
         super().__init__(**kwargs)
         # === Config ===
         self.reconstruction_loss_fn = losses.get_reconstruction_loss(reconstruction_loss)
-        if output_activation not in ("sigmoid", "linear"):
-            raise ValueError(
-                "Expected output_activation to be 'sigmoid' or 'linear'. "
-                f"Received: output_activation={output_activation!r}"
-            )
+        check_choice("output_activation", output_activation, ("sigmoid", "linear"))
         if reconstruction_loss == "bce" and output_activation != "sigmoid":
-            raise ValueError(
-                "reconstruction_loss='bce' is computed on logits and needs output_activation='sigmoid'. "
-                f"Received: output_activation={output_activation!r}"
-            )
-        if float(l2) < 0:
-            raise ValueError(f"Expected l2 >= 0. Received: l2={l2!r}")
+            raise ValueError("reconstruction_loss='bce' is computed on logits and needs output_activation='sigmoid'. "
+                             f"Received: output_activation={output_activation!r}")
         self.reconstruction_loss = reconstruction_loss
         self.output_activation = output_activation
-        self.l2 = float(l2)
+        self.l2 = check_number("l2", l2, minimum=0)
         # === Networks ===
         self.encoder = encoder
         self.decoder = decoder
@@ -130,9 +133,7 @@ class Autoencoder(keras.Model):
             self.built = True  # functional networks: every variable exists, so saving needs no data.
         # === Metrics ===
         self.loss_tracker = keras.metrics.Mean(name="loss")
-        names = list(self.loss_terms)
-        if self.l2 > 0:
-            names.append("regularization_loss")
+        names = [*self.loss_terms, *(["regularization_loss"] if self.l2 > 0 else [])]
         self.term_trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     # ------------------------------------------------------------------ shapes
@@ -171,9 +172,29 @@ class Autoencoder(keras.Model):
         """Maps codes to reconstructions in data space, ``x^ = a(g(z))`` with ``a`` the output activation."""
         return self.activate(self.decoder(z, training=training))
 
+    def encode_mean(self, x):
+        """The point code of ``x`` as a numpy array: ``encode(x)`` here, the posterior mean for a VAE."""
+        return keras.ops.convert_to_numpy(self.encode(x))
+
     def reconstruct(self, x):
         """Reconstructs inputs, ``g(f(x))``, in inference mode (no corruption, no dropout)."""
         return self.decode(self.encode(x))
+
+    def export_signatures(self):
+        """The functions :func:`kerasae.export.export` writes, by signature name, in order.
+
+        Returns a dict ``name -> ExportSignature``; here ``reconstruct`` (``x -> reconstruction``), ``encode``
+        (``x -> code``) and ``decode`` (``z -> reconstruction``), with ``x`` of shape ``(batch, *data_shape)``
+        and ``z`` ``(batch, latent_dim)``, float32. Variants whose inputs or outputs differ override it (the
+        VAE exports its posterior and ``sample``). Cheap: nothing is traced until export.
+        """
+        x = tf.TensorSpec((None, *self.data_shape), tf.float32, name="x")
+        z = tf.TensorSpec((None, self.latent_dim), tf.float32, name="z")
+        return {
+            "reconstruct": ExportSignature(lambda x: float32_outputs(reconstruction=self.reconstruct(x)), (x,)),
+            "encode": ExportSignature(lambda x: float32_outputs(code=self.encode(x)), (x,)),
+            "decode": ExportSignature(lambda z: float32_outputs(reconstruction=self.decode(z)), (z,)),
+        }
 
     def call(self, inputs, training=None):
         return self.decode(self.encode(inputs, training=training), training=training)
@@ -251,20 +272,17 @@ class Autoencoder(keras.Model):
         ``jit_compile="auto"`` compiles the training step with XLA unless the model is compiled under a
         ``tf.distribute`` strategy (whose cross-replica reductions XLA does not take on every device) or
         the environment sets ``KERASAE_JIT_COMPILE=0``. With kerasae's sampling (ThreeFry draws under XLA,
-        :mod:`kerasae.sampling`), XLA measured 1.05x to 1.36x faster than plain graph mode for every
-        family's step on a 2-core CPU (benchmarks/RESULTS.md), and XLA is the faster path on GPUs and TPUs. Pass
-        ``jit_compile=False`` for layers that XLA cannot compile.
+        :mod:`kerasae.ops.sampling`), XLA is the faster path for every family's step (measured in
+        benchmarks/RESULTS.md). Pass ``jit_compile=False`` for layers that XLA cannot compile.
 
         ``steps_per_execution="auto"`` runs up to :data:`AUTO_STEPS_PER_EXECUTION` training steps per call
         of the compiled function (1 with ``run_eagerly=True`` or under a ``tf.distribute`` strategy). That
-        removes Keras' per-step Python work from ``fit``, which weighs on small models' steps: through
-        ``fit`` on a 2-core CPU, the MNIST-sized VAE and autoencoder trained 1.3x-2.0x faster and a
-        digits autoencoder 2.1x-2.6x (benchmarks/RESULTS.md). As with any ``steps_per_execution`` in Keras,
+        removes Keras' per-step Python work from ``fit``, which weighs on small models' steps (the speed-ups
+        through ``fit`` are measured in benchmarks/RESULTS.md). As with any ``steps_per_execution`` in Keras,
         per-batch callback hooks (``on_train_batch_end``...) then run once per call; pass
-        ``steps_per_execution=1`` for callbacks that must see every batch. When ``fit``, ``evaluate`` or
-        ``predict`` is given a number of steps that the value does not divide, the largest divisor up to it
-        is used instead, because Keras runs whole calls and would otherwise take extra steps from a repeated
-        dataset.
+        ``steps_per_execution=1`` for callbacks that must see every batch. Given a number of steps that the
+        value does not divide, ``fit``, ``evaluate`` and ``predict`` use its largest divisor up to it instead
+        (Keras runs whole calls, and would take extra steps from a repeated dataset).
         """
         under_strategy = tf.distribute.has_strategy()
         if jit_compile == "auto":
@@ -277,10 +295,8 @@ class Autoencoder(keras.Model):
         if auto:
             steps_per_execution = AUTO_STEPS_PER_EXECUTION if self._auto_steps_per_execution else 1
         elif isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) or steps_per_execution < 1:
-            raise ValueError(
-                f"Expected steps_per_execution to be a positive integer or 'auto'. Received: "
-                f"steps_per_execution={steps_per_execution!r}"
-            )
+            raise ValueError(f"Expected steps_per_execution to be a positive integer or 'auto'. "
+                             f"Received: steps_per_execution={steps_per_execution!r}")
         super().compile(*args, jit_compile=jit_compile, steps_per_execution=steps_per_execution, **kwargs)
         self._functions_by_steps = {}  # steps_per_execution -> (train, test, predict) functions built for it
         self._steps_per_execution_is_auto = auto
@@ -331,11 +347,8 @@ class Autoencoder(keras.Model):
             spec = x.element_spec
             spec = spec[0] if isinstance(spec, tuple) else spec
             shape = tuple(getattr(spec, "shape", ())[1:])
-            if shape and len(shape) == len(expected) and all(
-                a is None or b is None or a == b for a, b in zip(shape, expected)
-            ):
-                return
-            if shape:
+            matches = len(shape) == len(expected) and all(None in (a, b) or a == b for a, b in zip(shape, expected))
+            if shape and not matches:
                 raise ValueError(
                     f"The dataset yields inputs of shape {shape} per example, but {type(self).__name__} expects "
                     f"{expected}. Fix: batch the dataset, and load the data with flatten="
@@ -472,15 +485,9 @@ class Autoencoder(keras.Model):
     # ------------------------------------------------------------------ serialization
     def get_config(self):
         config = super().get_config()
-        config.update(
-            {
-                "encoder": _serialize(self.encoder),
-                "decoder": _serialize(self.decoder),
-                "reconstruction_loss": self.reconstruction_loss,
-                "output_activation": self.output_activation,
-                "l2": self.l2,
-            }
-        )
+        serialize = keras.saving.serialize_keras_object
+        config.update(encoder=serialize(self.encoder), decoder=serialize(self.decoder), l2=self.l2,
+                      reconstruction_loss=self.reconstruction_loss, output_activation=self.output_activation)
         return config
 
     @classmethod
@@ -488,5 +495,5 @@ class Autoencoder(keras.Model):
         config = dict(config)
         for key in cls.nested_objects:
             if isinstance(config.get(key), dict):
-                config[key] = _deserialize(config[key])
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

@@ -15,6 +15,7 @@ import tensorflow as tf
 from keras import ops
 
 from kerasae.models.autoencoder import Autoencoder
+from kerasae.ops import sampling
 from kerasae.ops.jacobian import (  # noqa: F401  (the norms, also reachable from here)
     ELEMENTWISE_ACTIVATIONS,
     PENALTY_METHODS,
@@ -28,6 +29,7 @@ from kerasae.ops.jacobian import (  # noqa: F401  (the norms, also reachable fro
     sigmoid_dense_layer,
     sigmoid_jacobian_norm,
 )
+from kerasae.utils.validation import check_number, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="kerasae")
@@ -45,14 +47,13 @@ class ContractiveAutoencoder(Autoencoder):
 
     used automatically. An MLP encoder (Dense layers with elementwise activations, see :func:`dense_chain`)
     gets the exact norm in matrix form with ``G = W_1^T W_1`` (:func:`mlp_jacobian_norm`): for one hidden
-    layer and a linear code the quadratic form ``s^T (G * H) s``, 1.7-2.1x a plain step for a 784-256-32
-    MLP; otherwise ``tr(B G B^T)``, 5.5-7.2x for 784-200-200-50 on a 2-core CPU (benchmarks/RESULTS.md; the
-    exact norm of a deeper MLP needs ``k h_1 h_2`` multiply-adds per example twice over, several times the
+    layer and a linear code the quadratic form ``s^T (G * H) s`` (``h_1^2`` multiply-adds per example);
+    otherwise ``tr(B G B^T)`` (about ``k h_1 h_2`` multiply-adds per example twice over, several times a
     plain step's work). Any other encoder gets the exact norm by autodiff (:func:`autodiff_jacobian_norm`),
-    an extra forward and backward pass of the encoder on the batch tiled ``k`` times (15-30x for the same
-    MLPs).
+    an extra forward and backward pass of the encoder on the batch tiled ``k`` times.
     ``penalty_method="hutchinson"`` uses the unbiased estimate ``E_v ||J^T v||^2`` with
-    ``num_projections`` Rademacher vectors instead (about 1.5x a plain step with one projection). The
+    ``num_projections`` Rademacher vectors instead, about one extra backward pass per projection. What each
+    method costs against a plain step is measured in benchmarks/RESULTS.md. The
     penalty is tracked as the metric ``contractive_penalty`` (``lambda`` times the mean norm).
 
     Args:
@@ -81,10 +82,8 @@ class ContractiveAutoencoder(Autoencoder):
     def __init__(
         self, encoder, decoder, contractive_weight=0.1, penalty_method="auto", num_projections=1, seed=None, **kwargs
     ):
-        if not float(contractive_weight) >= 0:
-            raise ValueError(f"Expected contractive_weight >= 0. Received: contractive_weight={contractive_weight!r}")
-        if isinstance(num_projections, bool) or not isinstance(num_projections, int) or num_projections < 1:
-            raise ValueError(f"Expected num_projections to be a positive integer. Received: num_projections={num_projections!r}")
+        contractive_weight = check_number("contractive_weight", contractive_weight, minimum=0)
+        num_projections = check_positive_int("num_projections", num_projections)
         training_method = exact_method(encoder, penalty_method, training=True)  # also checks the method
         super().__init__(encoder, decoder, **kwargs)
         self.contractive_weight = float(contractive_weight)

@@ -1,13 +1,13 @@
 """The conditional VAE (CVAE): encoder and decoder both see a one-hot condition."""
 
-import math
-
 import keras
 import numpy as np
 import tensorflow as tf
 
-from kerasae import networks
-from kerasae.models.vae import VAE, likelihood_decoder_outputs, posterior_params_size
+from kerasae.models.autoencoder import ExportSignature, float32_outputs
+from kerasae.models.vae import VAE
+from kerasae.utils.validation import check_positive_int
+
 
 @keras.saving.register_keras_serializable(package="kerasae")
 class CVAE(VAE):
@@ -41,34 +41,25 @@ class CVAE(VAE):
         Kingma, Rezende, Mohamed & Welling (2014), Semi-supervised learning with deep generative models.
     """
 
-    def __init__(self, encoder, decoder, num_classes=10, **kwargs):
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"Expected num_classes to be a positive integer. Received: num_classes={num_classes!r}")
-        self.num_classes = num_classes
-        super().__init__(encoder, decoder, **kwargs)
+    network_name = "cvae"
 
-    def _condition_size(self):
-        return self.num_classes
+    def __init__(self, encoder, decoder, num_classes=10, **kwargs):
+        self.num_classes = check_positive_int("num_classes", num_classes)
+        super().__init__(encoder, decoder, **kwargs)
 
     @classmethod
     def create(cls, input_shape, latent_dim, num_classes=10, **kwargs):
         """As :meth:`VAE.create`, with the condition's width ``num_classes``."""
         return super().create(input_shape, latent_dim, num_classes=num_classes, **kwargs)
 
+    # ------------------------------------------------------------------ the condition, appended to x and z
     @classmethod
-    def _networks(cls, build, input_shape, latent_dim, posterior, likelihood, num_bins, model_kwargs,
-                  default_hidden=False):
+    def _network_inputs(cls, input_shape, latent_dim, model_kwargs):
         k = model_kwargs.get("num_classes", 10)
-        extra = {}
-        if default_hidden:
-            extra["hidden_units"] = networks.default_hidden_units(math.prod(input_shape), latent_dim)
-        conditioned = input_shape[:-1] + (input_shape[-1] + k,)
-        encoder, _ = build(conditioned, posterior_params_size(posterior, latent_dim), name="cvae", **extra)
-        _, decoder = build(
-            input_shape, latent_dim + k, decoder_outputs=likelihood_decoder_outputs(likelihood, num_bins),
-            name="cvae", **extra,
-        )
-        return encoder, decoder
+        return input_shape[:-1] + (input_shape[-1] + k,), latent_dim + k
+
+    def _infer_latent_dim(self):
+        return super()._infer_latent_dim() - self.num_classes
 
     def _split_inputs(self, inputs):
         if not isinstance(inputs, (tuple, list)) or len(inputs) != 2:
@@ -86,27 +77,25 @@ class CVAE(VAE):
             )
         return x, tf.cast(condition, "float32")
 
+    def _posterior(self, x, condition=None, training=False):
+        x, c = tf.cast(x, "float32"), condition
+        for _ in range(len(x.shape) - 2):  # images: tile the condition over height and width
+            c = c[:, None]
+        return super()._posterior(tf.concat([x, self._broadcast(c, x)], axis=-1), training=training)
+
+    def _likelihood(self, z, condition=None, training=False):
+        z = tf.cast(z, "float32")  # codes (..., batch, latent_dim): the condition is repeated over the leading axes
+        return super()._likelihood(tf.concat([z, self._broadcast(condition, z)], axis=-1), training=training)
+
+    def _broadcast(self, condition, values):
+        """``condition`` broadcast to the shape of ``values`` but for the last axis (of width ``num_classes``)."""
+        return tf.broadcast_to(condition, tf.concat([tf.shape(values)[:-1], [self.num_classes]], axis=0))
+
     def targets(self, x, y):
         data, _ = self._split_inputs(x)
         return super().targets(data, y)
 
-    def _encoder_input(self, x, condition):
-        x = tf.cast(x, "float32")
-        c = condition
-        for _ in range(len(x.shape) - 2):  # images: tile the condition over height and width
-            c = c[:, None]
-        c = tf.broadcast_to(c, tf.concat([tf.shape(x)[:-1], [self.num_classes]], axis=0))
-        return tf.concat([x, c], axis=-1)
-
-    def _decoder_input(self, z, condition):
-        c = tf.broadcast_to(condition, tf.concat([tf.shape(z)[:-1], [self.num_classes]], axis=0))
-        return tf.concat([z, c], axis=-1)
-
-    def _check_condition(self, condition, z):
-        if condition is None:
-            raise ValueError("CVAE.decode needs a condition: an int class, or one-hot rows.")
-        return self.one_hot(condition, tf.shape(z)[0])
-
+    # ------------------------------------------------------------------ API
     def one_hot(self, condition, n):
         """A class index (int), class indices ``(n,)`` or one-hot rows ``(n, K)`` as one-hot rows ``(n, K)``."""
         if tf.is_tensor(condition) and condition.shape.rank == 2:  # one-hot rows, also symbolic (export)
@@ -120,6 +109,14 @@ class CVAE(VAE):
             return tf.one_hot(condition.astype("int64"), self.num_classes, dtype="float32")
         return tf.cast(condition, "float32")
 
+    def decode(self, z, condition=None, training=False):
+        """The likelihood's mean ``E[x|z, c]`` in data space, under ``condition`` (a class index, one index per
+        code, or one-hot rows)."""
+        if condition is None:
+            raise ValueError("CVAE.decode needs a condition: an int class, or one-hot rows.")
+        condition = self.one_hot(condition, tf.shape(z)[0])
+        return self._likelihood_mean(self._likelihood(z, condition, training=training))
+
     def sample(self, n, condition, seed=None):
         """Decodes ``n`` prior codes under ``condition`` (a class index, ``n`` indices or one-hot rows).
 
@@ -128,6 +125,26 @@ class CVAE(VAE):
         """
         z = self._prior_codes(n, seed)
         return keras.ops.convert_to_numpy(self.decode(z, condition=condition))
+
+    def export_signatures(self):
+        """The VAE's signatures, each with the extra input ``condition`` (one-hot rows ``(batch, num_classes)``,
+        float32); ``sample`` takes ``condition`` alone and draws one sample per row."""
+        signatures = super().export_signatures()
+        (x,), (z,) = signatures["encode"].specs, signatures["decode"].specs
+        c = tf.TensorSpec((None, self.num_classes), tf.float32, name="condition")
+
+        def sample(condition):
+            codes = self.prior().sample(tf.shape(condition)[0])
+            return float32_outputs(samples=self.decode(codes, condition))
+
+        return {
+            "reconstruct": ExportSignature(
+                lambda x, condition: float32_outputs(reconstruction=self.reconstruct((x, condition))), (x, c)),
+            "encode": ExportSignature(lambda x, condition: self.posterior_outputs(self.encode((x, condition))), (x, c)),
+            "decode": ExportSignature(
+                lambda z, condition: float32_outputs(reconstruction=self.decode(z, condition)), (z, c)),
+            "sample": ExportSignature(sample, (c,), random=True),
+        }
 
     def get_config(self):
         config = super().get_config()

@@ -9,6 +9,7 @@ import tensorflow as tf
 from keras import ops
 
 from kerasae.data.labels import check_task, labelled_mask
+from kerasae.utils.validation import check_positive_int
 
 #: Keras epochs the head's passes over the (few) labelled codes are reported in (see ``fit_head``).
 MAX_HEAD_EPOCHS = 10
@@ -30,37 +31,35 @@ def default_head(latent_dim, units, name="head"):
 
 
 def encode_codes(model, x, batch_size=256):
-    """Codes of ``x`` in inference mode, as a numpy array, for any model with ``encode``.
-
-    When ``encode`` returns a distribution (the VAE's posterior ``q(z|x)``), its mean is used.
+    """Codes of ``x`` in inference mode, as a numpy array: ``model.encode_mean(x)`` (the code, or a VAE's
+    posterior mean), or ``model.encode(x)`` for a model without it (e.g. :class:`kerasae.linear.PCA`).
 
     Args:
-        model: A trained model with ``encode(x)``.
+        model: A trained model with ``encode_mean(x)`` or ``encode(x)``.
         x: Inputs, ``(n, ...)``.
         batch_size: Examples encoded at a time.
 
     Returns:
         A float32 array ``(n, latent_dim)``.
     """
-    if not callable(getattr(model, "encode", None)):
+    encode = _encoder_of(model)
+    x = np.asarray(x, dtype="float32")
+    codes = [np.asarray(encode(x[start : start + batch_size]), dtype="float32") for start in range(0, len(x), batch_size)]
+    return np.concatenate(codes, axis=0)
+
+
+def _encoder_of(model):
+    encode = getattr(model, "encode_mean", None) or getattr(model, "encode", None)
+    if not callable(encode):
         raise ValueError(
             f"Expected a model with an encode(x) method (an autoencoder or a VAE). Received {type(model).__name__}."
         )
-    x = np.asarray(x, dtype="float32")
-    codes = []
-    for start in range(0, len(x), batch_size):
-        out = model.encode(x[start : start + batch_size])
-        if hasattr(out, "sample") and callable(getattr(out, "mean", None)):  # a tfp distribution
-            out = out.mean()
-        codes.append(np.asarray(out, dtype="float32"))
-    return np.concatenate(codes, axis=0)
+    return encode
 
 
 def fit_head(head, codes, labels, task, epochs, batch_size, learning_rate, verbose=0, validation_data=None, seed=0):
     """Fits ``head`` on fixed codes (the encoder is frozen: no gradient reaches it) for ``epochs`` passes."""
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
+    epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
     mask = labelled_mask(labels, task)
     if not mask.any():
         raise ValueError("Expected at least one labelled example to fit the head. Received none (all -1 or NaN).")
@@ -105,9 +104,9 @@ def head_outputs(head, codes, task, batch_size=256):
 class LatentPredictor:
     """A head fitted on the frozen codes of any trained model with ``encode`` (the M1 scheme).
 
-    The codes are ``model.encode(x)`` in inference mode, or its mean when ``encode`` returns a
-    distribution (the VAE's posterior mean ``E[z|x]``). Only the head is trained: minimising the mean
-    cross-entropy (or squared error) ``(1/|L|) sum_{n in L} s(y_n, h(z_n))`` over the labelled examples.
+    The codes are ``model.encode_mean(x)`` in inference mode: the code, or a VAE's posterior mean ``E[z|x]``.
+    Only the head is trained: minimising the mean cross-entropy (or squared error)
+    ``(1/|L|) sum_{n in L} s(y_n, h(z_n))`` over the labelled examples.
 
     Args:
         model: A trained model with ``encode(x)`` (an :class:`kerasae.Autoencoder`, a VAE, ...).
@@ -127,10 +126,7 @@ class LatentPredictor:
 
     def __init__(self, model, head=None, task="classification", num_classes=None, output_dim=None):
         check_task(task)
-        if not callable(getattr(model, "encode", None)):
-            raise ValueError(
-                f"Expected a model with an encode(x) method (an autoencoder or a VAE). Received {type(model).__name__}."
-            )
+        _encoder_of(model)  # raises for a model without encode(x)
         self.model = model
         self.head = head
         self.task = task

@@ -22,6 +22,7 @@ import numpy as np
 
 from kerasae.data import datasets
 from kerasae.models.autoencoder import Autoencoder
+from kerasae.utils.validation import check_int, check_number, check_positive_int
 
 #: Layers that keep a network linear (affine): anything else makes the autoencoder non-linear.
 _LINEAR_LAYERS = (keras.layers.InputLayer, keras.layers.Flatten, keras.layers.Reshape, keras.layers.Dropout)
@@ -120,10 +121,8 @@ class LinearAutoencoder(Autoencoder):
             An uncompiled :class:`LinearAutoencoder`.
         """
         input_shape = tuple(int(d) for d in input_shape)
-        if not 0.0 <= float(dropout) < 1.0:
-            raise ValueError(f"Expected dropout in [0, 1). Received: dropout={dropout!r}")
-        if isinstance(latent_dim, bool) or not isinstance(latent_dim, int) or latent_dim < 1:
-            raise ValueError(f"Expected latent_dim to be a positive integer. Received: latent_dim={latent_dim!r}")
+        dropout = check_number("dropout", dropout, minimum=0, maximum=1, exclusive_maximum=True)
+        latent_dim = check_positive_int("latent_dim", latent_dim)
         inputs = keras.Input(input_shape, name="x")
         h = keras.layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
         if dropout:
@@ -204,8 +203,7 @@ def pca(x, k):
     input_shape = tuple(x.shape[1:])
     flat = x.reshape(len(x), -1).astype("float64")
     n, d = flat.shape
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= min(n, d):
-        raise ValueError(f"Expected k to be an integer in [1, {min(n, d)}] (min of samples and features). Received: k={k!r}")
+    k = check_int("k", k, minimum=1, maximum=min(n, d), hint="min of samples and features")
     mean = flat.mean(axis=0)
     _, singular_values, vt = np.linalg.svd(flat - mean, full_matrices=False)
     return PCA(

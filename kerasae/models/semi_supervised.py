@@ -41,6 +41,7 @@ from kerasae.models.latent_predictor import (  # noqa: F401  (also reachable fro
     fit_head,
     head_outputs,
 )
+from kerasae.utils.validation import check_int, check_number, check_positive_int
 
 
 def _supervised_per_example(task, labels, outputs):
@@ -141,8 +142,7 @@ class SemiSupervisedAutoencoder(Autoencoder):
         **kwargs,
     ):
         check_task(task)
-        if isinstance(alpha, bool) or not float(alpha) >= 0:
-            raise ValueError(f"Expected alpha >= 0 (the weight of the reconstruction loss). Received: alpha={alpha!r}")
+        alpha = check_number("alpha", alpha, minimum=0, hint="the weight of the reconstruction loss")
         super().__init__(encoder, decoder, reconstruction_loss=reconstruction_loss,
                          output_activation=output_activation, l2=l2, **kwargs)
         # === Config ===
@@ -155,17 +155,12 @@ class SemiSupervisedAutoencoder(Autoencoder):
             head_units = int(head.compute_output_shape((None, self.latent_dim))[-1])
         if task == "classification":
             num_classes = num_classes if num_classes is not None else head_units
-            if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) or num_classes < 2:
-                raise ValueError(
-                    "Expected num_classes to be an integer >= 2 for classification (or a head whose output "
-                    f"width gives it). Received: num_classes={num_classes!r}"
-                )
-            units = num_classes = int(num_classes)
+            units = num_classes = check_int(
+                "num_classes", num_classes, minimum=2, hint="for classification, or a head whose output width gives it"
+            )
         else:
             output_dim = output_dim if output_dim is not None else (head_units or 1)
-            if isinstance(output_dim, bool) or not isinstance(output_dim, (int, np.integer)) or output_dim < 1:
-                raise ValueError(f"Expected output_dim to be a positive integer. Received: output_dim={output_dim!r}")
-            units = output_dim = int(output_dim)
+            units = output_dim = check_positive_int("output_dim", output_dim)
         if head_units is not None and head_units != units:
             raise ValueError(
                 f"The head outputs {head_units} values per example, but the {task} task needs {units} "

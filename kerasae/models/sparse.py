@@ -12,6 +12,7 @@ import keras
 from keras import ops
 
 from kerasae.models.autoencoder import Autoencoder
+from kerasae.utils.validation import check_number
 
 
 def _flatten_code(code):
@@ -82,13 +83,11 @@ class SparseAutoencoder(Autoencoder):
     undercomplete = False
 
     def __init__(self, encoder, decoder, sparsity_weight=1e-3, activity_threshold=1e-2, **kwargs):
-        if not float(sparsity_weight) >= 0:
-            raise ValueError(f"Expected sparsity_weight >= 0. Received: sparsity_weight={sparsity_weight!r}")
-        if not float(activity_threshold) > 0:
-            raise ValueError(f"Expected activity_threshold > 0. Received: activity_threshold={activity_threshold!r}")
+        sparsity_weight = check_number("sparsity_weight", sparsity_weight, minimum=0)
+        activity_threshold = check_number("activity_threshold", activity_threshold, minimum=0, exclusive_minimum=True)
         super().__init__(encoder, decoder, **kwargs)
-        self.sparsity_weight = float(sparsity_weight)
-        self.activity_threshold = float(activity_threshold)
+        self.sparsity_weight = sparsity_weight
+        self.activity_threshold = activity_threshold
 
     def code_penalties(self, x, code, training=False):
         return {

@@ -15,6 +15,7 @@ import numpy as np
 from kerasae.data import datasets
 from kerasae import networks
 from kerasae.models.autoencoder import Autoencoder
+from kerasae.utils.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="kerasae")
@@ -155,8 +156,7 @@ class StackedAutoencoder(Autoencoder):
                 f"Expected pre-training inputs of shape (n, {', '.join(map(str, self.data_shape))}). "
                 f"Received shape {x.shape}. Fix: pass the same data as to fit (e.g. dataset.x_train)."
             )
-        if isinstance(epochs_per_layer, bool) or not isinstance(epochs_per_layer, int) or epochs_per_layer < 1:
-            raise ValueError(f"Expected epochs_per_layer to be a positive integer. Received: {epochs_per_layer!r}")
+        epochs_per_layer = check_positive_int("epochs_per_layer", epochs_per_layer)
         histories = []
         h = x
         for index in range(len(self.layer_units)):

@@ -1,7 +1,8 @@
-"""Variational autoencoders: the VAE, the importance-weighted autoencoder (IWAE) and the conditional VAE.
+"""The variational autoencoder (VAE), on which the IWAE (:mod:`~kerasae.models.iwae`) and the conditional VAE
+(:mod:`~kerasae.models.cvae`) build.
 
 The encoder network outputs the parameters of the approximate posterior ``q(z|x)`` (a diagonal or a
-full-covariance normal, :mod:`kerasae.distributions`), the prior is ``p(z) = N(0, I)``, and the decoder
+full-covariance normal, :mod:`kerasae.layers.distributions`), the prior is ``p(z) = N(0, I)``, and the decoder
 network outputs the parameters of the likelihood ``p(x|z)``:
 
 * ``"bernoulli"``: independent Bernoulli pixels from logits, for binary (or binarised) data in [0, 1].
@@ -26,7 +27,6 @@ Example:
 """
 
 import math
-import os
 import weakref
 
 import keras
@@ -37,7 +37,8 @@ import tensorflow_probability as tfp
 from kerasae.layers import distributions as dists
 from kerasae import networks
 from kerasae.ops import sampling
-from kerasae.models.autoencoder import Autoencoder
+from kerasae.models.autoencoder import Autoencoder, ExportSignature, float32_outputs
+from kerasae.utils.validation import check_choice, check_int, check_number, check_positive_int
 
 tfd = tfp.distributions
 
@@ -49,15 +50,9 @@ _LOG_WEIGHT_FUNCTIONS = weakref.WeakKeyDictionary()
 NETWORK_ARGUMENTS = ("hidden_units", "filters", "kernel_size", "activation", "dropout", "code_activation")
 
 
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"Expected {name} to be one of {list(choices)}. Received: {name}={value!r}")
-    return value
-
-
 def posterior_params_size(posterior, latent_dim):
     """Encoder outputs needed by the posterior: ``2 d`` (diagonal) or ``d + d (d + 1) / 2`` (full)."""
-    _check_choice("posterior", posterior, POSTERIORS)
+    check_choice("posterior", posterior, POSTERIORS)
     if posterior == "full":
         return dists.MultivariateNormalTriL.params_size(latent_dim)
     return dists.IndependentNormal.params_size(latent_dim)
@@ -65,7 +60,7 @@ def posterior_params_size(posterior, latent_dim):
 
 def likelihood_decoder_outputs(likelihood, num_bins=16):
     """Decoder values per data feature: ``num_bins`` for ``"categorical"``, 1 otherwise."""
-    _check_choice("likelihood", likelihood, LIKELIHOODS)
+    check_choice("likelihood", likelihood, LIKELIHOODS)
     return int(num_bins) if likelihood == "categorical" else 1
 
 
@@ -135,53 +130,26 @@ class VAE(Autoencoder):
     diagnostic_terms = ("elbo",)
     undercomplete = False  # the KL term regularises the code; a wide encoder output is expected.
 
-    def __init__(
-        self,
-        encoder,
-        decoder,
-        latent_dim=None,
-        posterior="diagonal",
-        likelihood="bernoulli",
-        likelihood_scale=1.0,
-        num_bins=16,
-        beta=1.0,
-        kl_warmup_steps=0,
-        num_samples=1,
-        analytic_kl=True,
-        min_scale=1e-4,
-        seed=None,
-        l2=0.0,
-        **kwargs,
-    ):
-        _check_choice("posterior", posterior, POSTERIORS)
-        _check_choice("likelihood", likelihood, LIKELIHOODS)
-        if isinstance(num_bins, bool) or not isinstance(num_bins, int) or num_bins < 2:
-            raise ValueError(f"Expected num_bins to be an integer >= 2. Received: num_bins={num_bins!r}")
-        if not float(beta) >= 0:
-            raise ValueError(f"Expected beta >= 0. Received: beta={beta!r}")
-        if isinstance(kl_warmup_steps, bool) or not isinstance(kl_warmup_steps, int) or kl_warmup_steps < 0:
-            raise ValueError(
-                f"Expected kl_warmup_steps to be a non-negative integer. Received: kl_warmup_steps={kl_warmup_steps!r}"
-            )
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
-            raise ValueError(f"Expected num_samples to be a positive integer. Received: num_samples={num_samples!r}")
+    def __init__(self, encoder, decoder, latent_dim=None, posterior="diagonal", likelihood="bernoulli",
+                 likelihood_scale=1.0, num_bins=16, beta=1.0, kl_warmup_steps=0, num_samples=1, analytic_kl=True,
+                 min_scale=1e-4, seed=None, l2=0.0, **kwargs):
+        check_choice("posterior", posterior, POSTERIORS)
+        check_choice("likelihood", likelihood, LIKELIHOODS)
+        num_bins = check_int("num_bins", num_bins, minimum=2)
+        beta = check_number("beta", beta, minimum=0)
+        kl_warmup_steps = check_int("kl_warmup_steps", kl_warmup_steps, minimum=0)
+        num_samples = check_positive_int("num_samples", num_samples)
         kwargs.pop("reconstruction_loss", None)  # implied by the likelihood
         kwargs.pop("output_activation", None)
         bernoulli = likelihood == "bernoulli"
-        super().__init__(
-            encoder,
-            decoder,
-            reconstruction_loss="bce" if bernoulli else "mse",
-            output_activation="sigmoid" if bernoulli else "linear",
-            l2=l2,
-            **kwargs,
-        )
+        super().__init__(encoder, decoder, reconstruction_loss="bce" if bernoulli else "mse",
+                         output_activation="sigmoid" if bernoulli else "linear", l2=l2, **kwargs)
         # === Config ===
         self.posterior = posterior
         self.likelihood = likelihood
         self.likelihood_scale = float(likelihood_scale)
         self.num_bins = num_bins
-        self.beta = float(beta)
+        self.beta = beta
         self.kl_warmup_steps = kl_warmup_steps
         self.num_samples = num_samples
         self.analytic_kl = bool(analytic_kl)
@@ -190,33 +158,24 @@ class VAE(Autoencoder):
         self._latent_dim = int(latent_dim) if latent_dim is not None else self._infer_latent_dim()
         self._check_networks()
         # === Distribution layers (attributes, called on the networks' outputs) ===
-        if posterior == "full":
-            self.posterior_layer = dists.MultivariateNormalTriL(self._latent_dim, min_scale=min_scale, name="posterior")
-        else:
-            self.posterior_layer = dists.IndependentNormal(self._latent_dim, min_scale=min_scale, name="posterior")
+        posterior_class = dists.MultivariateNormalTriL if posterior == "full" else dists.IndependentNormal
+        self.posterior_layer = posterior_class(self._latent_dim, min_scale=min_scale, name="posterior")
         shape = self.data_shape
-        if likelihood == "bernoulli":
-            self.likelihood_layer = dists.IndependentBernoulli(shape, name="likelihood")
-        elif likelihood == "gaussian":
-            self.likelihood_layer = dists.FixedScaleNormal(shape, scale=likelihood_scale, name="likelihood")
-        elif likelihood == "gaussian_learned":
-            self.likelihood_layer = dists.LearnedScaleNormal(shape, initial_scale=likelihood_scale, name="likelihood")
-        else:
-            self.likelihood_layer = dists.Categorical(num_bins, event_shape=shape, name="likelihood")
+        self.likelihood_layer = {
+            "bernoulli": lambda: dists.IndependentBernoulli(shape, name="likelihood"),
+            "gaussian": lambda: dists.FixedScaleNormal(shape, scale=likelihood_scale, name="likelihood"),
+            "gaussian_learned": lambda: dists.LearnedScaleNormal(shape, initial_scale=likelihood_scale, name="likelihood"),
+            "categorical": lambda: dists.Categorical(num_bins, event_shape=shape, name="likelihood"),
+        }[likelihood]()
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     # ------------------------------------------------------------------ construction helpers
-    #: Extra inputs the decoder sees besides the code (the CVAE's condition).
-    def _condition_size(self):
-        return 0
-
     def _infer_latent_dim(self):
         try:
-            return int(self.decoder.inputs[0].shape[-1]) - self._condition_size()
+            return int(self.decoder.inputs[0].shape[-1])
         except (AttributeError, IndexError, TypeError):
-            raise ValueError(
-                "Could not infer latent_dim from the decoder (not a functional model). Pass latent_dim=..."
-            ) from None
+            raise ValueError("Could not infer latent_dim from the decoder (not a functional model). "
+                             "Pass latent_dim=...") from None
 
     def _check_networks(self):
         expected = posterior_params_size(self.posterior, self._latent_dim)
@@ -225,24 +184,14 @@ class VAE(Autoencoder):
         except (AttributeError, IndexError, TypeError):
             return
         if got != expected:
-            raise ValueError(
-                f"The {self.posterior!r} posterior over a {self._latent_dim}-dimensional code needs "
-                f"{expected} encoder outputs. Received an encoder with {got} outputs. Fix: build the encoder "
-                f"with latent_dim=kerasae.vae.posterior_params_size({self.posterior!r}, {self._latent_dim}), "
-                "or use VAE.create(...)."
-            )
+            raise ValueError(f"The {self.posterior!r} posterior over a {self._latent_dim}-dimensional code needs "
+                             f"{expected} encoder outputs. Received an encoder with {got} outputs. Fix: build the "
+                             f"encoder with latent_dim=kerasae.vae.posterior_params_size({self.posterior!r}, "
+                             f"{self._latent_dim}), or use VAE.create(...).")
 
     @classmethod
-    def create(
-        cls,
-        input_shape,
-        latent_dim,
-        architecture="mlp",
-        posterior="diagonal",
-        likelihood="bernoulli",
-        num_bins=16,
-        **kwargs,
-    ):
+    def create(cls, input_shape, latent_dim, architecture="mlp", posterior="diagonal", likelihood="bernoulli",
+               num_bins=16, **kwargs):
         """Builds the networks and the model in one line.
 
         The encoder gets ``posterior_params_size(posterior, latent_dim)`` outputs and the decoder
@@ -250,15 +199,10 @@ class VAE(Autoencoder):
         :func:`kerasae.networks.build` with the same hidden layers (for ``"mlp"``, the default widths are
         those of a ``latent_dim`` code).
 
-        Args:
-            input_shape: Shape of one example.
-            latent_dim: Size of the code.
-            architecture: ``"mlp"`` or ``"conv"``.
-            posterior: ``"diagonal"`` or ``"full"``.
-            likelihood: One of ``LIKELIHOODS``.
-            num_bins: Levels of the ``"categorical"`` likelihood.
-            **kwargs: Network options (``hidden_units``, ``filters``, ``kernel_size``, ``activation``,
-                ``dropout``) and the model's constructor arguments (``beta``, ``num_samples``, ...).
+        Args: the example's ``input_shape``, the code's width ``latent_dim``, the ``architecture``
+        (``"mlp"`` or ``"conv"``), and as for the constructor ``posterior``, ``likelihood`` and ``num_bins``;
+        ``**kwargs`` holds network options (``hidden_units``, ``filters``, ``kernel_size``, ``activation``,
+        ``dropout``) and the model's other constructor arguments (``beta``, ``num_samples``, ...).
 
         Returns:
             An uncompiled model.
@@ -269,29 +213,32 @@ class VAE(Autoencoder):
         net_kwargs = {k: kwargs.pop(k) for k in NETWORK_ARGUMENTS if k in kwargs}
         encoder, decoder = cls._networks(
             lambda shape, width, **extra: networks.build(architecture, shape, width, **net_kwargs, **extra),
-            tuple(input_shape),
-            latent_dim,
-            posterior,
-            likelihood,
-            num_bins,
-            kwargs,
+            tuple(input_shape), latent_dim, posterior, likelihood, num_bins, kwargs,
             default_hidden=architecture == "mlp" and net_kwargs.get("hidden_units") is None,
         )
         return cls(encoder, decoder, latent_dim=latent_dim, posterior=posterior, likelihood=likelihood,
                    num_bins=num_bins, **kwargs)
 
+    #: Name given to the networks :meth:`create` builds.
+    network_name = "vae"
+
+    @classmethod
+    def _network_inputs(cls, input_shape, latent_dim, model_kwargs):
+        """The encoder's input shape and the decoder's input width: the example's shape and the code's width
+        here (the CVAE appends its condition to both)."""
+        return input_shape, latent_dim
+
     @classmethod
     def _networks(cls, build, input_shape, latent_dim, posterior, likelihood, num_bins, model_kwargs,
                   default_hidden=False):
         """``(encoder, decoder)`` from ``build(input_shape, width, **extra) -> (encoder, decoder)``."""
-        extra = {}
+        extra = {"name": cls.network_name}
         if default_hidden:
             extra["hidden_units"] = networks.default_hidden_units(math.prod(input_shape), latent_dim)
-        encoder, _ = build(input_shape, posterior_params_size(posterior, latent_dim), name="vae", **extra)
-        _, decoder = build(
-            input_shape, latent_dim, decoder_outputs=likelihood_decoder_outputs(likelihood, num_bins),
-            name="vae", **extra,
-        )
+        encoder_shape, decoder_width = cls._network_inputs(input_shape, latent_dim, model_kwargs)
+        encoder, _ = build(encoder_shape, posterior_params_size(posterior, latent_dim), **extra)
+        outputs = likelihood_decoder_outputs(likelihood, num_bins)
+        _, decoder = build(input_shape, decoder_width, decoder_outputs=outputs, **extra)
         return encoder, decoder
 
     # ------------------------------------------------------------------ shapes
@@ -306,22 +253,14 @@ class VAE(Autoencoder):
         out = tuple(int(d) for d in self.decoder.outputs[0].shape[1:])
         k = likelihood_decoder_outputs(self.likelihood, self.num_bins)
         if out[-1] % k:
-            raise ValueError(
-                f"The {self.likelihood!r} likelihood needs {k} decoder outputs per feature, so the decoder's "
-                f"last axis must be a multiple of {k}. Received a decoder with output shape {out}."
-            )
+            raise ValueError(f"The {self.likelihood!r} likelihood needs {k} decoder outputs per feature, so the "
+                             f"decoder's last axis must be a multiple of {k}. Received a decoder with output shape {out}.")
         return out[:-1] + (out[-1] // k,)
 
-    # ------------------------------------------------------------------ inputs and conditions (CVAE hooks)
     def _split_inputs(self, inputs):
-        """``(x, condition)`` from what the user passes; the plain VAE has no condition."""
+        """``(x, condition)`` from the model's input: a VAE's input is ``x`` alone (no condition); the CVAE's
+        is the pair ``(x, condition)``, and its posterior and likelihood take the condition."""
         return inputs, None
-
-    def _encoder_input(self, x, condition):
-        return x
-
-    def _decoder_input(self, z, condition):
-        return z
 
     # ------------------------------------------------------------------ distributions
     def prior(self):
@@ -331,14 +270,14 @@ class VAE(Autoencoder):
             return tfd.MultivariateNormalDiag(loc=zeros, scale_diag=tf.ones_like(zeros))
         return tfd.Independent(tfd.Normal(zeros, tf.ones_like(zeros)), reinterpreted_batch_ndims=1)
 
-    def _posterior(self, x, condition, training=False):
-        return self.posterior_layer(self.encoder(self._encoder_input(x, condition), training=training))
+    def _posterior(self, x, condition=None, training=False):
+        """``q(z|x)`` (``condition``: None here; the CVAE's one-hot rows)."""
+        return self.posterior_layer(self.encoder(x, training=training))
 
-    def _likelihood(self, z, condition, training=False):
+    def _likelihood(self, z, condition=None, training=False):
         """``p(x|z)`` for codes ``z`` of shape ``(..., latent_dim)``; batch shape ``z.shape[:-1]``."""
         z = tf.cast(z, "float32")
-        inputs = self._decoder_input(z, condition)
-        flat = tf.reshape(inputs, (-1, inputs.shape[-1]))
+        flat = tf.reshape(z, (-1, z.shape[-1]))
         outputs = self.decoder(flat, training=training)
         tail = tuple(outputs.shape[1:])
         outputs = tf.reshape(outputs, tf.concat([tf.shape(z)[:-1], tf.constant(tail, "int32")], axis=0))
@@ -373,13 +312,9 @@ class VAE(Autoencoder):
         return beta * tf.minimum(1.0, step / float(self.kl_warmup_steps))
 
     def log_weights(self, inputs, num_samples, seed=None, training=False):
-        """Samples ``z_s ~ q(z|x)`` and returns the pieces of the importance weights.
-
-        Args:
-            inputs: A batch of inputs (``(x, condition)`` for the CVAE).
-            num_samples: Number ``S`` of samples per example.
-            seed: A stateless seed, shape ``(2,)`` int32 (``None``: the model's seed generator).
-            training: Whether the networks run in training mode.
+        """Samples ``S = num_samples`` codes ``z_s ~ q(z|x)`` per example of ``inputs`` (a batch; ``(x,
+        condition)`` for the CVAE) and returns the pieces of the importance weights. ``seed``: a stateless
+        seed, shape ``(2,)`` int32 (``None``: the model's seed generator).
 
         Returns:
             A dict of float32 tensors of shape ``(S, batch)``: ``log_px_z`` (``log p(x|z_s)``),
@@ -391,13 +326,8 @@ class VAE(Autoencoder):
         posterior = self._posterior(x, condition, training=training)
         z = sampling.reparameterized_sample(posterior, num_samples, seed)
         likelihood = self._likelihood(z, condition, training=training)
-        return {
-            "log_px_z": likelihood.log_prob(self._likelihood_value(x)),
-            "log_pz": self.prior().log_prob(z),
-            "log_qz": posterior.log_prob(z),
-            "posterior": posterior,
-            "likelihood": likelihood,
-        }
+        return {"log_px_z": likelihood.log_prob(self._likelihood_value(x)), "log_pz": self.prior().log_prob(z),
+                "log_qz": posterior.log_prob(z), "posterior": posterior, "likelihood": likelihood}
 
     def kl_divergence(self, posterior, log_qz=None, log_pz=None):
         """``KL(q(z|x) || p(z))`` per example: analytic if possible, else ``mean_s [log q - log p]``."""
@@ -439,20 +369,13 @@ class VAE(Autoencoder):
         """The posterior mean ``E_q[z]``, shape ``(batch, latent_dim)``, as a numpy array."""
         return keras.ops.convert_to_numpy(self.encode(x).mean())
 
-    def decode(self, z, condition=None, training=False):
+    def decode(self, z, training=False):
         """The likelihood's mean ``E[x|z]`` in data space (probabilities for Bernoulli), as a tensor."""
-        return self._likelihood_mean(self._likelihood(z, self._check_condition(condition, z), training=training))
-
-    def _check_condition(self, condition, z):
-        if condition is not None:
-            raise ValueError(f"{type(self).__name__} is not conditional. Received a condition.")
-        return None
+        return self._likelihood_mean(self._likelihood(z, training=training))
 
     def reconstruct(self, x):
         """Decodes the posterior mean: ``E[x | z = E_q[z|x]]``."""
-        x_, condition = self._split_inputs(x)
-        q = self._posterior(x_, condition)
-        return self._likelihood_mean(self._likelihood(q.mean(), condition))
+        return self.call(x, training=False)
 
     def call(self, inputs, training=None):
         x, condition = self._split_inputs(inputs)
@@ -460,45 +383,35 @@ class VAE(Autoencoder):
         return self._likelihood_mean(self._likelihood(q.mean(), condition, training=training))
 
     def _prior_codes(self, n, seed):
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"Expected n to be a positive integer. Received: n={n!r}")
+        n = check_positive_int("n", n)
         seed = self._next_seed() if seed is None else tf.constant([int(seed), 0], "int32")
         return sampling.reparameterized_sample(self.prior(), n, seed)
 
     def sample(self, n, seed=None):
-        """Decodes ``n`` codes drawn from the prior: the likelihood means ``E[x|z]``, ``z ~ N(0, I)``.
-
-        Args:
-            n: Number of samples.
-            seed: Optional int for reproducible draws.
+        """Decodes ``n`` codes drawn from the prior (``seed``: an optional int, for reproducible draws).
 
         Returns:
-            A numpy array ``(n, *data_shape)``.
+            A numpy array ``(n, *data_shape)`` of likelihood means ``E[x|z]``, ``z ~ N(0, I)``.
         """
         return keras.ops.convert_to_numpy(self.decode(self._prior_codes(n, seed)))
 
     def interpolate(self, x1, x2, steps=10):
-        """Decodes the straight line between the posterior means of ``x1`` and ``x2``.
-
-        Args:
-            x1, x2: Single examples (shape ``data_shape``) or batches of equal size (for the CVAE, the
-                condition is taken from ``x1``).
-            steps: Number of points including both ends, >= 2.
+        """Decodes the straight line between the posterior means of ``x1`` and ``x2`` in ``steps`` points (ends
+        included, >= 2). ``x1``, ``x2``: single examples (shape ``data_shape``) or batches of equal size (for
+        the CVAE, the condition is taken from ``x1``).
 
         Returns:
             A numpy array ``(steps, *data_shape)`` for single examples, ``(batch, steps, *data_shape)`` for
             batches.
         """
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-            raise ValueError(f"Expected steps to be an integer >= 2. Received: steps={steps!r}")
+        steps = check_int("steps", steps, minimum=2)
         (a, ca), (b, _) = self._split_inputs(x1), self._split_inputs(x2)
         a, b = np.asarray(a, "float32"), np.asarray(b, "float32")
         single = a.shape == self.data_shape
         if single:
             a, b = a[None], b[None]
             ca = None if ca is None else np.asarray(ca, "float32")[None]
-        za = self._posterior(a, ca).mean()
-        zb = self._posterior(b, ca).mean()
+        za, zb = self._posterior(a, ca).mean(), self._posterior(b, ca).mean()
         t = tf.reshape(tf.linspace(0.0, 1.0, steps), (steps, 1, 1))
         z = (1.0 - t) * za + t * zb  # (steps, batch, d)
         out = keras.ops.convert_to_numpy(self._likelihood_mean(self._likelihood(z, ca)))
@@ -524,20 +437,15 @@ class VAE(Autoencoder):
         Returns:
             A float64 numpy array ``(n,)`` of log-likelihood estimates.
         """
-        for name, value in (("num_samples", num_samples), ("batch_size", batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expected {name} to be a positive integer. Received: {name}={value!r}")
+        num_samples = check_positive_int("num_samples", num_samples)
+        batch_size = check_positive_int("batch_size", batch_size)
         if sample_batch_size is None:
             sample_batch_size = max(1, min(num_samples, 20000 // batch_size))
-        data, condition = self._split_inputs(x)
-        data = np.asarray(data, "float32")
-        condition = None if condition is None else np.asarray(condition, "float32")
-        fn = self._log_weight_fn()
-        results = []
-        counter = 0
-        for start in range(0, len(data), batch_size):
-            xb = data[start : start + batch_size]
-            inputs = xb if condition is None else (xb, condition[start : start + batch_size])
+        arrays = [np.asarray(a, "float32") for a in self._split_inputs(x) if a is not None]  # x (, condition)
+        fn, results, counter = self._log_weight_fn(), [], 0
+        for start in range(0, len(arrays[0]), batch_size):
+            batch = tuple(a[start : start + batch_size] for a in arrays)
+            inputs = batch[0] if len(batch) == 1 else batch
             chunks = []
             for s0 in range(0, num_samples, sample_batch_size):
                 s = min(sample_batch_size, num_samples - s0)
@@ -547,6 +455,24 @@ class VAE(Autoencoder):
             log_w = tf.concat(chunks, axis=0)
             results.append(tf.reduce_logsumexp(tf.cast(log_w, "float64"), axis=0) - math.log(num_samples))
         return np.concatenate([r.numpy() for r in results])
+
+    # ------------------------------------------------------------------ export
+    def posterior_outputs(self, posterior):
+        """The ``encode`` signature's outputs: ``mean`` and ``scale`` (standard deviations) of ``q(z|x)``, and
+        ``scale_tril`` (its Cholesky factor) for a full posterior."""
+        extra = {"scale_tril": posterior.parameters["scale_tril"]} if self.posterior == "full" else {}
+        return float32_outputs(mean=posterior.mean(), scale=posterior.stddev(), **extra)
+
+    def export_signatures(self):
+        """The autoencoder's signatures, with ``encode`` giving the posterior (:meth:`posterior_outputs`), and
+        ``sample`` (``n``, an int32 scalar ``-> samples``, ``(n, *data_shape)``: likelihood means of prior draws)."""
+        signatures = super().export_signatures()
+        x = signatures["encode"].specs
+        signatures["encode"] = ExportSignature(lambda x: self.posterior_outputs(self.encode(x)), x)
+        n = tf.TensorSpec((), tf.int32, name="n")
+        signatures["sample"] = ExportSignature(
+            lambda n: float32_outputs(samples=self.decode(self.prior().sample(n))), (n,), random=True)
+        return signatures
 
     def _log_weight_fn(self):
         # Kept outside the model's attributes, which Keras tracks (and would try to save).
@@ -567,19 +493,7 @@ class VAE(Autoencoder):
         config = super().get_config()
         config.pop("reconstruction_loss", None)
         config.pop("output_activation", None)
-        config.update(
-            {
-                "latent_dim": self._latent_dim,
-                "posterior": self.posterior,
-                "likelihood": self.likelihood,
-                "likelihood_scale": self.likelihood_scale,
-                "num_bins": self.num_bins,
-                "beta": self.beta,
-                "kl_warmup_steps": self.kl_warmup_steps,
-                "num_samples": self.num_samples,
-                "analytic_kl": self.analytic_kl,
-                "min_scale": self.min_scale,
-                "seed": self.seed,
-            }
-        )
+        names = ("posterior", "likelihood", "likelihood_scale", "num_bins", "beta", "kl_warmup_steps", "num_samples",
+                 "analytic_kl", "min_scale", "seed")
+        config.update(latent_dim=self._latent_dim, **{name: getattr(self, name) for name in names})
         return config

@@ -15,6 +15,7 @@ import tensorflow as tf
 from keras import ops
 
 from kerasae.ops import sampling
+from kerasae.utils.validation import check_choice
 
 #: Ways of computing the penalty: ``"auto"`` picks the first exact method that applies among
 #: ``"closed_form"`` (one sigmoid Dense layer), ``"mlp"`` (a chain of Dense layers with elementwise
@@ -340,8 +341,7 @@ def exact_method(encoder, method="auto", training=False):
 
 def _resolve_method(encoder, method, training):
     """``(method, structure)``: the sigmoid layer for the closed form, the blocks for ``"mlp"``, else None."""
-    if method not in PENALTY_METHODS:
-        raise ValueError(f"Expected penalty_method to be one of {list(PENALTY_METHODS)}. Received: {method!r}")
+    check_choice("penalty_method", method, PENALTY_METHODS)
     if method in ("autodiff", "hutchinson"):
         return method, None
     layer = sigmoid_dense_layer(encoder) if method in ("auto", "closed_form") else None

@@ -1,6 +1,7 @@
 """Atomic writes: everything is written to a private staging folder beside its destination, flushed to
 disk, then renamed into place, so a failed or interrupted writer leaves what was there untouched and a
-reader never sees half-written files.
+reader never sees half-written files. :class:`Staging` does it for folders and groups of files,
+:func:`replacing` for one file (:func:`write_json` uses it).
 
 Example:
     >>> with Staging("runs") as staging:
@@ -8,6 +9,7 @@ Example:
     ...     staging.commit([(staging.path("run"), "runs/autoencoder")])
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -52,10 +54,36 @@ def remove(path):
         os.remove(path)
 
 
+@contextlib.contextmanager
+def replacing(path):
+    """Writes one file atomically: yields a temporary path beside ``path`` (same extension, so that writers
+    that go by it still do); when the block succeeds, flushes that file to disk and renames it to ``path``,
+    replacing what was there. On an error the temporary file is removed and ``path`` left untouched.
+
+    Example:
+        >>> with replacing("runs/loss.png") as tmp:
+        ...     figure.savefig(tmp)
+    """
+    path = os.path.abspath(os.fspath(path))
+    folder, name = os.path.split(path)
+    os.makedirs(folder, exist_ok=True)
+    root, ext = os.path.splitext(name)
+    tmp = os.path.join(folder, f".{root}.{uuid.uuid4().hex[:12]}.tmp{ext}")
+    try:
+        yield tmp
+        fsync_tree(tmp)
+        os.replace(tmp, path)
+        _fsync_dir(folder)
+    finally:
+        if os.path.lexists(tmp):
+            remove(tmp)
+
+
 def write_json(path, payload):
-    """Writes ``payload`` as indented, key-sorted JSON."""
-    with open(path, "w") as f:
-        json.dump(payload, f, indent=2, sort_keys=True)
+    """Writes ``payload`` as indented, key-sorted JSON, atomically (see :func:`replacing`)."""
+    with replacing(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(payload, f, indent=2, sort_keys=True)
 
 
 class Staging:

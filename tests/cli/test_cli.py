@@ -6,13 +6,15 @@ import sys
 import numpy as np
 import pytest
 
+from kerasae.cli import evaluate as evaluate_command
 from kerasae.cli import main as cli
+from kerasae.cli import runs
 
 
 def test_train_writes_every_run_file(tmp_path):
     out = tmp_path / "run"
     cli.main(["train", "autoencoder", "--epochs", "2", "--latent-dim", "2", "--out", str(out), "--verbose", "0"])
-    for name in cli.RUN_FILES + ("latent_scatter.png",):
+    for name in runs.RUN_FILES + ("latent_scatter.png",):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["dataset"] == "digits" and metrics["config"]["latent_dim"] == 2
@@ -20,7 +22,7 @@ def test_train_writes_every_run_file(tmp_path):
     assert len(metrics["history"]["loss"]) == 2
     assert os.listdir(tmp_path) == ["run"], "staging or backup folder left behind"
 
-    results = cli.evaluate(cli.build_parser().parse_args(["evaluate", str(out)]))
+    results = evaluate_command.evaluate(cli.build_parser().parse_args(["evaluate", str(out)]))
     assert results["loss"] == pytest.approx(metrics["test"]["loss"], rel=1e-5)
 
 
@@ -65,7 +67,7 @@ def test_every_registered_model_trains_from_the_cli(model, tmp_path):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert np.isfinite(metrics["test"]["loss"])
-    loaded_results = cli.evaluate(cli.build_parser().parse_args(["evaluate", str(out), "--nll-samples", "4"]))
+    loaded_results = evaluate_command.evaluate(cli.build_parser().parse_args(["evaluate", str(out), "--nll-samples", "4"]))
     assert np.isfinite(loaded_results["loss"])
 
 
@@ -74,7 +76,7 @@ def test_holdout_class_and_anomaly_evaluation(tmp_path, capsys):
     argv = ["train", "autoencoder", "--holdout-class", "9", "--epochs", "30", "--hidden-units", "32", "--out", str(out),
             "--verbose", "0"]
     assert cli.main(argv) == 0
-    results = cli.evaluate(cli.build_parser().parse_args(["evaluate", str(out), "--anomaly"]))
+    results = evaluate_command.evaluate(cli.build_parser().parse_args(["evaluate", str(out), "--anomaly"]))
     assert results["anomaly_num_anomalous"] == 36  # the test split's nines
     assert results["anomaly_auc"] > 0.65
     assert 0.0 <= results["anomaly_false_positive_rate"] <= 0.1

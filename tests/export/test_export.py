@@ -17,10 +17,12 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 import kerasae
+from kerasae import _compat
 from kerasae.layers import distributions
 from kerasae import export as ex
 from kerasae.cli import export as cli_export
-from kerasae.models.autoencoder import Autoencoder
+from kerasae.export import signatures as export_signatures
+from kerasae.models.autoencoder import Autoencoder, ExportSignature, float32_outputs
 
 LATENT = 4
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -29,21 +31,44 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 # ============================================================================================ families
 @keras.saving.register_keras_serializable(package="kerasae_test")
 class GaussianEncoderAutoencoder(Autoencoder):
-    """A probabilistic stand-in for the VAE: ``encode`` returns a posterior, ``sample(n)`` decodes prior draws."""
+    """A probabilistic stand-in for the VAE: ``encode`` returns a posterior, ``sample(n)`` decodes prior draws.
+
+    It declares what it exports, as every kerasae model does: the posterior's ``mean`` and ``scale`` for
+    ``encode``, and a random ``sample`` signature.
+    """
 
     def __init__(self, encoder, decoder, **kwargs):
         super().__init__(encoder, decoder, **kwargs)
         self.posterior = distributions.IndependentNormal(event_shape=LATENT)
         self.seed_generator = keras.random.SeedGenerator(0)
 
+    @property
+    def latent_dim(self):
+        return LATENT
+
     def encode(self, x, training=False):
         return self.posterior(self.encoder(x, training=training))
+
+    def encode_mean(self, x):
+        return keras.ops.convert_to_numpy(self.encode(x).mean())
 
     def reconstruct(self, x):
         return self.decode(self.encode(x).mean())
 
     def sample(self, n):
         return self.decode(keras.random.normal((n, LATENT), seed=self.seed_generator))
+
+    def export_signatures(self):
+        signatures = super().export_signatures()
+
+        def encode(x):
+            posterior = self.encode(x)
+            return float32_outputs(mean=posterior.mean(), scale=posterior.stddev())
+
+        signatures["encode"] = ExportSignature(encode, signatures["encode"].specs)
+        n = tf.TensorSpec((), tf.int32, name="n")
+        signatures["sample"] = ExportSignature(lambda n: float32_outputs(samples=self.sample(n)), (n,), random=True)
+        return signatures
 
 
 def _args(name, entry, architecture="mlp"):
@@ -138,9 +163,8 @@ def exported(request, tmp_path_factory):
 
 
 def _keras_outputs(model, signature, **inputs):
-    signatures, _, _ = ex._signatures(model, "full")
-    (sig,) = [s for s in signatures if s.name == signature]
-    return {k: np.asarray(v) for k, v in sig.fn(*sig.feed(inputs).values()).items()}
+    sig = model.export_signatures()[signature]
+    return {k: np.asarray(v) for k, v in sig.fn(*[inputs[name] for name in sig.input_names]).items()}
 
 
 def _inputs(model, data):
@@ -422,7 +446,7 @@ def test_auto_weight_scales_are_per_channel_for_convolutions_only(tmp_path):
 
 def test_missing_converter_option_is_a_clear_error(mlp, tmp_path, monkeypatch):
     model, data = mlp
-    monkeypatch.setitem(ex._PER_TENSOR_FLAGS, "per_tensor", "_option_of_another_tensorflow")
+    monkeypatch.setitem(_compat.PER_TENSOR_FLAGS, "per_tensor", "_option_of_another_tensorflow")
     with pytest.raises(ValueError, match="does not have.*weight_scales='per_channel'"):
         ex.export(model, tmp_path / "out", formats="tflite", quantize="dynamic", parity_data=data.x_test)
     assert os.listdir(tmp_path) == []
@@ -458,7 +482,7 @@ def test_failed_parity_leaves_nothing_and_keeps_existing_outputs(mlp, tmp_path):
 
 def test_a_saved_model_that_differs_from_keras_is_rejected(mlp, tmp_path, monkeypatch):
     model, data = mlp
-    write = ex._write_saved_model
+    write = export_signatures.write_saved_model
     kernel = model.decoder.get_layer("output").kernel
 
     def write_perturbed(signatures, path):  # simulates a broken export: the artifact gets other weights
@@ -469,7 +493,7 @@ def test_a_saved_model_that_differs_from_keras_is_rejected(mlp, tmp_path, monkey
         finally:
             kernel.assign(original)
 
-    monkeypatch.setattr(ex, "_write_saved_model", write_perturbed)
+    monkeypatch.setattr(export_signatures, "write_saved_model", write_perturbed)
     with pytest.raises(ex.ParityError, match="saved_model.*decode/reconstruction"):
         ex.export_saved_model(model, tmp_path / "sm", parity_data=data.x_test)
     assert os.listdir(tmp_path) == []
@@ -485,7 +509,9 @@ def test_a_saved_model_that_differs_from_keras_is_rejected(mlp, tmp_path, monkey
         ({"parity_data": None}, "Expected parity_data"),
         ({"parity_data": np.zeros((4, 10))}, r"shape \(n, 64\)"),
         ({"int8_io": True}, "int8_io=True applies"),
-        ({"weight_scales": "per_row"}, "Expected weight_scales in"),
+        ({"weight_scales": "per_row"}, "Expected weight_scales to be one of"),
+        ({"parity_samples": 0}, "Expected parity_samples to be a positive integer"),
+        ({"tolerance": -1.0}, r"Expected tolerance >= 0\. Received: tolerance=-1.0"),
     ],
 )
 def test_bad_arguments_raise_value_error(mlp, tmp_path, kwargs, match):

@@ -216,7 +216,7 @@ def _args(**overrides):
     args = dict(
         architecture="mlp", latent_dim=2, hidden_units=[32], filters=None, activation="relu", dropout=0.0,
         batch_size=64, epochs=1, seed=0, l2=0.0, likelihood="bernoulli", posterior="diagonal", num_samples=None,
-        beta=1.0, kl_warmup=1.0, nll_samples=5, verbose=0,
+        beta=1.0, kl_warmup=1.0, nll_samples=5, verbose=0, num_bins=16,
     )
     args.update(overrides)
     return argparse.Namespace(**args)

@@ -1,5 +1,6 @@
 """CLI glue of the semi-supervised autoencoder (``kerasae train semi-supervised``)."""
 
+from kerasae.cli.arguments import positive_int
 from kerasae.cli.registry import keras_verbose, networks_from_args, register_model
 
 
@@ -49,7 +50,7 @@ register_model(
     build,
     help="autoencoder + classifier head trained on few labels and all unlabelled data",
     arguments=(
-        (("--labels-per-class",), {"type": int, "default": 10, "help": "labelled examples kept per class (default: 10)"}),
+        (("--labels-per-class",), {"type": positive_int, "default": 10, "help": "labelled examples kept per class (default: 10)"}),
         (("--alpha",), {"type": float, "default": 1.0, "help": "weight of the reconstruction loss (default: 1)"}),
         (("--labelled-fraction",), {"type": float, "default": 0.25, "help": "least labelled fraction of each batch (default: 0.25)"}),
         (("--sequential",), {"action": "store_true", "help": "train the autoencoder first, then the head on frozen codes"}),

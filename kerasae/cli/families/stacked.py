@@ -1,5 +1,6 @@
 """CLI glue of the stacked autoencoder (``kerasae train stacked``): layer-wise pre-training, then fine-tuning."""
 
+from kerasae.cli.arguments import positive_int
 from kerasae.cli.registry import keras_verbose, register_model
 
 
@@ -55,7 +56,7 @@ register_model(
     build,
     help="Stacked autoencoder: greedy layer-wise pre-training (--epochs-per-layer), then fine-tuning.",
     arguments=(
-        (("--epochs-per-layer",), {"type": int, "default": 10, "help": "pre-training epochs of each layer"}),
+        (("--epochs-per-layer",), {"type": positive_int, "default": 10, "help": "pre-training epochs of each layer"}),
     ),
     fit=fit,
 )

@@ -3,6 +3,7 @@
 import math
 import os
 
+from kerasae.cli.arguments import positive_int
 from kerasae.cli.registry import networks_from_args, register_model
 
 #: ``--posterior`` and ``--likelihood`` choices: :data:`kerasae.models.vae.POSTERIORS` and
@@ -135,8 +136,8 @@ _COMMON_OPTIONS = (
                          "help": "p(x|z); bernoulli turns on dynamic binarisation"}),
     (("--num-bins",), {"type": int, "default": 16, "help": "intensity levels of the categorical likelihood (default: 16)"}),
     (("--posterior",), {"choices": POSTERIORS, "default": "diagonal", "help": "q(z|x) covariance"}),
-    (("--num-samples",), {"type": int, "default": None, "help": "samples per example in training"}),
-    (("--nll-samples",), {"type": int, "default": 100, "help": "importance samples of the test NLL"}),
+    (("--num-samples",), {"type": positive_int, "default": None, "help": "samples per example in training"}),
+    (("--nll-samples",), {"type": positive_int, "default": 100, "help": "importance samples of the test NLL"}),
 )
 _BETA_OPTIONS = (
     (("--beta",), {"type": float, "default": 1.0, "help": "KL weight (beta-VAE)"}),

@@ -1,0 +1,86 @@
+"""The JSON file written beside each exported artifact: what the artifact holds, how to feed it, how it was
+checked, and what made it.
+
+Keys: ``model_class``, ``part``, ``input_shape``, ``code_size``, ``code_outputs`` (the ``encode`` outputs),
+``preprocessing`` (what inputs must go through before ``encode``), ``condition`` (the extra input of a
+conditional model, else None), ``versions``, ``format``, ``artifact``, ``quantization``, ``int8_io``,
+``weight_scales``, ``signatures``, ``inputs`` (by signature), ``parity`` (metric, tolerance, number of samples
+and the errors of every output), ``size_bytes``, ``created``, and ``notes`` where a signature was left out.
+"""
+
+import datetime
+import os
+
+from kerasae.export.options import CONDITION
+from kerasae.utils import files
+from kerasae.utils.versions import versions
+
+PARITY_METRIC = "max |artifact - keras| / max |keras| per output (relative); max abs also"
+
+
+def metadata_path(artifact_path):
+    """The JSON file beside an artifact: ``model_int8.tflite -> model_int8.json``, ``saved_model -> saved_model.json``."""
+    root, ext = os.path.splitext(os.fspath(artifact_path).rstrip(os.sep))
+    return (root if ext == ".tflite" else root + ext) + ".json"
+
+
+def size_bytes(path):
+    """Size on disk of a file, or of every file in a folder."""
+    if os.path.isdir(path):
+        return sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(path) for f in names)
+    return os.path.getsize(path)
+
+
+def part_metadata(model, part, input_shape, code_size, code_outputs, condition_size, preprocessing):
+    """The keys shared by every artifact of one exported part."""
+    return {
+        "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "part": part,
+        "input_shape": list(input_shape),
+        "code_size": code_size,
+        "code_outputs": code_outputs,
+        "preprocessing": dict(preprocessing or {}),
+        "condition": None if condition_size is None else {
+            "input": CONDITION,
+            "shape": [None, condition_size],
+            "dtype": "float32",
+            "encoding": f"one-hot rows, num_classes={condition_size}",
+        },
+        "versions": versions(),
+    }
+
+
+def artifact_metadata(common, *, fmt, name, quantization, int8_io, weight_scales, signatures, exported, parity,
+                      size):
+    """One artifact's metadata: ``common`` (:func:`part_metadata`) and its own keys.
+
+    Args:
+        signatures: The ``(name, ExportSignature)`` pairs asked for.
+        exported: The signature names the artifact has.
+        parity: ``{"tolerance", "num_samples", "errors"}`` of its parity check.
+    """
+    meta = {
+        **common,
+        "format": fmt,
+        "artifact": name,
+        "quantization": quantization,
+        "int8_io": bool(int8_io),
+        "weight_scales": weight_scales if quantization in ("dynamic", "int8") else None,
+        "signatures": sorted(exported),
+        "inputs": {n: list(sig.input_names) for n, sig in signatures if n in exported},
+        "parity": {"metric": PARITY_METRIC, **parity},
+        "size_bytes": size,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    left_out = [n for n, sig in signatures if sig.random and n not in exported]
+    if fmt == "tflite" and left_out:
+        meta["notes"] = (
+            f"The {', '.join(repr(n) for n in left_out)} signature (random ops) is not in TFLite files: draw "
+            "z ~ N(0, I) on the host and call 'decode'" + (" with the chosen condition." if common["condition"] else ".")
+        )
+    return meta
+
+
+def write_metadata(path, meta):
+    """Writes ``meta`` as indented, key-sorted JSON."""
+    files.write_json(path, meta)
