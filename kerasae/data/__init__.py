@@ -1,3 +1,3 @@
-"""Data: named and user data sets (:mod:`~kerasae.data.datasets`), ``tf.data`` pipelines
-(:mod:`~kerasae.data.pipelines`), partial labels (:mod:`~kerasae.data.labels`) and array checks
-(:mod:`~kerasae.data.checks`)."""
+"""Data: named and user data sets (:mod:`~kerasae.data.datasets`), reading user files as arrays
+(:mod:`~kerasae.data.files`), ``tf.data`` pipelines (:mod:`~kerasae.data.pipelines`), partial labels and
+label checks (:mod:`~kerasae.data.labels`) and array checks and scaling (:mod:`~kerasae.data.checks`)."""

@@ -3,7 +3,27 @@
 Names:
     ``digits``: scikit-learn's bundled 8x8 handwritten digits (1,797 images), the embedded default that
     works offline. ``mnist`` and ``fashion_mnist``: 28x28 images through ``keras.datasets``' own loaders
-    and cache (``KERAS_HOME``). Anything else is read as a path to a ``.npz``, ``.npy`` or ``.csv`` file.
+    and cache (``KERAS_HOME``). Anything else is read as a path to a ``.npz``, ``.npy`` or ``.csv`` file
+    (relative and ``~`` paths are resolved; the data set records the absolute path).
+
+Scaling (one scale for every split, recorded as :attr:`Dataset.scaling`):
+    ``scale="auto"`` (the default) divides integer data by its dtype's maximum, the same number for the
+    training and the test data: 255 for ``uint8``, 65535 for ``uint16`` (127 and 32767 for ``int8`` and
+    ``int16``), whatever the values (0/1 images stored as ``uint8`` become 0 and 1/255: pass ``scale=1``).
+    32- and 64-bit integers have no such full scale (dividing by 2**31 would turn pixel values into zeros),
+    so they are refused unless every value is 0 or 1 (binary data, not scaled): pass ``scale=255`` (the
+    value that means 1.0) or ``scale="minmax"``. Float and boolean data are used as stored and must already lie in [0, 1].
+    ``scale=NUMBER`` divides every split by that number; ``scale="minmax"`` maps the minimum and maximum
+    over all splits together to 0 and 1; ``scale=None`` uses the data as stored. The named data sets have a
+    fixed scale (``digits``' grey levels 0-16 are divided by 16, MNIST's bytes by 255).
+
+Labels:
+    Class indices: whole numbers >= 0 (``3.0`` is taken as 3, ``2.5`` is refused, never truncated), one per
+    sample. ``-1`` is refused at load: it marks unlabelled examples only after loading, as
+    :func:`kerasae.data.labels.mask_labels` writes it for semi-supervised training.
+    :attr:`Dataset.num_classes` is ``max label + 1`` over all splits unless ``load(num_classes=K)`` declares
+    it (labels must then lie in ``[0, K)``); labels that leave most of ``0..max`` unused (e.g. ten classes
+    0-9 and one label 1000, which would make 1001 classes) are refused unless ``num_classes`` is given.
 
 Example:
     >>> data = kerasae.datasets.load("digits", validation_split=0.1)
@@ -18,14 +38,18 @@ import os
 
 import numpy as np
 
-from kerasae.data.checks import check_array  # noqa: F401  (also reachable from here)
+from kerasae.data.checks import check_array, check_scale, scale_splits
+from kerasae.data.files import FILE_SUFFIXES, load_file, one_line, resolve  # noqa: F401  (FILE_SUFFIXES: also here)
+from kerasae.data.labels import check_label_range, check_labels
 from kerasae.data.pipelines import make_pipeline
-from kerasae.utils.validation import check_choice, check_number
+from kerasae.utils.validation import check_choice, check_int, check_number, is_int
 
 #: Names :func:`load` knows; anything else is treated as a file path.
 NAMES = ("digits", "mnist", "fashion_mnist")
-FILE_SUFFIXES = (".npz", ".npy", ".csv")
 BINARIZATIONS = (None, "static", "dynamic")
+SPLITS = ("train", "val", "test")
+#: Largest seed: scikit-learn's splits take seeds below 2**32.
+MAX_SEED = 2**32 - 1
 
 
 @dataclasses.dataclass
@@ -33,13 +57,17 @@ class Dataset:
     """Train, validation and test splits of one data set, float32 in [0, 1].
 
     Attributes:
-        name: The name or path it was loaded from.
-        x_train, y_train, x_val, y_val, x_test, y_test: The splits (labels ``None`` where unknown; the
-            validation split is empty when ``validation_split=0``).
+        name: The name it was loaded by (``"digits"``), or the absolute path of a file.
+        x_train, y_train, x_val, y_val, x_test, y_test: The splits (labels ``None`` where unknown, else
+            int64 class indices; the validation split is empty when ``validation_split=0``).
         image_shape: ``(height, width, channels)`` of one image, or ``None`` for non-image data.
         binarize: ``None``, ``"static"`` (already thresholded) or ``"dynamic"`` (``pipeline`` draws a fresh
             Bernoulli sample of every training batch each epoch).
         seed: The seed used for splitting, shuffling and dynamic binarisation.
+        scaling: How the stored values were mapped to [0, 1], the same for every split, e.g.
+            ``"divided by 255, the maximum of uint8"`` (for a run's record).
+        path: The absolute path of a file data set, ``None`` for a named one.
+        declared_num_classes: ``num_classes`` as passed to :func:`load`, or ``None``.
     """
 
     name: str
@@ -52,22 +80,41 @@ class Dataset:
     image_shape: tuple | None = None
     binarize: str | None = None
     seed: int = 0
+    scaling: str = "none"
+    path: str | None = None
+    declared_num_classes: int | None = None
 
     @property
     def input_shape(self):
         """Shape of one example as the models see it, e.g. ``(64,)`` or ``(8, 8, 1)``."""
         return tuple(self.x_train.shape[1:])
 
+    def _labels(self):
+        return [y for y in (self.y_train, self.y_val, self.y_test) if y is not None and len(y)]
+
     @property
     def num_classes(self):
-        """Number of label classes (``max label + 1``), or ``None`` without labels."""
+        """Number of label classes, or ``None`` without labels: ``num_classes`` as declared to :func:`load`,
+        else ``max label + 1`` over all splits (class indices are ``0..num_classes-1``)."""
         if self.y_train is None:
             return None
-        return int(max(self.y_train.max(), self.y_test.max() if self.y_test is not None else 0)) + 1
+        if self.declared_num_classes is not None:
+            return self.declared_num_classes
+        labels = self._labels()
+        return int(max(int(y.max()) for y in labels)) + 1 if labels else 0
+
+    @property
+    def classes(self):
+        """The class indices that occur in any split, sorted (a gap shows classes that never occur), or
+        ``None`` without labels."""
+        if self.y_train is None:
+            return None
+        labels = self._labels()
+        return np.unique(np.concatenate(labels)) if labels else np.zeros(0, "int64")
 
     def split(self, split):
         """Returns ``(x, y)`` of ``"train"``, ``"val"`` or ``"test"``."""
-        check_choice("split", split, ("train", "val", "test"))
+        check_choice("split", split, SPLITS)
         return getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
 
     def pipeline(self, split="train", batch_size=64, shuffle=None, with_labels=False, transform=None):
@@ -75,8 +122,26 @@ class Dataset:
 
         Shuffling and dynamic binarisation apply to the training split only (test data is binarised
         with a fixed draw so that evaluations are reproducible).
+
+        Raises:
+            ValueError: for an empty split, labels asked of unlabelled data, or a bad batch size.
         """
         x, y = self.split(split)
+        with_labels = _check_bool("with_labels", with_labels)
+        if shuffle is not None:
+            shuffle = _check_bool("shuffle", shuffle)
+        if len(x) == 0:
+            how = "validation_split=0" if split == "val" else "test_split=0"
+            raise ValueError(
+                f"The {split} split of {self.name!r} is empty (it was loaded with {how}, or emptied after "
+                f"loading). Expected at least one example. Fix: load it with a non-zero "
+                f"{'validation_split' if split == 'val' else 'test_split'}, or use another split."
+            )
+        if with_labels and y is None:
+            raise ValueError(
+                f"Expected labels for with_labels=True. Received: the data set {self.name!r} has none. "
+                "Fix: use with_labels=False, or load a labelled data set."
+            )
         training = split == "train"
         binarize = self.binarize if self.binarize == "dynamic" else None
         if binarize and not training:
@@ -91,6 +156,33 @@ class Dataset:
             binarize=binarize,
             transform=transform,
         )
+
+
+def _check_bool(name, value):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"Expected {name} to be True or False. Received: {name}={value!r}")
+
+
+def _check_image_shape(image_shape):
+    if image_shape is None:
+        return None
+    ok = isinstance(image_shape, (tuple, list)) and len(image_shape) == 3
+    if ok and all(is_int(v) and v >= 1 for v in image_shape):
+        return tuple(int(v) for v in image_shape)
+    raise ValueError(
+        "Expected image_shape to be (height, width, channels), three positive integers, or None. "
+        f"Received: image_shape={image_shape!r}"
+    )
+
+
+def _check_label_column(label_column):
+    if label_column is None or label_column == "last" or is_int(label_column):
+        return label_column
+    raise ValueError(
+        f"Expected label_column to be a column index (an integer), 'last' or None. Received: "
+        f"label_column={label_column!r}"
+    )
 
 
 def _to_layout(x, flatten, image_shape, name):
@@ -116,24 +208,10 @@ def _to_layout(x, flatten, image_shape, name):
         )
     if math.prod(image_shape) != math.prod(x.shape[1:]):
         raise ValueError(
-            f"image_shape={image_shape} does not match {name}'s {math.prod(x.shape[1:])} features per sample."
+            f"image_shape={image_shape} does not match {name}'s {math.prod(x.shape[1:])} features per sample. "
+            "Fix: pass an image_shape whose height * width * channels is the number of features."
         )
     return x.reshape((len(x),) + tuple(image_shape)), tuple(image_shape)
-
-
-def _scale(x, scale, name):
-    x = np.asarray(x)
-    if scale == "auto":
-        if np.issubdtype(x.dtype, np.integer) and x.size and x.max() > 1:
-            return x.astype("float32") / (255.0 if x.max() <= 255 else float(x.max()))
-        return x
-    if scale == "minmax":
-        x = check_array(x, name, unit_interval=False)
-        lo, hi = x.min(), x.max()
-        return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
-    if scale is None:
-        return x
-    check_choice("scale", scale, ("auto", "minmax", None))
 
 
 def _bernoulli(x, seed):
@@ -145,8 +223,8 @@ def _load_digits():
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    x = (digits.images / 16.0).astype("float32")
-    return x, digits.target.astype("int64"), None, None
+    native = (16.0, "divided by 16 (the digits' grey levels are 0-16)")
+    return digits.images, digits.target, None, None, native
 
 
 def _load_keras(name):
@@ -157,65 +235,53 @@ def _load_keras(name):
         (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as err:  # no network and no cache
         raise ValueError(
-            f"Could not load {name!r} through keras.datasets ({type(err).__name__}: {err}). Expected the "
-            "file in Keras's cache ($KERAS_HOME/datasets, default ~/.keras/datasets) or internet access. "
+            f"Could not load {name!r} through keras.datasets ({type(err).__name__}: {one_line(err)}). Expected "
+            "the file in Keras's cache ($KERAS_HOME/datasets, default ~/.keras/datasets) or internet access. "
             "Fix: connect once, or seed the cache as shared/data/README.md describes."
         ) from err
-    return x_train / np.float32(255), y_train.astype("int64"), x_test / np.float32(255), y_test.astype("int64")
+    return x_train, y_train, x_test, y_test, (255.0, "divided by 255, the maximum of uint8")
 
 
-def _read_csv(path, label_column):
-    with open(path) as f:
-        first = f.readline()
-    try:
-        [float(v) for v in first.strip().split(",") if v.strip()]
-        skip = 0
-    except ValueError:
-        skip = 1  # a header row
-    try:
-        table = np.loadtxt(path, delimiter=",", skiprows=skip, dtype="float64", ndmin=2)
-    except ValueError as err:
-        raise ValueError(f"Could not parse {path} as a numeric CSV file: {err}") from err
-    if label_column is None:
-        return table, None
-    col = table.shape[1] - 1 if label_column == "last" else int(label_column)
-    return np.delete(table, col, axis=1), table[:, col].astype("int64")
+def _held_out(n, fraction):
+    return int(round(n * fraction))
 
 
-def _load_file(path, label_column):
-    if not os.path.exists(path):
-        raise ValueError(
-            f"No data set named {path!r} and no such file. Expected one of {list(NAMES)} or a path to a "
-            f"{', '.join(FILE_SUFFIXES)} file."
-        )
-    suffix = os.path.splitext(path)[1].lower()
-    if suffix == ".npy":
-        return np.load(path, allow_pickle=False), None, None, None
-    if suffix == ".csv":
-        x, y = _read_csv(path, label_column)
-        return x, y, None, None
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as f:
-            keys = set(f.files)
-            if "x_train" in keys:
-                get = lambda k: f[k] if k in keys else None  # noqa: E731
-                return get("x_train"), get("y_train"), get("x_test"), get("y_test")
-            if "x" in keys:
-                return f["x"], (f["y"] if "y" in keys else None), None, None
-            if len(keys) == 1:
-                return f[keys.pop()], None, None, None
-        raise ValueError(
-            f"{path} holds arrays {sorted(keys)}. Expected 'x_train' (and optionally 'y_train', 'x_test', "
-            "'y_test'), or 'x' (and optionally 'y'), or a single array."
-        )
-    raise ValueError(f"Unsupported file type {suffix!r} for {path}. Expected one of {list(FILE_SUFFIXES)}.")
+def _splits_fit(n, test_split, validation_split):
+    """Whether ``n`` samples give a non-empty test split (``test_split`` of them, when not ``None``), a
+    non-empty validation split (when ``validation_split > 0``) and at least one training sample."""
+    for fraction in (test_split, validation_split):
+        if fraction:
+            out = _held_out(n, fraction)
+            if out == 0 or out >= n:
+                return False
+            n -= out
+    return True
+
+
+def _check_split_sizes(n, test_split, validation_split):
+    if _splits_fit(n, test_split, validation_split):
+        return
+    fractions = [f for f in (test_split, validation_split) if f]
+    start = max([n + 1] + [int(0.5 / f) + 1 for f in fractions])
+    needed = next((m for m in range(start, start + 100_000) if _splits_fit(m, test_split, validation_split)), None)
+    parts = []
+    if test_split:
+        parts.append(f"a test split (test_split={test_split:g})")
+    if validation_split:
+        parts.append(f"a validation split (validation_split={validation_split:g})")
+    at_least = f"at least {needed} samples" if needed else "more samples"
+    other = ", or validation_split=0" if validation_split else ""
+    raise ValueError(
+        f"Expected {at_least} to hold out {' and '.join(parts)}, each non-empty, and keep one for training. "
+        f"Received: {n} sample{'s' if n != 1 else ''}. Fix: use more data, or other fractions{other}."
+    )
 
 
 def _split(x, y, fraction, seed):
     """Seeded split (stratified when labels allow it) into (kept, held out)."""
     from sklearn.model_selection import train_test_split
 
-    n_out = int(round(len(x) * fraction))
+    n_out = _held_out(len(x), fraction)
     if n_out == 0:
         return x, y, x[:0], (y[:0] if y is not None else None)
     if n_out >= len(x):
@@ -223,7 +289,7 @@ def _split(x, y, fraction, seed):
     stratify = None
     if y is not None:
         _, counts = np.unique(y, return_counts=True)
-        if counts.min() >= 2 and n_out >= len(counts):
+        if counts.min() >= 2 and min(n_out, len(x) - n_out) >= len(counts):
             stratify = y
     arrays = (x,) if y is None else (x, y)
     parts = train_test_split(*arrays, test_size=n_out, random_state=seed, stratify=stratify)
@@ -244,50 +310,114 @@ def load(
     scale="auto",
     image_shape=None,
     label_column=None,
+    num_classes=None,
 ):
     """Loads a data set as float32 in [0, 1] with train, validation and test splits.
 
+    Every check runs here, before any training: a data set that loads has finite values in [0, 1],
+    valid labels and a non-empty training split, and non-empty validation and test splits where they were
+    asked for. The module docstring says how values are scaled and what labels may be.
+
     Args:
-        name_or_path: ``"digits"``, ``"mnist"``, ``"fashion_mnist"``, or a path to a ``.npz`` (arrays
-            ``x_train``/``y_train``/``x_test``/``y_test``, or ``x``/``y``), ``.npy`` (samples) or ``.csv``
-            (one sample a row, optional header) file.
+        name_or_path: ``"digits"``, ``"mnist"``, ``"fashion_mnist"``, or a path (relative, ``~`` and
+            ``os.PathLike`` paths accepted) to a ``.npz`` (arrays ``x_train``/``y_train``/``x_test``/
+            ``y_test``, or ``x``/``y``, or one array), ``.npy`` (samples) or ``.csv`` (one sample a row,
+            optional header) file. Files are read as arrays only, never unpickled.
         flatten: ``True`` for flat vectors ``(n, features)``, ``False`` for images ``(n, H, W, C)``.
         binarize: ``None``; ``"static"`` (pixels above ``threshold`` become 1, once); or ``"dynamic"``
             (a fresh Bernoulli draw with the pixel as probability, every epoch, in :meth:`Dataset.pipeline`).
-        threshold: Threshold of static binarisation.
-        validation_split: Fraction of the training data held out for validation.
-        test_split: Fraction held out as test data when the source has no test split (digits, files).
-        seed: Seed of the splits, the shuffling and dynamic binarisation.
-        scale: ``"auto"`` (integer data is divided by 255, float data must already be in [0, 1]),
-            ``"minmax"`` (rescale to [0, 1] by the global min and max) or ``None``.
+        threshold: Threshold of static binarisation, in [0, 1).
+        validation_split: Fraction of the training data held out for validation, in [0, 1).
+        test_split: Fraction held out as test data when the source has no test split (digits, files), in
+            [0, 1); with 0 the test split is empty.
+        seed: Seed of the splits, the shuffling and dynamic binarisation, an integer in [0, 2**32 - 1].
+        scale: For files: ``"auto"`` (integers divided by their dtype's maximum, e.g. 255 for uint8, the
+            same for every split; floats used as stored), a positive number to divide every split by,
+            ``"minmax"`` (the minimum and maximum over all splits become 0 and 1) or ``None``. Named data
+            sets have a fixed scale and take only ``"auto"``. The scale used is :attr:`Dataset.scaling`.
         image_shape: ``(H, W, C)`` for flat files loaded with ``flatten=False``.
         label_column: For CSV files, the label's column index or ``"last"``; ``None`` when no labels.
+        num_classes: The number of classes, when labels must lie in ``[0, num_classes)`` (default: the
+            largest label + 1, refused when most of ``0..max`` would be unused classes).
 
     Returns:
         A :class:`Dataset`.
 
     Raises:
-        ValueError: for an unknown name or missing file, a wrong rank, NaN or inf values, values outside
-            [0, 1], empty data, or bad options; the message says what was expected.
+        ValueError: for an unknown name or missing, empty, truncated or non-array file, a wrong rank, NaN or
+            inf values, values outside [0, 1], labels that are not class indices, too few samples for the
+            splits, or bad options; the message is one line and says what was expected and the fix.
     """
-    check_choice("binarize", binarize, BINARIZATIONS)
-    for arg, value in (("validation_split", validation_split), ("test_split", test_split), ("threshold", threshold)):
-        check_number(arg, value, minimum=0, maximum=1, exclusive_maximum=True)
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise ValueError(
+            f"Expected name_or_path to be a data set name {list(NAMES)} or a file path. "
+            f"Received: name_or_path={name_or_path!r}"
+        )
     name = os.fspath(name_or_path)
-    if name == "digits":
-        x, y, x_test, y_test = _load_digits()
-    elif name in ("mnist", "fashion_mnist"):
-        x, y, x_test, y_test = _load_keras(name)
-    else:
-        x, y, x_test, y_test = _load_file(name, label_column)
+    if not isinstance(name, str):
+        name = os.fsdecode(name)
+    flatten = _check_bool("flatten", flatten)
+    check_choice("binarize", binarize, BINARIZATIONS)
+    threshold = check_number("threshold", threshold, minimum=0, maximum=1, exclusive_maximum=True)
+    validation_split = check_number("validation_split", validation_split, minimum=0, maximum=1, exclusive_maximum=True)
+    test_split = check_number("test_split", test_split, minimum=0, maximum=1, exclusive_maximum=True)
+    seed = check_int("seed", seed, minimum=0, maximum=MAX_SEED)
+    scale = check_scale(scale)
+    image_shape = _check_image_shape(image_shape)
+    label_column = _check_label_column(label_column)
+    num_classes = check_int("num_classes", num_classes, minimum=1, optional=True)
 
-    x = check_array(_scale(x, scale, "the training data"), "the training data", unit_interval=True)
-    if y is not None and len(y) != len(x):
-        raise ValueError(f"Expected one label per sample. Received {len(x)} samples and {len(y)} labels.")
+    path = None
+    if name in NAMES:
+        for option, value, default in (("scale", scale, "auto"), ("label_column", label_column, None)):
+            if value != default:
+                raise ValueError(
+                    f"{option} applies to files only; {name!r} has a fixed scale and its own labels. "
+                    f"Received: {option}={value!r}. Fix: drop {option}."
+                )
+        x, y, x_test, y_test, native = _load_digits() if name == "digits" else _load_keras(name)
+    else:
+        path = resolve(name)
+        x, y, x_test, y_test = load_file(path, label_column, name, NAMES)
+        name = path
+        native = None
+
+    if x_test is None and y_test is not None:
+        raise ValueError(
+            f"{name} holds y_test but no x_test. Expected test labels only with test data. Fix: save x_test "
+            "too, or drop y_test."
+        )
+    if x_test is not None and (y is None) != (y_test is None):
+        has, lacks = ("y_train", "y_test") if y is not None else ("y_test", "y_train")
+        raise ValueError(
+            f"{name} holds {has} but no {lacks}. Expected labels for both the training and the test data, or "
+            f"for neither. Fix: save {lacks} too, or drop {has}."
+        )
+    arrays = {"the training data": x} if x_test is None else {"the training data": x, "the test data": x_test}
+    arrays, scaling = scale_splits(arrays, scale, native)
+    x = check_array(arrays["the training data"], "the training data", unit_interval=True)
+    if x_test is not None:
+        x_test = check_array(arrays["the test data"], "the test data", unit_interval=True)
+        if x_test.shape[1:] != x.shape[1:]:
+            raise ValueError(
+                f"Expected test examples of the training examples' shape {x.shape[1:]}. Received: test "
+                f"examples of shape {x_test.shape[1:]} in {name}. Fix: save x_test with the same shape."
+            )
+    if y is not None:
+        y = check_labels(y, "the training labels", len(x), num_classes)
+    if y_test is not None:
+        y_test = check_labels(y_test, "the test labels", len(x_test), num_classes)
+    if y is not None:
+        check_label_range([y] if y_test is None else [y, y_test], num_classes)
+    elif num_classes is not None:
+        raise ValueError(
+            f"num_classes applies to labelled data, and {name!r} has no labels. Received: "
+            f"num_classes={num_classes}. Fix: drop num_classes, or load labelled data."
+        )
+
+    _check_split_sizes(len(x), test_split if x_test is None else None, validation_split)
     if x_test is None:
         x, y, x_test, y_test = _split(x, y, test_split, seed)
-    else:
-        x_test = check_array(_scale(x_test, scale, "the test data"), "the test data", unit_interval=True)
     x, y, x_val, y_val = _split(x, y, validation_split, seed)
 
     arrays = {}
@@ -309,6 +439,9 @@ def load(
         image_shape=image,
         binarize=binarize,
         seed=seed,
+        scaling=scaling,
+        path=path,
+        declared_num_classes=num_classes,
     )
 
 

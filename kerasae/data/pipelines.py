@@ -4,8 +4,14 @@ binarisation, and batches mixing labelled with unlabelled examples."""
 import numpy as np
 import tensorflow as tf
 
-from kerasae.data.labels import labelled_mask
+from kerasae.data.labels import UNLABELLED, check_task, labelled_mask
 from kerasae.utils.validation import check_int, check_number, check_positive_int
+
+
+def _check_bool(name, value):
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    raise ValueError(f"Expected {name} to be True or False. Received: {name}={value!r}")
 
 
 def make_pipeline(
@@ -38,18 +44,35 @@ def make_pipeline(
         A ``tf.data.Dataset``.
 
     Raises:
-        ValueError: if the batch size is not a positive integer or exceeds the number of samples.
+        ValueError: if the batch size is not a positive integer (numpy integers are) or exceeds the number
+            of samples, there are no samples, or the labels do not match them.
     """
-    n = len(x)
+    x = np.asarray(x)
+    n = len(x) if x.ndim else 0
     batch_size = check_positive_int("batch_size", batch_size)
+    seed = check_int("seed", seed)
+    shuffle = _check_bool("shuffle", shuffle)
+    drop_remainder = _check_bool("drop_remainder", drop_remainder)
     if n == 0:
-        raise ValueError("Expected at least one sample to build a pipeline. Received an empty array.")
+        raise ValueError(
+            f"Expected at least one sample to build a pipeline. Received: an array of shape {x.shape}. "
+            "Fix: pass a non-empty split."
+        )
+    if y is not None and len(np.asarray(y)) != n:
+        raise ValueError(
+            f"Expected one label per sample. Received {n} samples and {len(np.asarray(y))} labels. "
+            "Fix: pass labels of the same length."
+        )
     if batch_size > n:
         raise ValueError(
             f"batch_size={batch_size} is larger than the {n} samples available. Fix: use batch_size <= {n}."
         )
     if binarize not in (None, "dynamic"):
         raise ValueError(f"Expected binarize None or 'dynamic' in a pipeline. Received: binarize={binarize!r}")
+    if transform is not None and not callable(transform):
+        raise ValueError(
+            f"Expected transform to be a function of a batch, or None. Received: transform={transform!r}"
+        )
     # Shuffle and batch indices, then gather each batch from the arrays held as tensors: one gather per
     # batch instead of stacking batch_size cached elements (about half the pipeline's time per batch).
     arrays = tuple(tf.convert_to_tensor(a) for a in ((x,) if y is None else (x, y)))
@@ -89,6 +112,24 @@ def make_pipeline(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
+def _check_partial_labels(y):
+    """Classification labels with ``-1`` for unlabelled examples, as int64."""
+    if y.dtype == bool:
+        y = y.astype("int64")
+    if not np.issubdtype(y.dtype, np.number) or np.issubdtype(y.dtype, np.complexfloating):
+        raise ValueError(f"Expected y to be integer class labels (-1 for unlabelled). Received dtype {y.dtype}.")
+    bad = y < UNLABELLED
+    if np.issubdtype(y.dtype, np.floating):
+        bad |= ~np.isfinite(y) | (y != np.round(y))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"Expected y to be class indices >= 0, or -1 for an unlabelled example. Received {y[i].item()!r} at "
+            f"example {i}. Fix: mark unlabelled examples -1 (e.g. with mask_labels), or use task='regression'."
+        )
+    return y.astype("int64")
+
+
 def mixed_pipeline(x, y, batch_size=64, labelled_fraction=0.25, seed=0, task="classification"):
     """A shuffled ``tf.data`` pipeline of ``(x, y)`` batches that each mix labelled and unlabelled examples.
 
@@ -119,7 +160,12 @@ def mixed_pipeline(x, y, batch_size=64, labelled_fraction=0.25, seed=0, task="cl
     labelled_fraction = check_number(
         "labelled_fraction", labelled_fraction, minimum=0, maximum=1, exclusive_minimum=True, exclusive_maximum=True
     )
-    y = y.astype("int64") if task == "classification" else y.astype("float32")
+    seed = check_int("seed", seed)
+    check_task(task)
+    if task == "classification":
+        y = _check_partial_labels(y)
+    else:
+        y = y.astype("float32")
     mask = labelled_mask(y, task)
     n_labelled, n = int(mask.sum()), len(x)
     if n_labelled in (0, n):  # nothing to mix

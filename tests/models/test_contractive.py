@@ -124,8 +124,8 @@ def test_matrix_form_applies_to_mlps_only(digits_images):
 def test_one_hidden_layer_with_linear_code_uses_the_quadratic_form(monkeypatch):
     """s^T (G * H) s: one (h_1, h_1) matrix per batch, not a (k, h_1) matrix per example."""
     calls = []
-    quadratic_form = kerasae.contractive._quadratic_form
-    monkeypatch.setattr(kerasae.contractive, "_quadratic_form", lambda *a: calls.append(a) or quadratic_form(*a))
+    quadratic_form = kerasae.ops.jacobian._quadratic_form
+    monkeypatch.setattr(kerasae.ops.jacobian, "_quadratic_form", lambda *a: calls.append(a) or quadratic_form(*a))
     rng = np.random.default_rng(5)
     encoder, _ = small_mlp((6,), 3, hidden_units=(4,), activation="tanh")
     w1, b1, w2, b2 = (rng.normal(size=s).astype("float32") for s in ((6, 4), (4,), (4, 3), (3,)))
