@@ -7,14 +7,19 @@ from kerasae.utils.validation import check_int, check_number
 
 
 class CLIError(Exception):
-    """A user error: printed as one line, exit status 2."""
+    """A user error: printed as one line, exit status 2. ``message`` is argparse's own text, without the
+    program's name."""
+
+    def __init__(self, text, message=None):
+        super().__init__(text)
+        self.message = message if message is not None else text
 
 
 class Parser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose errors raise :class:`CLIError` (one line) instead of exiting."""
 
     def error(self, message):
-        raise CLIError(f"{self.prog}: {message} (see '{self.prog} --help')")
+        raise CLIError(f"{self.prog}: {message} (see '{self.prog} --help')", message)
 
 
 def _integer(text, minimum, what):

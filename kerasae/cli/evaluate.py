@@ -11,7 +11,7 @@ def add_parser(commands):
     """Adds ``evaluate`` to the ``commands`` sub-parsers."""
     evaluate = commands.add_parser("evaluate", help="evaluate a run folder on its test data")
     evaluate.add_argument("run_dir", help="a folder written by 'kerasae train'")
-    evaluate.add_argument("--nll-samples", type=positive_int, default=None, help="importance samples for the NLL of generative models")
+    evaluate.add_argument("--nll-samples", type=positive_int, default=None, help="importance samples for the NLL of generative models (default: the run's, else 100)")
     evaluate.add_argument("--anomaly", action="store_true", help="report anomaly-detection ROC AUC with the run's --holdout-class as anomalies")
     evaluate.add_argument("--anomaly-class", type=int, default=None, help="label treated as anomalous (default: the run's --holdout-class)")
     evaluate.add_argument("--batch-size", type=positive_int, default=256)
@@ -38,7 +38,8 @@ def _anomaly_report(model, data, config, entry, anomaly_class):
 def evaluate(args):
     """Runs ``kerasae evaluate``; prints and returns the test metrics."""
     model, config, entry = load_run(args.run_dir)
-    config.nll_samples = args.nll_samples
+    if args.nll_samples is not None:
+        config.nll_samples = args.nll_samples
     data = load_data(config, entry)
     batch = min(args.batch_size, len(data.x_test))
     results = model.evaluate(entry.make_pipeline(model, data, "test", batch), verbose=0, return_dict=True)

@@ -45,6 +45,11 @@ def _user_errors():
     return errors + (callbacks.NaNLossError,) if callbacks is not None else errors
 
 
+def one_line(message):
+    """``message`` on one line: its lines joined, so that every error the CLI reports is a single line."""
+    return " ".join(line.strip() for line in str(message).splitlines() if line.strip())
+
+
 class _Terminated(BaseException):
     """SIGTERM, raised so that a command cleans up (its staging folder) as on Ctrl-C."""
 
@@ -77,10 +82,10 @@ def main(argv=None):
             _COMMANDS[args.command](args)
         return 0
     except CLIError as err:
-        print(err, file=sys.stderr)
+        print(one_line(err), file=sys.stderr)
         return 2
     except _user_errors() as err:
-        print(f"kerasae: error: {err}", file=sys.stderr)
+        print(f"kerasae: error: {one_line(err)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("kerasae: interrupted; nothing was written.", file=sys.stderr)

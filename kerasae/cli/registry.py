@@ -8,10 +8,13 @@ architecture, latent size, epochs, ...) and runs the standard procedure unless a
 ``fit``.
 """
 
+import argparse
 import dataclasses
 import importlib
 import sys
 from typing import Callable
+
+from kerasae.cli.arguments import common_arguments
 
 #: Modules of ``kerasae.cli.families`` whose import registers the CLI's model names.
 FAMILIES = ("autoencoder", "linear", "sparse", "denoising", "contractive", "stacked", "vae", "semi_supervised")
@@ -39,6 +42,12 @@ class ModelEntry:
         pipeline: Optional ``pipeline(model, data, split, batch_size) -> tf.data.Dataset`` replacing
             ``data.pipeline(split, batch_size)`` for training and evaluation (e.g. ``(x, condition)`` inputs,
             or ``(x, labels)``).
+        model_class: The name of the class ``build`` returns (e.g. ``"VAE"``): ``evaluate`` checks that a
+            run's ``model.keras`` holds one.
+        unused_options: Optional ``unused_options(args) -> [(option, reason), ...]``: options given with a
+            value other than their default that this model (with these settings) would ignore; the CLI
+            refuses them (see :func:`check_options_apply`). The architecture's own (``--hidden-units`` with
+            conv, ``--filters`` with an MLP) are checked for every model.
     """
 
     name: str
@@ -50,6 +59,8 @@ class ModelEntry:
     plots: Callable | None = None
     data_options: Callable | None = None
     pipeline: Callable | None = None
+    model_class: str | None = None
+    unused_options: Callable | None = None
 
     def make_pipeline(self, model, data, split, batch_size):
         """The ``tf.data`` pipeline of one split for this model."""
@@ -59,12 +70,15 @@ class ModelEntry:
 
 
 def register_model(
-    name, build, *, help, arguments=(), fit=None, evaluate=None, plots=None, data_options=None, pipeline=None
+    name, build, *, help, arguments=(), fit=None, evaluate=None, plots=None, data_options=None, pipeline=None,
+    model_class=None, unused_options=None,
 ):
     """Registers a model for the CLI; returns its :class:`ModelEntry`."""
     if name in MODELS:
         raise ValueError(f"A model named {name!r} is already registered.")
-    entry = ModelEntry(name, build, help, tuple(arguments), fit, evaluate, plots, data_options, pipeline)
+    entry = ModelEntry(
+        name, build, help, tuple(arguments), fit, evaluate, plots, data_options, pipeline, model_class, unused_options
+    )
     MODELS[name] = entry
     return entry
 
@@ -74,6 +88,49 @@ def models():
     for family in FAMILIES:
         importlib.import_module(f"kerasae.cli.families.{family}")
     return MODELS
+
+
+def add_model_options(parser, entry):
+    """Adds ``entry``'s own options to ``parser`` (a group "MODEL options"); returns ``parser``."""
+    if entry.arguments:
+        group = parser.add_argument_group(f"{entry.name} options")
+        for flags, kwargs in entry.arguments:
+            group.add_argument(*flags, **kwargs)
+    return parser
+
+
+def model_parser(entry, parser_class=argparse.ArgumentParser):
+    """A parser of ``kerasae train MODEL``'s options (the common ones and ``entry``'s), without the
+    command and model names."""
+    parser = parser_class(prog=f"kerasae train {entry.name}", parents=[common_arguments()], add_help=False)
+    return add_model_options(parser, entry)
+
+
+def option_defaults(entry):
+    """The default of every ``kerasae train MODEL`` option of ``entry``, ``dest -> value``."""
+    return vars(model_parser(entry).parse_args([]))
+
+
+def check_options_apply(args, entry):
+    """Refuses options that the model would silently ignore (``--loss`` for a VAE, ``--filters`` for an MLP,
+    ...): raises ``ValueError`` naming each, which model or architecture takes it, and the fix."""
+    defaults = option_defaults(entry)
+    changed = {dest for dest, default in defaults.items() if getattr(args, dest, default) != default}
+    unused = []
+    if "hidden_units" in changed and args.architecture == "conv":
+        unused.append(("--hidden-units", "it sets the widths of --architecture mlp; conv networks take --filters"))
+    if "filters" in changed and args.architecture == "mlp":
+        unused.append(("--filters", "it sets the blocks of --architecture conv; MLPs (the default) take --hidden-units"))
+    if entry.unused_options is not None:
+        unused += [(option, reason) for option, reason in entry.unused_options(args)
+                   if option.split()[0].lstrip("-").replace("-", "_") in changed]
+    if unused:
+        options = ", ".join(option for option, _ in unused)
+        reasons = "; ".join(f"{option}: {reason}" for option, reason in unused)
+        raise ValueError(
+            f"{options} {'does' if len(unused) == 1 else 'do'} not apply to 'kerasae train {entry.name}' ({reasons}). "
+            f"Fix: drop {options}."
+        )
 
 
 def keras_verbose(args):

@@ -5,6 +5,8 @@ A run folder, as ``kerasae train`` writes it::
     RUN_DIR/model.keras        the trained model (loads with keras.models.load_model)
     RUN_DIR/metrics.json       final train and test metrics, the history and the configuration
     RUN_DIR/*.png              originals above reconstructions, loss curves, 2-D codes, variant plots
+    RUN_DIR/.kerasae           the marker of a folder kerasae wrote (kerasae.utils.files.write_marker):
+                               only such a folder may be replaced with --overwrite
 
 Nothing here imports TensorFlow at module level.
 """
@@ -13,11 +15,27 @@ import argparse
 import json
 import os
 
-from kerasae.cli.registry import models
+from kerasae.cli.arguments import CLIError, Parser
+from kerasae.cli.registry import model_parser, models
 from kerasae.utils.files import write_json
 
 #: Files every run folder holds.
 RUN_FILES = ("model.keras", "metrics.json", "reconstructions.png", "loss_curves.png")
+
+#: The data set names :func:`kerasae.data.datasets.load` knows (its ``NAMES``; spelled out here so that the
+#: CLI needs no TensorFlow to tell a name from a path; a test keeps them equal).
+DATASET_NAMES = ("digits", "mnist", "fashion_mnist")
+
+#: Options that change neither the model nor its data: a ``--resume`` run may differ from its backup in these.
+NOT_MODEL_OPTIONS = ("epochs", "verbose", "overwrite", "resume", "out", "jit_compile", "nll_samples")
+
+
+def resolve_dataset(dataset):
+    """``--dataset`` as a run records it: a name as given, an existing file as an absolute path (so that
+    ``evaluate`` and ``export`` find it from any folder)."""
+    if dataset in DATASET_NAMES or not os.path.exists(dataset):
+        return dataset
+    return os.path.abspath(dataset)
 
 
 def version():
@@ -55,9 +73,18 @@ def load_data(args, entry):
     from kerasae.data import datasets
 
     data = datasets.load(args.dataset, **_data_options(entry, args))
+    if len(data.x_test) == 0 or len(data.x_train) == 0:
+        raise ValueError(
+            f"The data set {args.dataset!r} gives {len(data.x_train)} training and {len(data.x_test)} test "
+            "examples; a run needs both to train and to report test metrics. Fix: use more data."
+        )
     if getattr(args, "holdout_class", None) is not None:
-        if data.y_train is None:
-            raise ValueError(f"--holdout-class needs labels, and {args.dataset!r} has none.")
+        if data.y_train is None or data.y_test is None:
+            raise ValueError(
+                f"--holdout-class needs labels for the training and test data, and {args.dataset!r} has "
+                f"{'none' if data.y_train is None else 'no test labels'}. Fix: give the data labels, or drop "
+                "--holdout-class."
+            )
         for split in ("train", "val"):
             x, y = data.split(split)
             keep = y != args.holdout_class
@@ -68,17 +95,80 @@ def load_data(args, entry):
     return data
 
 
-def read_config(run_dir):
-    """The options a run was trained with (``metrics.json``'s ``config``) as a dict, ``{}`` if absent."""
+class BadMetricsError(ValueError):
+    """A ``metrics.json`` that is not a kerasae run's."""
+
+    def __init__(self, path, reason):
+        super().__init__(
+            f"{path} is not a kerasae run's metrics ({reason}). Fix: pass a run folder written by 'kerasae "
+            "train', or train the run again."
+        )
+
+
+def read_metrics(run_dir):
+    """A run's ``metrics.json`` as a dict, ``None`` if absent; raises :class:`BadMetricsError` when it is
+    not JSON, not an object, or its ``config`` is not an object naming a model."""
     path = os.path.join(run_dir, "metrics.json")
     if not os.path.isfile(path):
-        return {}
-    with open(path) as f:
-        return json.load(f).get("config", {}) or {}
+        return None
+    try:
+        with open(path, "rb") as f:
+            metrics = json.loads(f.read().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise BadMetricsError(path, f"not JSON: {err}") from None
+    if not isinstance(metrics, dict):
+        raise BadMetricsError(path, f"a JSON {type(metrics).__name__}, expected an object")
+    config = metrics.get("config")
+    if not isinstance(config, dict):
+        raise BadMetricsError(path, "no 'config' object" if config is None else f"'config' is not an object but {json.dumps(config)[:40]}")
+    if not isinstance(config.get("model"), str):
+        raise BadMetricsError(path, f"'config' names no model: model={config.get('model')!r}")
+    return metrics
+
+
+def read_config(run_dir):
+    """The options a run was trained with (``metrics.json``'s ``config``) as a dict, ``{}`` if there is no
+    ``metrics.json``; raises :class:`BadMetricsError` for one that is not a kerasae run's."""
+    metrics = read_metrics(run_dir)
+    return {} if metrics is None else metrics["config"]
+
+
+def _config_argv(config):
+    argv = []
+    for key, value in config.items():
+        if key in ("model", "command") or value is None or value is False:
+            continue
+        flag = "--" + str(key).replace("_", "-")
+        if value is True:
+            argv.append(flag)
+        elif isinstance(value, list):
+            argv.append(f"{flag}={','.join(str(v) for v in value)}")
+        else:
+            argv.append(f"{flag}={value}")
+    return argv
+
+
+def config_namespace(config, path="metrics.json"):
+    """A run's ``config`` as ``kerasae train`` parses it: every value checked by the option's own type and
+    choices, options the run did not record at their defaults. Raises :class:`BadMetricsError` (naming
+    ``path``) for a value ``kerasae train`` would refuse."""
+    if config.get("model") not in models():
+        raise ValueError(
+            f"The run was made with model {config.get('model')!r}, which this kerasae does not know (it knows "
+            f"{', '.join(sorted(models()))}). Fix: use the kerasae version that trained it, or train the run again."
+        )
+    try:
+        # Keys this kerasae has no option for (a run of another version) are left out rather than refused.
+        namespace, _ = model_parser(models()[config["model"]], Parser).parse_known_args(_config_argv(config))
+    except CLIError as err:
+        raise BadMetricsError(path, f"its config does not parse: {err.message}") from None
+    namespace.command, namespace.model = "train", config["model"]
+    return namespace
 
 
 def load_run(run_dir):
-    """Loads a run folder: ``(model, config namespace, registry entry)``."""
+    """Loads a run folder: ``(model, config namespace, registry entry)``; checks that ``metrics.json`` is a
+    run's and that ``model.keras`` holds the class its model builds."""
     model_path = os.path.join(run_dir, "model.keras")
     metrics_path = os.path.join(run_dir, "metrics.json")
     for path in (model_path, metrics_path):
@@ -87,11 +177,19 @@ def load_run(run_dir):
                 f"{run_dir} is not a run folder: {os.path.basename(path)} is missing. Expected a folder "
                 "written by 'kerasae train'."
             )
-    config = argparse.Namespace(**read_config(run_dir))
-    entry = models().get(getattr(config, "model", None))
-    if entry is None:
-        raise ValueError(f"The run was made with model {getattr(config, 'model', None)!r}, which this kerasae does not know.")
-    return load_model(model_path), config, entry
+    metrics = read_metrics(run_dir)
+    config = config_namespace(metrics["config"], metrics_path)
+    entry = models()[config.model]
+    model = load_model(model_path)
+    found = type(model).__name__
+    if entry.model_class is not None and found != entry.model_class:
+        recorded = metrics.get("model_class")
+        raise ValueError(
+            f"{model_path} holds a model of class {found}, but {metrics_path} says the run is a '{entry.name}' "
+            f"(class {entry.model_class}{'' if recorded in (None, entry.model_class) else f'; its model_class says {recorded!r}'}). "
+            "Fix: keep model.keras and metrics.json of one run together, or train the run again."
+        )
+    return model, config, entry
 
 
 def load_model(path):

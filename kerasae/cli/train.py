@@ -3,8 +3,17 @@ MODEL, trains it with ``model.fit`` and writes a run folder (see :mod:`kerasae.c
 
 The folder is written atomically (:class:`kerasae.utils.files.Staging`): everything goes to a private
 staging folder beside it, renamed into place at the end, so a failed or interrupted run leaves existing
-outputs untouched. With ``--resume`` the run backs itself up every epoch in ``.NAME.backup`` beside the run
-folder, where the next ``--resume`` run of the same folder finds it.
+outputs untouched. A lock (``.NAME.lock`` beside the folder, :func:`kerasae.utils.files.locked`), taken
+before anything else, makes a second run of the same folder fail at once. Every run folder holds kerasae's
+marker (:data:`kerasae.utils.files.MARKER`); ``--overwrite`` replaces only such a folder, and never the
+working directory, one of its parents, the home folder or a filesystem root.
+
+With ``--resume`` the run backs itself up every epoch in ``.NAME.backup`` beside the run folder, where the
+next ``--resume`` run of the same folder finds it. The backup records the run's options; a ``--resume`` run
+whose model or data options differ, or whose ``--epochs`` the backup has already reached, is refused. A
+finished run without ``--resume`` removes a stale backup of its folder (only one kerasae wrote).
+
+Every check on the options and the folders runs before TensorFlow is imported.
 """
 
 import json
@@ -12,8 +21,17 @@ import os
 import time
 
 from kerasae.cli.arguments import Parser, common_arguments
-from kerasae.cli.registry import keras_verbose, models
-from kerasae.cli.runs import format_metrics, load_data, version, write_metrics
+from kerasae.cli.registry import add_model_options, check_options_apply, keras_verbose, models
+from kerasae.cli.runs import (
+    NOT_MODEL_OPTIONS,
+    format_metrics,
+    json_safe,
+    load_data,
+    resolve_dataset,
+    version,
+    write_metrics,
+)
+from kerasae.utils import files
 from kerasae.utils.files import Staging
 
 
@@ -25,23 +43,15 @@ def add_parser(commands):
     common = common_arguments()
     for name, entry in sorted(models().items()):
         sub = sub_commands.add_parser(name, help=entry.help, description=entry.help, parents=[common])
-        if entry.arguments:
-            group = sub.add_argument_group(f"{name} options")
-            for flags, kwargs in entry.arguments:
-                group.add_argument(*flags, **kwargs)
+        add_model_options(sub, entry)
     return train
 
 
 def run_folder(args):
-    """The checked run folder of ``args``: ``(out, backup)``, absolute paths."""
+    """The checked run folder of ``args``: ``(out, backup)``, absolute paths (see
+    :func:`kerasae.utils.files.check_replaceable` for what is refused)."""
     out = os.path.abspath(args.out or os.path.join("runs", args.model))
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise ValueError(f"--out {out} exists and is not a folder. Fix: choose another --out.")
-    if os.path.isdir(out) and os.listdir(out) and not args.overwrite:
-        raise ValueError(
-            f"The run folder {out} already exists and is not empty. Fix: pass --overwrite to replace it, "
-            "or choose another --out."
-        )
+    files.check_replaceable(out, "run", option="--out", overwrite=getattr(args, "overwrite", False))
     parent, base = os.path.split(out)
     # A fixed name, so that the next --resume run of this folder finds the backup again.
     return out, os.path.join(parent, f".{base}.backup")
@@ -52,8 +62,84 @@ def resume_epoch(backup):
     try:
         with open(os.path.join(backup, "training_metadata.json")) as f:
             return int(json.load(f)["epoch"])
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return 0
+
+
+def run_config(args):
+    """The options a run records (``metrics.json``'s ``config``, the backup's), plain JSON values."""
+    return json_safe({k: v for k, v in vars(args).items() if k not in ("command",)})
+
+
+def _differences(recorded, current, limit=6):
+    """``"key was A, now B; ..."`` for the model and data options that differ ("" if none). Options only one
+    side has (another model's) are named only when nothing else differs."""
+    absent = "(not set)"
+
+    def listed(keys):
+        keys = sorted(set(keys) - set(NOT_MODEL_OPTIONS), key=lambda k: (k != "model", k))
+        return [f"{k} was {recorded.get(k, absent)!r}, now {current.get(k, absent)!r}"
+                for k in keys if recorded.get(k, absent) != current.get(k, absent)]
+
+    found = listed(set(recorded) & set(current)) or listed(set(recorded) | set(current))
+    return "; ".join(found[:limit]) + (f"; and {len(found) - limit} more" if len(found) > limit else "")
+
+
+def check_resume(args, backup):
+    """Checks a ``--resume`` run against its backup before anything runs; returns the epoch it resumes
+    from (0 without a backup).
+
+    Refuses a backup kerasae did not write, one made with other model or data options (listing them), and
+    an ``--epochs`` the backup has already reached. A backup of kerasae's that holds no training state yet
+    is replaced.
+    """
+    if not os.path.lexists(backup):
+        return 0
+    marker = files.read_marker(backup) if os.path.isdir(backup) else None
+    if marker is None or marker.get("kind") != "backup" or not isinstance(marker.get("config"), dict):
+        raise ValueError(
+            f"--resume: {backup} holds no kerasae record of the run it backs up (written by an older kerasae, "
+            "or not by kerasae). Fix: remove it yourself to train afresh, or drop --resume."
+        )
+    if set(os.listdir(backup)) <= {files.MARKER}:  # nothing trained yet: any options may start afresh
+        files.remove(backup)
+        return 0
+    differences = _differences(marker["config"], run_config(args))
+    if differences:
+        raise ValueError(
+            f"--resume: the backup {backup} is of another run ({differences}). Fix: rerun with the backed-up "
+            "options, or drop --resume to train afresh (the backup is removed when that run ends)."
+        )
+    epoch = resume_epoch(backup)
+    if epoch and args.epochs <= epoch:
+        raise ValueError(
+            f"--resume: the backup {backup} has completed {epoch} epochs, so --epochs {args.epochs} leaves "
+            f"none to train. Fix: pass --epochs greater than {epoch}, or drop --resume to train afresh."
+        )
+    return epoch
+
+
+def _start_backup(backup, config):
+    """Creates the ``--resume`` backup folder with kerasae's marker and the run's options ``config`` (as
+    :func:`check_resume` compares them: taken before the model is built), unless it exists."""
+    if files.read_marker(backup) is None:
+        os.makedirs(backup, exist_ok=True)
+        files.write_marker(backup, "backup", config=config)
+
+
+def _remove_stale_backup(backup):
+    """After a run without ``--resume``: its folder's old backup is stale; removed if kerasae wrote it."""
+    if files.is_kerasae_folder(backup, "backup"):
+        files.remove(backup)
+
+
+def check_args(args, entry):
+    """The checks of a ``kerasae train`` run that need neither TensorFlow nor the run's lock (they change
+    nothing): options that do not apply, the run folder. Records ``--dataset`` as an absolute path when it
+    names a file. Returns ``(out, backup)``."""
+    check_options_apply(args, entry)
+    args.dataset = resolve_dataset(args.dataset)
+    return run_folder(args)
 
 
 def _jit(value):
@@ -103,7 +189,7 @@ def _write_run(run, model, data, entry, args, history, results, seconds, initial
     standard_plots(model, data, history, run, reconstructions=entry.plots is None)
     if entry.plots is not None:
         entry.plots(model, data, run)
-    config = {k: v for k, v in vars(args).items() if k not in ("command",)}
+    config = run_config(args)
     write_metrics(
         os.path.join(run, "metrics.json"),
         {
@@ -116,16 +202,25 @@ def _write_run(run, model, data, entry, args, history, results, seconds, initial
             "kerasae_version": version(),
         },
     )
+    files.write_marker(run, "run", model=args.model)  # last: it lists the folder's files
 
 
 def train(args):
     """Runs ``kerasae train``; returns the run folder."""
+    entry = models()[args.model]
+    out, _ = check_args(args, entry)  # before taking the lock: refuses without writing anything
+    with files.locked(out, what=f"the run folder {out}", fix="choose another --out"):
+        out, backup = run_folder(args)  # again, now that no other run can change the folder
+        initial_epoch = check_resume(args, backup) if args.resume else 0
+        return _train(args, entry, out, backup, initial_epoch)
+
+
+def _train(args, entry, out, backup, initial_epoch):
     import keras
 
     from kerasae.callbacks import StopOnNaN
 
-    entry = models()[args.model]
-    out, backup = run_folder(args)
+    config = run_config(args)  # before the builder fills in defaults (e.g. --num-samples)
     previous_policy = keras.config.dtype_policy()
     try:
         with Staging(os.path.dirname(out)) as staging:
@@ -135,11 +230,10 @@ def train(args):
             model = entry.build(args, data)
             model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), jit_compile=_jit(args.jit_compile))
             callbacks = [StopOnNaN()]
-            initial_epoch = 0
             if args.resume:
                 # Keras restores weights, optimizer state and the epoch; double_checkpoint keeps the previous
                 # backup, so a crash while writing one falls back to the one before.
-                initial_epoch = resume_epoch(backup)
+                _start_backup(backup, config)
                 callbacks.append(keras.callbacks.BackupAndRestore(backup, double_checkpoint=True))
                 if initial_epoch:
                     print(f"Resuming from epoch {initial_epoch} of {args.epochs} ({backup}).")
@@ -159,6 +253,8 @@ def train(args):
             run = staging.path("run")
             _write_run(run, model, data, entry, args, history, results, seconds, initial_epoch)
             staging.commit([(run, out)])
+        if not args.resume:
+            _remove_stale_backup(backup)
     finally:
         keras.config.set_dtype_policy(previous_policy)
     print("test: " + format_metrics(results["test"]))

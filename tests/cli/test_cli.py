@@ -82,3 +82,19 @@ def test_holdout_class_and_anomaly_evaluation(tmp_path, capsys):
     assert 0.0 <= results["anomaly_false_positive_rate"] <= 0.1
     assert "anomaly_auc:" in capsys.readouterr().out
     assert cli.main(["evaluate", str(tmp_path / "run"), "--anomaly", "--anomaly-class", "42"]) == 2
+
+
+def test_registry_knows_each_model_s_class_and_the_data_set_names():
+    """``evaluate`` checks a run's model class against ``ModelEntry.model_class``; the CLI tells data set names
+    from paths without TensorFlow by ``runs.DATASET_NAMES``."""
+    import keras
+
+    from helpers import build_registered
+    from kerasae.cli import registry
+    from kerasae.data import datasets
+
+    assert runs.DATASET_NAMES == datasets.NAMES
+    for name, entry in registry.models().items():
+        model, *_ = build_registered(name)
+        assert type(model).__name__ == entry.model_class, name
+        keras.backend.clear_session()

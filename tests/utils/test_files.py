@@ -101,3 +101,95 @@ def test_remove_and_fsync_tree(tmp_path):
     files.remove(str(tmp_path / "d"))
     files.remove(str(tmp_path / "missing"))
     assert os.listdir(tmp_path) == []
+
+
+# ------------------------------------------------------------------------------------------ markers
+def test_marker_lists_the_folder_and_names_its_writer(tmp_path):
+    folder = tmp_path / "export"
+    _write(str(folder / "model.tflite"), "x")
+    path = files.write_marker(folder, "export", part="full")
+    assert os.path.basename(path) == files.MARKER
+    marker = files.read_marker(folder)
+    assert marker["kind"] == "export" and marker["written_by"] == "kerasae" and marker["part"] == "full"
+    assert marker["files"] == sorted(["model.tflite", files.MARKER])
+    assert files.is_kerasae_folder(folder) and files.is_kerasae_folder(folder, "export")
+    assert files.is_kerasae_folder(folder, ("run", "export")) and not files.is_kerasae_folder(folder, "run")
+    assert files.foreign_entries(folder) == []
+    _write(str(folder / "notes.txt"), "mine")
+    assert files.foreign_entries(folder) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("content", ["", "{not json", "[]", '{"kind": "run"}', '{"written_by": "kerasae"}'])
+def test_a_folder_without_a_valid_marker_is_not_kerasae_s(tmp_path, content):
+    _write(str(tmp_path / files.MARKER), content)
+    assert files.read_marker(tmp_path) is None and not files.is_kerasae_folder(tmp_path)
+    assert not files.is_kerasae_folder(tmp_path / "missing")
+
+
+def test_check_replaceable(tmp_path, monkeypatch):
+    run, user = tmp_path / "run", tmp_path / "user"
+    _write(str(run / "model.keras"), "m")
+    files.write_marker(run, "run")
+    _write(str(run / "export" / "a.tflite"), "a")
+    files.write_marker(run / "export", "export")  # an export inside a run goes with it
+    _write(str(user / "data.npy"), "mine")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.chdir(user)
+    files.check_replaceable(run, "run", overwrite=True)
+    files.check_replaceable(tmp_path / "new" / "run", "run")  # missing parents are fine
+    files.check_replaceable(tmp_path / "empty", "run")  # an empty folder holds nothing to lose
+    for folder, overwrite, message in [
+        (run, False, "already exists and is not empty"),
+        (user, True, "is the working directory"),
+        (tmp_path, True, "is a parent of the working directory"),
+        ("/", True, "is a filesystem root"),
+        (user / "data.npy", True, "exists and is not a folder"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            files.check_replaceable(folder, "run", overwrite=overwrite)
+    monkeypatch.chdir(tmp_path / "empty")
+    with pytest.raises(ValueError, match=r"replaces only run folders written by kerasae.*no \.kerasae marker; it holds data\.npy"):
+        files.check_replaceable(user, "run", overwrite=True)
+    with pytest.raises(ValueError, match="replaces only export folders"):
+        files.check_replaceable(run, "export", overwrite=True)
+    _write(str(run / "export" / "notes.txt"), "mine")
+    with pytest.raises(ValueError, match="would delete export/notes.txt"):  # the export holds a file of the user's
+        files.check_replaceable(run, "run", overwrite=True)
+    monkeypatch.setenv("HOME", str(run))
+    with pytest.raises(ValueError, match="is the home folder"):
+        files.check_replaceable(run, "run", overwrite=True)
+
+
+def test_check_replaceable_refuses_what_could_not_be_removed(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    _write(str(run / "sub" / "f.txt"), "x")
+    files.write_marker(run, "run")
+    sub = str(run / "sub")
+    real = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if os.path.abspath(p) == sub else real(p, mode, **kw))
+    with pytest.raises(ValueError, match=r"cannot be replaced: .*sub is read-only.*chmod -R u\+w"):
+        files.check_replaceable(run, "run", overwrite=True)
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if os.path.abspath(p) == str(tmp_path) else real(p, mode, **kw))
+    with pytest.raises(ValueError, match="Cannot write into"):
+        files.check_replaceable(run, "run", overwrite=True)
+
+
+# ------------------------------------------------------------------------------------------ locks
+def test_a_second_lock_of_one_destination_fails_at_once(tmp_path):
+    out = tmp_path / "runs" / "run"  # "runs" does not exist yet
+    with files.locked(out) as lock:
+        assert lock == str(tmp_path / "runs" / ".run.lock") and os.path.isfile(lock)
+        with pytest.raises(files.FolderBusyError, match=r"Another kerasae process is writing .*run.*Fix: wait"):
+            with files.locked(out):
+                pass
+        with files.locked(tmp_path / "runs" / "other"):  # another destination is free
+            pass
+        assert os.path.isfile(lock), "a refused writer must not remove the holder's lock"
+    assert not (tmp_path / "runs").exists(), "the lock file and the parent it created are removed"
+
+
+def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
+    _write(str(tmp_path / ".run.lock"), "")  # the file stays when its holder is killed; its lock does not
+    with files.locked(tmp_path / "run"):
+        pass
+    assert os.listdir(tmp_path) == []

@@ -14,4 +14,5 @@ register_model(
     "autoencoder",
     build,
     help="Undercomplete autoencoder (MLP or conv) trained to reconstruct its input.",
+    model_class="Autoencoder",
 )

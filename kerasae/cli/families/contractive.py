@@ -1,5 +1,6 @@
 """CLI glue of the contractive autoencoder (``kerasae train contractive``)."""
 
+from kerasae.cli.arguments import non_negative_float
 from kerasae.cli.registry import networks_from_args, register_model
 
 #: ``--penalty-method`` choices: :data:`kerasae.ops.jacobian.PENALTY_METHODS` (a test keeps them equal).
@@ -36,11 +37,12 @@ register_model(
     build,
     help="Contractive autoencoder: reconstruction + lambda * ||dh/dx||_F^2 (closed form for a sigmoid layer).",
     arguments=(
-        (("--contractive-weight",), {"type": float, "default": 0.1, "help": "lambda, weight of the Jacobian penalty"}),
+        (("--contractive-weight",), {"type": non_negative_float, "default": 0.1, "help": "lambda, weight of the Jacobian penalty"}),
         (
             ("--penalty-method",),
             {"choices": PENALTY_METHODS, "default": "auto", "help": "exact (auto/closed_form/mlp/autodiff) or hutchinson estimate"},
         ),
     ),
     evaluate=evaluate,
+    model_class="ContractiveAutoencoder",
 )

@@ -42,4 +42,5 @@ register_model(
         ),
     ),
     evaluate=evaluate,
+    model_class="DenoisingAutoencoder",
 )

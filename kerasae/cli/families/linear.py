@@ -18,6 +18,16 @@ def build(args, data):
     )
 
 
+def unused_options(args):
+    affine = "the linear autoencoder is a pair of affine maps, with no hidden layers"
+    return [
+        ("--hidden-units", affine),
+        ("--activation", affine),
+        ("--architecture conv", "the linear autoencoder is fully connected (--architecture mlp)"),
+        ("--loss", "the linear autoencoder is trained with squared error (--loss mse)"),
+    ]
+
+
 def evaluate(model, data, args):
     import math
 
@@ -33,4 +43,6 @@ register_model(
     build,
     help="Linear autoencoder (z = Wx + b, x^ = Vz + c, squared error): learns PCA's principal subspace.",
     evaluate=evaluate,
+    model_class="LinearAutoencoder",
+    unused_options=unused_options,
 )

@@ -1,14 +1,18 @@
 """CLI glue of the semi-supervised autoencoder (``kerasae train semi-supervised``)."""
 
-from kerasae.cli.arguments import positive_int
+from kerasae.cli.arguments import non_negative_float, positive_int
 from kerasae.cli.registry import keras_verbose, networks_from_args, register_model
 
 
 def build(args, data):
     from kerasae.models.semi_supervised import SemiSupervisedAutoencoder
 
-    if data.y_train is None:
-        raise ValueError(f"The semi-supervised model needs labels, and the data set {data.name!r} has none.")
+    if data.y_train is None or data.y_test is None:
+        raise ValueError(
+            f"The semi-supervised model needs labels for its training and test data, and the data set "
+            f"{data.name!r} has {'none' if data.y_train is None else 'no test labels'}. Fix: give the data "
+            "labels ('y_train' and 'y_test', or 'y', in a .npz file), or train 'autoencoder'."
+        )
     encoder, decoder = networks_from_args(args, data)
     return SemiSupervisedAutoencoder(
         encoder, decoder, num_classes=max(data.num_classes, 2), alpha=args.alpha,
@@ -40,6 +44,12 @@ def fit(model, data, args, callbacks):
     )
 
 
+def unused_options(args):
+    if args.sequential:
+        return [("--labelled-fraction", "--sequential trains the head on frozen codes, without mixed batches")]
+    return []
+
+
 def labelled_pipeline(model, data, split, batch_size):
     """Evaluation pipelines carry the true labels, so the standard evaluation reports accuracy."""
     return data.pipeline(split, batch_size, with_labels=True)
@@ -51,10 +61,12 @@ register_model(
     help="autoencoder + classifier head trained on few labels and all unlabelled data",
     arguments=(
         (("--labels-per-class",), {"type": positive_int, "default": 10, "help": "labelled examples kept per class (default: 10)"}),
-        (("--alpha",), {"type": float, "default": 1.0, "help": "weight of the reconstruction loss (default: 1)"}),
+        (("--alpha",), {"type": non_negative_float, "default": 1.0, "help": "weight of the reconstruction loss (default: 1)"}),
         (("--labelled-fraction",), {"type": float, "default": 0.25, "help": "least labelled fraction of each batch (default: 0.25)"}),
         (("--sequential",), {"action": "store_true", "help": "train the autoencoder first, then the head on frozen codes"}),
     ),
     fit=fit,
     pipeline=labelled_pipeline,
+    model_class="SemiSupervisedAutoencoder",
+    unused_options=unused_options,
 )

@@ -1,5 +1,6 @@
 """CLI glue of the sparse autoencoder (``kerasae train sparse``)."""
 
+from kerasae.cli.arguments import non_negative_float
 from kerasae.cli.registry import networks_from_args, register_model
 
 
@@ -23,7 +24,7 @@ register_model(
     build,
     help="Sparse autoencoder: reconstruction + lambda * ||h(x)||_1 (the code may be over-complete).",
     arguments=(
-        (("--sparsity-weight",), {"type": float, "default": 1e-3, "help": "lambda, weight of the L1 code penalty"}),
+        (("--sparsity-weight",), {"type": non_negative_float, "default": 1e-3, "help": "lambda, weight of the L1 code penalty"}),
         (
             ("--activity-threshold",),
             {"type": float, "default": 1e-2, "help": "|h| above which a code unit counts as active (diagnostic)"},
@@ -33,4 +34,5 @@ register_model(
             {"choices": ("relu", "linear"), "default": "relu", "help": "activation of the code layer"},
         ),
     ),
+    model_class="SparseAutoencoder",
 )

@@ -24,6 +24,10 @@ def build(args, data):
     )
 
 
+def unused_options(args):
+    return [("--architecture conv", "the stacked autoencoder is fully connected (--architecture mlp)")]
+
+
 def fit(model, data, args, callbacks):
     """Pre-trains layer by layer, then fine-tunes the compiled model like the standard CLI fit."""
     import keras
@@ -59,4 +63,6 @@ register_model(
         (("--epochs-per-layer",), {"type": positive_int, "default": 10, "help": "pre-training epochs of each layer"}),
     ),
     fit=fit,
+    model_class="StackedAutoencoder",
+    unused_options=unused_options,
 )

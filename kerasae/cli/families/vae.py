@@ -3,7 +3,7 @@
 import math
 import os
 
-from kerasae.cli.arguments import positive_int
+from kerasae.cli.arguments import non_negative_float, positive_int
 from kerasae.cli.registry import networks_from_args, register_model
 
 #: ``--posterior`` and ``--likelihood`` choices: :data:`kerasae.models.vae.POSTERIORS` and
@@ -83,9 +83,12 @@ def evaluate(model, data, args):
     """Test ``elbo`` (mean, nats) and ``nll`` (``-log_likelihood`` with ``args.nll_samples``, default 100)."""
     import numpy as np
 
+    from kerasae.utils.validation import check_positive_int
+
+    k = getattr(args, "nll_samples", None)
+    k = 100 if k is None else check_positive_int("nll_samples", k)  # 0 is an error, not the default
     inputs = _test_inputs(model, data)
     results = model.evaluate(inputs, batch_size=256, verbose=0, return_dict=True)
-    k = int(getattr(args, "nll_samples", None) or 100)
     nll = -float(np.mean(model.log_likelihood(inputs, num_samples=k, seed=getattr(args, "seed", None) or 0)))
     return {"elbo": float(results["elbo"]), "nll": nll, "nll_samples": k}
 
@@ -140,9 +143,28 @@ _COMMON_OPTIONS = (
     (("--nll-samples",), {"type": positive_int, "default": 100, "help": "importance samples of the test NLL"}),
 )
 _BETA_OPTIONS = (
-    (("--beta",), {"type": float, "default": 1.0, "help": "KL weight (beta-VAE)"}),
-    (("--kl-warmup",), {"type": float, "default": 0.0, "help": "epochs of linear KL warm-up from 0 to beta"}),
+    (("--beta",), {"type": non_negative_float, "default": 1.0, "help": "KL weight (beta-VAE)"}),
+    (("--kl-warmup",), {"type": non_negative_float, "default": 0.0, "help": "epochs of linear KL warm-up from 0 to beta"}),
 )
+
+
+def unused_options(args):
+    """``--loss`` (the likelihood is the reconstruction term) and ``--num-bins`` unless categorical."""
+    unused = [("--loss", "a VAE's reconstruction term is its --likelihood")]
+    if getattr(args, "likelihood", None) != "categorical":
+        unused.append(("--num-bins", "it sets the levels of --likelihood categorical only"))
+    return unused
+
+
+def _cvae_classes(data):
+    """The CVAE's ``num_classes``; raises ``ValueError`` with the fix for a data set without labels."""
+    if data.y_train is None or data.y_test is None:
+        raise ValueError(
+            f"The conditional VAE (cvae) is conditioned on labels, and the data set {data.name!r} has "
+            f"{'none' if data.y_train is None else 'no test labels'}. Fix: give the data labels ('y_train' "
+            "and 'y_test', or 'y', in a .npz file), or train 'vae'."
+        )
+    return {"num_classes": data.num_classes}
 
 
 def _builder(module, class_name, default_samples, extra=None):
@@ -163,27 +185,33 @@ register_model(
     "vae",
     _builder("kerasae.models.vae", "VAE", 1),
     help="variational autoencoder (-ELBO, optional beta and KL warm-up)",
+    model_class="VAE",
     arguments=_COMMON_OPTIONS + _BETA_OPTIONS,
     evaluate=evaluate,
     plots=plots,
     data_options=_data_options,
+    unused_options=unused_options,
 )
 register_model(
     "iwae",
     _builder("kerasae.models.iwae", "IWAE", 5),
     help="importance-weighted autoencoder (k-sample bound, k = --num-samples, default 5)",
+    model_class="IWAE",
     arguments=_COMMON_OPTIONS,
     evaluate=evaluate,
     plots=plots,
     data_options=_data_options,
+    unused_options=unused_options,
 )
 register_model(
     "cvae",
-    _builder("kerasae.models.cvae", "CVAE", 1, extra=lambda data: {"num_classes": data.num_classes}),
+    _builder("kerasae.models.cvae", "CVAE", 1, extra=_cvae_classes),
     help="conditional VAE on one-hot labels (samples a chosen class)",
+    model_class="CVAE",
     arguments=_COMMON_OPTIONS + _BETA_OPTIONS,
     pipeline=_cvae_pipeline,
     evaluate=evaluate,
     plots=plots,
     data_options=_data_options,
+    unused_options=unused_options,
 )
