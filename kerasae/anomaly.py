@@ -21,10 +21,15 @@ from kerasae.utils.validation import check_choice, check_number, check_positive_
 METHODS = ("auto", "reconstruction", "likelihood")
 
 
-def _check_x(x, name):
-    from kerasae.data.datasets import check_array
+def _check_x(model, x, name):
+    """``x`` checked as ``fit`` checks it (:mod:`kerasae.models.inputs`) for a kerasae model, else as an array."""
+    if getattr(model, "data_shape", None) is None:
+        from kerasae.data.checks import check_array
 
-    return check_array(x, name, unit_interval=False)
+        return check_array(x, name, unit_interval=False)
+    from kerasae.models import inputs
+
+    return inputs.check_examples(model, x, name)
 
 
 def _check_quantile(quantile):
@@ -56,7 +61,7 @@ def anomaly_score(model, x, method="auto", batch_size=256, num_samples=100, seed
         model: A trained :class:`kerasae.Autoencoder` (a VAE for ``"likelihood"``).
         x: Inputs ``(n, ...)`` shaped as the model expects.
         method: ``"auto"``, ``"reconstruction"`` or ``"likelihood"``.
-        batch_size: Examples scored at a time.
+        batch_size: Examples scored at a time (integers, numpy integers too).
         num_samples: Importance samples for ``"likelihood"``.
         seed: Seed of the likelihood estimate (the same seed gives the same scores).
 
@@ -64,20 +69,16 @@ def anomaly_score(model, x, method="auto", batch_size=256, num_samples=100, seed
         A float64 numpy array ``(n,)``.
 
     Raises:
-        ValueError: for an unknown method, a model that cannot be scored that way, or bad inputs.
+        ValueError: for an unknown method, a model that cannot be scored that way, or bad inputs (checked as
+            ``fit`` checks them: non-empty, finite, of the model's shape, in [0, 1] for a Bernoulli VAE).
     """
     check_choice("method", method, METHODS)
-    x = _check_x(x, "x")
     batch_size = check_positive_int("batch_size", batch_size)
+    num_samples = check_positive_int("num_samples", num_samples)
+    x = _check_x(model, x, "x")
     has_likelihood = callable(getattr(model, "log_likelihood", None))
     if method == "auto":
         method = "likelihood" if has_likelihood else "reconstruction"
-    data_shape = getattr(model, "data_shape", None)
-    if data_shape is not None and tuple(x.shape[1:]) != tuple(data_shape):
-        raise ValueError(
-            f"x has shape {tuple(x.shape[1:])} per example, but the model expects {tuple(data_shape)}. "
-            "Fix: load the data with the layout the model was trained on (flatten=True for an MLP)."
-        )
     if method == "likelihood":
         if not has_likelihood:
             raise ValueError(

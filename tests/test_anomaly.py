@@ -87,3 +87,18 @@ def test_bad_inputs_raise(digits_without_nines):
         anomaly.anomaly_score(object(), normal)
     with pytest.raises(ValueError, match="fit"):
         anomaly.AnomalyDetector(model).predict(anomalous)
+
+
+def test_scores_check_inputs_as_fit_does_and_take_numpy_integers(digits):
+    vae = kerasae.VAE.create((64,), 2, hidden_units=(8,), seed=0)
+    x = digits.x_test[:6]
+    for method in ("likelihood", "reconstruction"):  # the Bernoulli VAE's own support, whatever the score
+        with pytest.raises(ValueError, match=r"bernoulli likelihood of VAE scores values in \[0, 1\]") as err:
+            anomaly.anomaly_score(vae, x * 16, method=method)
+        assert "\n" not in str(err.value)
+    for kwargs in ({"num_samples": 0}, {"batch_size": 0}, {"num_samples": 1.5}):
+        with pytest.raises(ValueError, match=f"Expected {next(iter(kwargs))} to be a positive integer"):
+            anomaly.anomaly_score(vae, x, **kwargs)
+    plain = anomaly.anomaly_score(vae, x, num_samples=4, batch_size=4, seed=1)
+    numpy = anomaly.anomaly_score(vae, x, num_samples=np.int64(4), batch_size=np.int64(4), seed=np.int64(1))
+    np.testing.assert_array_equal(plain, numpy)

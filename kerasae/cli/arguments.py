@@ -33,6 +33,14 @@ def _integer(text, minimum, what):
         raise argparse.ArgumentTypeError(f"expected {what}, got {value}")
 
 
+def seed(text):
+    """``type=`` of ``--seed``: an integer in [0, 2**32 - 1] (what Keras' and NumPy's seeding accept)."""
+    value = _integer(text, 0, "an integer in [0, 4294967295]")
+    if value > 2**32 - 1:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 4294967295], got {value}")
+    return value
+
+
 def positive_int(text):
     """``type=`` of an option taking an integer >= 1."""
     return _integer(text, 1, "a positive integer")
@@ -91,7 +99,7 @@ def common_arguments():
     t.add_argument("--learning-rate", type=non_negative_float, default=2e-3, help="Adam learning rate (default: 2e-3)")
     t.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto", help="XLA compilation of the training step (default: auto: on, measured faster; off under a distribution strategy)")
     t.add_argument("--dtype-policy", choices=("float32", "mixed_float16", "mixed_bfloat16"), default="float32", help="Keras dtype policy; mixed_* computes in 16 bits, keeps variables and losses in float32 (default: float32)")
-    t.add_argument("--seed", type=int, default=0, help="random seed for data splits, initialisation and noise (default: 0)")
+    t.add_argument("--seed", type=seed, default=0, help="random seed for data splits, initialisation and noise (default: 0)")
     t.add_argument("--out", default=None, help="run folder (default: runs/MODEL)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     t.add_argument("--resume", action="store_true", help="back up every epoch and continue an interrupted run from its last completed epoch")

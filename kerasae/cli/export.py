@@ -17,6 +17,7 @@ from kerasae.export.options import (
     DEFAULT_REPRESENTATIVE_SAMPLES,
     DEFAULT_WEIGHT_SCALES,
     FORMATS,
+    MIN_REPRESENTATIVE_SAMPLES,
     PARTS,
     QUANTIZATIONS,
     WEIGHT_SCALES,
@@ -53,7 +54,9 @@ def add_export_arguments(parser, formats=("saved_model", "tflite", "all"), defau
     parser.add_argument("--dataset", default=None, help="data for the parity check and int8 calibration (default: the run's data set, else digits)")
     parser.add_argument("--tolerance", type=non_negative_float, default=None, help="relative parity tolerance for every artifact (default: per mode, see kerasae.export)")
     parser.add_argument("--parity-samples", type=positive_int, default=DEFAULT_PARITY_SAMPLES,
-                        help=f"held-out examples compared (default: {DEFAULT_PARITY_SAMPLES})")
+                        help=f"held-out examples compared, at least 1 (default: {DEFAULT_PARITY_SAMPLES})")
+    parser.add_argument("--skip-parity", action="store_true",
+                        help="do not compare the artifacts with the model; their metadata then say parity is unchecked")
     if tflite:
         parser.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs for --quantize int8")
         parser.add_argument(
@@ -62,7 +65,8 @@ def add_export_arguments(parser, formats=("saved_model", "tflite", "all"), defau
             f"default), auto (per tensor for Dense, per channel for convolutions) (default: {DEFAULT_WEIGHT_SCALES})",
         )
         parser.add_argument("--representative-samples", type=positive_int, default=DEFAULT_REPRESENTATIVE_SAMPLES,
-                            help=f"training examples for int8 calibration (default: {DEFAULT_REPRESENTATIVE_SAMPLES})")
+                            help=f"training examples for int8 calibration, at least {MIN_REPRESENTATIVE_SAMPLES} "
+                            f"(default: {DEFAULT_REPRESENTATIVE_SAMPLES})")
     else:  # a SavedModel-only parser has no TFLite options
         parser.set_defaults(quantize=["none"], int8_io=False, weight_scales=DEFAULT_WEIGHT_SCALES,
                             representative_samples=0)
@@ -72,7 +76,13 @@ def add_export_arguments(parser, formats=("saved_model", "tflite", "all"), defau
 
 
 def load_source(source):
-    """Loads a run folder or ``.keras`` file: ``(model, run config dict or {}, default out folder)``."""
+    """Loads a run folder or ``.keras`` file: ``(model, run config dict or {}, default out folder)``.
+
+    Raises:
+        ValueError: for a missing or damaged file (on one line), or a model that is not a kerasae model.
+    """
+    from kerasae.export.signatures import signature_table
+
     source = os.path.abspath(os.fspath(source))
     if os.path.isdir(source):
         model_path, out = os.path.join(source, "model.keras"), os.path.join(source, "export")
@@ -83,7 +93,12 @@ def load_source(source):
     else:
         raise ValueError(f"Expected a run folder or a .keras file. Received: {source!r}")
     config = read_config(os.path.dirname(model_path))
-    return load_model(model_path), config, out
+    try:
+        model = load_model(model_path)
+    except ValueError as err:  # one line, whatever the loader's message holds
+        raise type(err)(" ".join(str(err).split())) from err
+    signature_table(model)  # a Keras model that is not a kerasae model is refused here, before anything is written
+    return model, config, out
 
 
 def _data(args, config, shape):
@@ -149,9 +164,11 @@ def export_from_args(args):
         parity_samples=args.parity_samples,
         representative_samples=args.representative_samples,
         seed=seed,
+        check_parity=not getattr(args, "skip_parity", False),
     )
     print("| artifact | signatures | size (KiB) | max rel. error | tolerance |")
     print("|---|---|---:|---:|---:|")
     for r in results:
-        print(f"| {r.path} | {', '.join(r.signatures)} | {r.size_bytes / 1024:.1f} | {r.max_rel_error:.2e} | {r.tolerance:g} |")
+        error, tolerance = ("unchecked", "-") if r.parity is None else (f"{r.max_rel_error:.2e}", f"{r.tolerance:g}")
+        print(f"| {r.path} | {', '.join(r.signatures)} | {r.size_bytes / 1024:.1f} | {error} | {tolerance} |")
     return results

@@ -197,6 +197,7 @@ def _write_run(run, model, data, entry, args, history, results, seconds, initial
             "history": getattr(history, "history", history),
             "config": config,
             "model_class": type(model).__name__,
+            "data_scaling": getattr(data, "scaling", None),
             "train_seconds": seconds,
             "initial_epoch": initial_epoch,
             "kerasae_version": version(),

@@ -11,6 +11,7 @@ scripts in the repository's ``export/`` folder call it. Names load on first use,
 * :mod:`~kerasae.export.tflite`: TFLite conversion, quantisation modes, int8 calibration, file sizes and
   :func:`run_tflite`;
 * :mod:`~kerasae.export.parity`: the parity gate and its default tolerances;
+* :mod:`~kerasae.export.precision`: float32 rebuilds of models trained in mixed precision;
 * :mod:`~kerasae.export.metadata`: the JSON file beside each artifact;
 * :mod:`~kerasae.export.options`: the choices and defaults, as plain data.
 """
@@ -19,7 +20,8 @@ import importlib
 
 #: Public names, by the module that defines them.
 _NAMES = {
-    "kerasae.export.options": ("FORMATS", "PARTS", "QUANTIZATIONS", "TOLERANCES", "WEIGHT_SCALES"),
+    "kerasae.export.options": ("FORMATS", "MIN_REPRESENTATIVE_SAMPLES", "PARTS", "PRECISION_TOLERANCES", "QUANTIZATIONS",
+                               "TOLERANCES", "WEIGHT_SCALES"),
     "kerasae.export.api": ("ExportResult", "artifact_name", "export", "export_saved_model", "export_tflite"),
     "kerasae.export.signatures": ("condition_size", "input_shape_of"),
     "kerasae.export.parity": ("ParityError",),

@@ -44,7 +44,7 @@ import shutil
 import numpy as np
 
 from kerasae.data.checks import check_array
-from kerasae.export import metadata, parity, signatures, tflite
+from kerasae.export import metadata, parity, precision, signatures, tflite
 from kerasae.export.metadata import metadata_path
 from kerasae.export.options import (
     CONDITION,
@@ -52,6 +52,7 @@ from kerasae.export.options import (
     DEFAULT_REPRESENTATIVE_SAMPLES,
     DEFAULT_WEIGHT_SCALES,
     FORMATS,
+    MIN_REPRESENTATIVE_SAMPLES,
     PARTS,
     QUANTIZATIONS,
     TOLERANCES,
@@ -81,8 +82,9 @@ class ExportResult:
         part: ``"full"``, ``"encoder"`` or ``"decoder"``.
         quantization: The TFLite quantisation mode (``"none"`` for SavedModels).
         signatures: Names of the signatures in the artifact.
-        parity: ``{signature: {output: {"max_abs_error": ..., "max_rel_error": ...}}}``.
-        tolerance: The relative-error tolerance it passed.
+        parity: ``{signature: {output: {"max_abs_error": ..., "max_rel_error": ...}}}``, or None when parity
+            was not checked (``check_parity=False``).
+        tolerance: The relative-error tolerance it passed (None when not checked).
         size_bytes: Size on disk.
     """
 
@@ -98,7 +100,9 @@ class ExportResult:
 
     @property
     def max_rel_error(self):
-        """The largest relative parity error over every signature and output."""
+        """The largest relative parity error over every signature and output (None when not checked)."""
+        if self.parity is None:
+            return None
         values = [e["max_rel_error"] for outs in self.parity.values() for e in outs.values() if "max_rel_error" in e]
         return max(values, default=0.0)
 
@@ -151,8 +155,9 @@ class _Options:
     def name(self, fmt, part, quantization):
         return self.names.get((fmt, part, quantization)) or artifact_name(fmt, part, quantization)
 
-    def tolerance_of(self, fmt, quantization):
-        return parity.tolerance_for(self.tolerance, "saved_model" if fmt == "saved_model" else quantization)
+    def tolerance_of(self, fmt, quantization, policy="float32"):
+        key = "saved_model" if fmt == "saved_model" else quantization
+        return parity.tolerance_for(self.tolerance, key, precision.precision_tolerance(policy))
 
 
 def _check_options(formats, quantize, parts, tolerance, int8_io, weight_scales, seed, names, preprocessing):
@@ -250,6 +255,11 @@ def _calibration(model, table, data, shape, k, samples, seed):
     rng = np.random.default_rng(seed)
     name = "representative_data for int8 quantisation"
     x, condition = _check_inputs(data, shape, k, name, _fixes(k)[1], rng)
+    if len(x) < MIN_REPRESENTATIVE_SAMPLES:
+        raise ValueError(
+            f"Expected at least {MIN_REPRESENTATIVE_SAMPLES} examples in {name} (int8 ranges calibrated on fewer "
+            f"clip held-out values). Received {len(x)}. Fix: {_fixes(k)[1]}"
+        )
     keep = rng.permutation(len(x))[:samples]
     x, condition = x[keep], None if condition is None else condition[keep]
     return tflite.calibration_inputs(model, table, x, condition, seed)
@@ -267,10 +277,12 @@ def _destination(out_dir):
 class _Job:
     """What every artifact of one :func:`export` call shares."""
 
-    model: object
-    table: dict
+    model: object  # the model exported: float32 (precision.float32_model)
+    table: dict  # its signatures
+    reference_table: dict  # the signatures of the model as trained, that parity compares with
+    policy: str  # the dtype policy it was trained under
     options: _Options
-    inputs: dict  # held-out "x", "z" and "condition"
+    inputs: object  # held-out "x", "z" and "condition"; None when parity is not checked
     calibration: object  # int8 calibration inputs, or None
     staging: files.Staging
     out_dir: str
@@ -279,30 +291,37 @@ class _Job:
 def _export_part(job, part):
     """Stages every artifact of one part and checks it; returns their results and ``(staged, final)`` moves."""
     chosen = signatures.select(job.table, part)
-    reference = signatures.keras_outputs(chosen, job.inputs)
+    checked = job.inputs is not None
+    reference = signatures.keras_outputs(signatures.select(job.reference_table, part), job.inputs) if checked else None
     saved_model = job.staging.path(f"{part}.saved_model")
     signatures.write_saved_model(chosen, saved_model)
     shape, k = signatures.input_shape(job.table), signatures.condition_width(job.table)
-    code_outputs = sorted(reference["encode"]) if "encode" in reference else None
+    encode = dict(chosen).get("encode")
+    code_outputs = None if encode is None else sorted(reference["encode"] if checked else signatures.output_names(encode))
     common = metadata.part_metadata(
-        job.model, part, shape, signatures.code_size(job.table), code_outputs, k, job.options.preprocessing
+        job.model, part, shape, signatures.code_size(job.table), code_outputs, k, job.options.preprocessing, job.policy
     )
     results, moves = [], []
     for fmt, q in job.options.artifacts():
         name = job.options.name(fmt, part, q)
-        staged, tolerance = job.staging.path(name), job.options.tolerance_of(fmt, q)
+        staged, tolerance = job.staging.path(name), job.options.tolerance_of(fmt, q, job.policy)
         if fmt == "saved_model":
             shutil.copytree(saved_model, staged)
+        else:
+            _write_tflite(job, saved_model, chosen, part, q, staged, name)
+        if not checked:
+            report, tolerance, exported = None, None, parity.signature_names(staged, fmt)
+        elif fmt == "saved_model":
             report, exported = parity.parity_saved_model(staged, chosen, reference, job.inputs, shape)
         else:
-            _write_tflite(job, saved_model, chosen, part, q, staged)
             report, exported = parity.parity_tflite(staged, chosen, reference, job.inputs)
-        parity.gate(report, tolerance, f"The {fmt} export {name!r}")
+        if checked:
+            parity.gate(report, tolerance, f"The {fmt} export {name!r}")
         int8_io = job.options.int8_io and q == "int8"
         meta = metadata.artifact_metadata(
             common, fmt=fmt, name=name, quantization=q, int8_io=int8_io, weight_scales=job.options.weight_scales,
             signatures=chosen, exported=exported, size=metadata.size_bytes(staged),
-            parity={"tolerance": tolerance, "num_samples": int(len(job.inputs["x"])), "errors": report},
+            parity=metadata.parity_record(report, tolerance, 0 if not checked else len(job.inputs["x"]), job.policy),
         )
         staged_meta = job.staging.path(os.path.basename(metadata.metadata_path(name)))
         metadata.write_metadata(staged_meta, meta)
@@ -313,12 +332,13 @@ def _export_part(job, part):
     return results, moves
 
 
-def _write_tflite(job, saved_model, chosen, part, quantization, path):
-    """Converts the staged SavedModel of one part to a TFLite file at ``path``."""
+def _write_tflite(job, saved_model, chosen, part, quantization, path, name):
+    """Converts the staged SavedModel of one part to a TFLite file at ``path``, once its weights match its label."""
     int8 = quantization == "int8"
     representative = tflite.representative_dataset(chosen, job.calibration) if int8 else None
     content = tflite.convert(saved_model, chosen, quantization, representative, job.options.int8_io and int8, part,
                              job.options.weight_scales)
+    tflite.check_weights(content, quantization, f"The TFLite file {name!r} of the {part} model")
     with open(path, "wb") as f:
         f.write(content)
 
@@ -327,6 +347,7 @@ def export(
     model, out_dir, *, formats=FORMATS, quantize=("none",), parts=("full",), parity_data=None,
     representative_data=None, preprocessing=None, tolerance=None, int8_io=False, weight_scales=DEFAULT_WEIGHT_SCALES,
     parity_samples=DEFAULT_PARITY_SAMPLES, representative_samples=DEFAULT_REPRESENTATIVE_SAMPLES, seed=0, names=None,
+    check_parity=True,
 ):
     """Exports a model's encoder, decoder or both to SavedModel and TFLite files, each checked for parity.
 
@@ -358,12 +379,20 @@ def export(
             :mod:`kerasae.export.tflite`): ``"per_tensor"`` (one scale per kernel: the smallest files),
             ``"per_channel"`` (one per output channel, TFLite's own default: finer, larger files) or
             ``"auto"`` (per tensor for Dense kernels, per channel for convolutions).
-        parity_samples: Number of held-out rows compared.
-        representative_samples: Number of calibration rows (at most the rows given). Ranges calibrated on
-            too few rows clip held-out values, and int8 files of some families then fail the parity gate
-            (``benchmarks/export_benchmark.py`` calibrates on the default).
+        parity_samples: Number of held-out rows compared, >= 1 (parity is always checked on at least one
+            example unless ``check_parity=False``).
+        representative_samples: Number of calibration rows (at most the rows given), >= 10
+            (:data:`~kerasae.export.options.MIN_REPRESENTATIVE_SAMPLES`; fewer given rows are an error too).
+            Ranges calibrated on too few rows clip held-out values, and int8 files of some families then
+            fail the parity gate (``benchmarks/export_benchmark.py`` calibrates on the default).
         seed: Seed of the calibration draws.
         names: Optional ``{(format, part, quantization): file name}`` overriding :func:`artifact_name`.
+        check_parity: ``False`` skips the parity check (``parity_data`` is then not needed): the metadata
+            record the artifacts as unchecked (``"status": "unchecked"``, errors and tolerance null).
+
+    Exports are float32: a model trained under a mixed-precision policy is rebuilt in float32 first and
+    compared with the model as trained, at its precision (:mod:`kerasae.export.precision`). Each TFLite
+    file's weights are read back and must match its label (see :mod:`kerasae.export.tflite`).
 
     Returns:
         A list of :class:`ExportResult`, one per artifact.
@@ -371,33 +400,46 @@ def export(
     Raises:
         ParityError: if an artifact's outputs differ from Keras's beyond the tolerance.
         ValueError: for a model that is not a kerasae model, unknown formats, modes or parts, missing or
-            mis-shaped data.
+            mis-shaped data, too little calibration data, or a TFLite file whose weights do not match its mode.
 
     Example:
         >>> results = kerasae.export.export(model, "exported", quantize="all", parts=("full", "encoder"),
         ...                                 parity_data=data.x_test, representative_data=data.x_train)
     """
-    table = signatures.signature_table(model)
+    reference_table = signatures.signature_table(model)  # refuses a model that is not a kerasae model
     options = _check_options(formats, quantize, parts, tolerance, int8_io, weight_scales, seed, names, preprocessing)
-    shape, k = signatures.input_shape(table), signatures.condition_width(table)
-    inputs = _parity_inputs(model, parity_data, shape, k, check_positive_int("parity_samples", parity_samples))
-    calibration = None
+    if not isinstance(check_parity, (bool, np.bool_)):
+        raise ValueError(f"Expected check_parity to be True or False. Received: check_parity={check_parity!r}")
+    check_parity = bool(check_parity)
+    shape, k = signatures.input_shape(reference_table), signatures.condition_width(reference_table)
+    inputs = None
+    if check_parity:
+        inputs = _parity_inputs(model, parity_data, shape, k, check_positive_int("parity_samples", parity_samples))
+    samples = None
     if options.calibrates:
-        samples = check_positive_int("representative_samples", representative_samples)
-        calibration = _calibration(model, table, representative_data, shape, k, samples, options.seed)
+        samples = check_int("representative_samples", representative_samples, minimum=MIN_REPRESENTATIVE_SAMPLES,
+                            hint=f"int8 ranges calibrated on fewer clip held-out values; Fix: pass at least "
+                            f"{MIN_REPRESENTATIVE_SAMPLES}, e.g. the default {DEFAULT_REPRESENTATIVE_SAMPLES}")
+    exported, policy = precision.float32_model(model)
+    table = reference_table if exported is model else signatures.signature_table(exported)
+    calibration = None
+    if samples is not None:
+        calibration = _calibration(exported, table, representative_data, shape, k, samples, options.seed)
     out_dir = _destination(out_dir)
     results, moves = [], []
     with files.Staging(os.path.dirname(out_dir)) as staging:
-        job = _Job(model, table, options, inputs, calibration, staging, out_dir)
+        job = _Job(exported, table, reference_table, policy, options, inputs, calibration, staging, out_dir)
         for part in options.parts:
             part_results, part_moves = _export_part(job, part)
             results += part_results
             moves += part_moves
-        staging.commit(moves)
+        marker = files.marker_move(staging, out_dir, "export", [os.path.basename(final) for _, final in moves])
+        staging.commit(moves + ([marker] if marker else []))
     return results
 
 
-def export_saved_model(model, path, *, part="full", parity_data=None, preprocessing=None, tolerance=None):
+def export_saved_model(model, path, *, part="full", parity_data=None, preprocessing=None, tolerance=None,
+                       check_parity=True):
     """Exports one SavedModel at ``path`` (a folder), with ``path.json`` beside it. See :func:`export`.
 
     Returns:
@@ -411,13 +453,14 @@ def export_saved_model(model, path, *, part="full", parity_data=None, preprocess
     (result,) = export(
         model, os.path.dirname(path), formats="saved_model", parts=part, parity_data=parity_data,
         preprocessing=preprocessing, tolerance=tolerance, names={("saved_model", part, "none"): os.path.basename(path)},
+        check_parity=check_parity,
     )
     return result
 
 
 def export_tflite(
     model, path, *, quantize="none", part="full", parity_data=None, representative_data=None,
-    preprocessing=None, tolerance=None, int8_io=False, weight_scales="per_tensor",
+    preprocessing=None, tolerance=None, int8_io=False, weight_scales="per_tensor", check_parity=True,
 ):
     """Exports one TFLite file at ``path`` (with the metadata JSON beside it). See :func:`export`.
 
@@ -435,5 +478,6 @@ def export_tflite(
         model, os.path.dirname(path), formats="tflite", quantize=quantize, parts=part, parity_data=parity_data,
         representative_data=representative_data, preprocessing=preprocessing, tolerance=tolerance, int8_io=int8_io,
         weight_scales=weight_scales, names={("tflite", part, quantize): os.path.basename(path)},
+        check_parity=check_parity,
     )
     return result

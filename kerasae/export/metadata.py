@@ -3,9 +3,15 @@ checked, and what made it.
 
 Keys: ``model_class``, ``part``, ``input_shape``, ``code_size``, ``code_outputs`` (the ``encode`` outputs),
 ``preprocessing`` (what inputs must go through before ``encode``), ``condition`` (the extra input of a
-conditional model, else None), ``versions``, ``format``, ``artifact``, ``quantization``, ``int8_io``,
-``weight_scales``, ``signatures``, ``inputs`` (by signature), ``parity`` (metric, tolerance, number of samples
-and the errors of every output), ``size_bytes``, ``created``, and ``notes`` where a signature was left out.
+conditional model, else None), ``dtype_policy`` (what the artifact computes in: always ``"float32"``),
+``trained_dtype_policy`` (the model's, e.g. ``"mixed_float16"``), ``versions``, ``format``, ``artifact``,
+``quantization``, ``int8_io``, ``weight_scales``, ``signatures``, ``inputs`` (by signature), ``parity``,
+``size_bytes``, ``created``, and ``notes`` where a signature was left out.
+
+``parity`` (:func:`parity_record`): ``status`` (``"passed"``, or ``"unchecked"`` when the export was asked
+not to check), ``metric``, ``tolerance``, ``num_samples``, ``errors`` (of every output) and
+``reference_dtype_policy`` (the precision of the Keras model compared with); all but ``status`` are null when
+unchecked.
 """
 
 import datetime
@@ -31,9 +37,12 @@ def size_bytes(path):
     return os.path.getsize(path)
 
 
-def part_metadata(model, part, input_shape, code_size, code_outputs, condition_size, preprocessing):
+def part_metadata(model, part, input_shape, code_size, code_outputs, condition_size, preprocessing,
+                  trained_dtype_policy="float32"):
     """The keys shared by every artifact of one exported part."""
     return {
+        "dtype_policy": "float32",
+        "trained_dtype_policy": trained_dtype_policy,
         "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
         "part": part,
         "input_shape": list(input_shape),
@@ -50,6 +59,15 @@ def part_metadata(model, part, input_shape, code_size, code_outputs, condition_s
     }
 
 
+def parity_record(errors, tolerance, num_samples, reference_dtype_policy):
+    """The ``parity`` key: the errors of a check that passed, or ``"status": "unchecked"`` (``errors`` None)."""
+    if errors is None:
+        return {"status": "unchecked", "metric": None, "tolerance": None, "num_samples": 0, "errors": None,
+                "reference_dtype_policy": None}
+    return {"status": "passed", "metric": PARITY_METRIC, "tolerance": tolerance, "num_samples": int(num_samples),
+            "errors": errors, "reference_dtype_policy": reference_dtype_policy}
+
+
 def artifact_metadata(common, *, fmt, name, quantization, int8_io, weight_scales, signatures, exported, parity,
                       size):
     """One artifact's metadata: ``common`` (:func:`part_metadata`) and its own keys.
@@ -57,7 +75,7 @@ def artifact_metadata(common, *, fmt, name, quantization, int8_io, weight_scales
     Args:
         signatures: The ``(name, ExportSignature)`` pairs asked for.
         exported: The signature names the artifact has.
-        parity: ``{"tolerance", "num_samples", "errors"}`` of its parity check.
+        parity: Its :func:`parity_record`.
     """
     meta = {
         **common,
@@ -68,7 +86,7 @@ def artifact_metadata(common, *, fmt, name, quantization, int8_io, weight_scales
         "weight_scales": weight_scales if quantization in ("dynamic", "int8") else None,
         "signatures": sorted(exported),
         "inputs": {n: list(sig.input_names) for n, sig in signatures if n in exported},
-        "parity": {"metric": PARITY_METRIC, **parity},
+        "parity": parity,
         "size_bytes": size,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }

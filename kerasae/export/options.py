@@ -20,3 +20,8 @@ TOLERANCES = {"saved_model": 1e-5, "none": 1e-4, "float16": 5e-3, "dynamic": 5e-
 RANDOM_SIGNATURES = ("sample",)
 #: Name of the extra input of a conditional model's signatures (one-hot rows, ``(batch, num_classes)``).
 CONDITION = "condition"
+#: int8 calibration needs at least this many representative examples (ranges from fewer clip held-out values).
+MIN_REPRESENTATIVE_SAMPLES = 10
+#: The smallest default tolerance of an artifact (float32) compared with a model trained under a mixed-precision
+#: policy, by the policy's compute dtype (see :mod:`kerasae.export.precision`).
+PRECISION_TOLERANCES = {"float16": 1e-2, "bfloat16": 5e-2}

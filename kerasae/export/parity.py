@@ -22,7 +22,13 @@ TFLite ``int8``        8e-2        int8 weights and activations, 256 levels per 
 
 Each tolerance leaves a margin over the errors measured on small trained models of every family, recorded in
 benchmarks/RESULTS.md ("TFLite export"). Override them with ``tolerance=`` (a float, or a dict by
-``"saved_model"`` or mode).
+``"saved_model"`` or mode). A model trained in mixed precision is exported in float32 and compared with the
+model as trained, so its default tolerances are at least those of its training precision
+(:data:`~kerasae.export.options.PRECISION_TOLERANCES`, see :mod:`kerasae.export.precision`).
+
+Parity is checked on at least one held-out example. It is skipped only when asked for, with
+``export(..., check_parity=False)`` (``kerasae export --skip-parity``); the metadata then say so
+(``"status": "unchecked"``, no errors, no tolerance) rather than reporting errors that were never measured.
 """
 
 import numpy as np
@@ -41,12 +47,17 @@ class ParityError(ValueError):
     """An exported artifact's outputs differ from the Keras model's by more than the tolerance."""
 
 
-def tolerance_for(tolerances, key):
-    """The tolerance of one artifact (``key``: ``"saved_model"`` or a quantisation mode) from ``tolerance=``."""
+def tolerance_for(tolerances, key, floor=0.0):
+    """The tolerance of one artifact (``key``: ``"saved_model"`` or a quantisation mode) from ``tolerance=``.
+
+    A default tolerance is at least ``floor`` (that of a model trained in mixed precision,
+    :func:`kerasae.export.precision.precision_tolerance`); a tolerance given is used as given.
+    """
+    default = max(TOLERANCES[key], floor)
     if tolerances is None:
-        return TOLERANCES[key]
+        return default
     if isinstance(tolerances, dict):
-        return check_number(f"tolerance[{key!r}]", tolerances.get(key, TOLERANCES[key]), minimum=0)
+        return check_number(f"tolerance[{key!r}]", tolerances.get(key, default), minimum=0)
     return check_number("tolerance", tolerances, minimum=0)
 
 
@@ -100,6 +111,15 @@ def parity_saved_model(path, signatures, reference, inputs, shape):
         outputs = loaded.signatures[name](**{k: tf.constant(v) for k, v in feed(sig, inputs).items()})
         report[name] = errors({k: v.numpy() for k, v in outputs.items()}, reference[name], name)
     return report, list(loaded.signatures.keys())
+
+
+def signature_names(path, fmt):
+    """The signature names of an artifact, read without running it (an export whose parity is not checked)."""
+    if fmt == "saved_model":
+        return list(tf.saved_model.load(path).signatures.keys())
+    from ai_edge_litert.interpreter import Interpreter
+
+    return list(Interpreter(model_path=path).get_signature_list())
 
 
 def parity_tflite(path, signatures, reference, inputs):

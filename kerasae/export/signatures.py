@@ -50,8 +50,9 @@ def signature_table(model):
     if not callable(declare):
         raise ValueError(
             f"kerasae exports kerasae models (Autoencoder and its subclasses); received {type(model).__name__}, "
-            "which does not declare its signatures (export_signatures()). Fix: wrap the networks in a kerasae "
-            "model, e.g. kerasae.Autoencoder(encoder, decoder), or export a Keras model with keras.export."
+            f"which does not declare its signatures (export_signatures()). The kerasae models: "
+            f"{', '.join(exportable())}. Fix: wrap the networks in a kerasae model, e.g. "
+            "kerasae.Autoencoder(encoder, decoder), or export a plain Keras model with keras.export."
         )
     table = dict(declare())
     missing = [name for name in ("encode", "decode") if name not in table]
@@ -61,6 +62,19 @@ def signature_table(model):
             f"Received {sorted(table)}."
         )
     return table
+
+
+def exportable():
+    """The names of the kerasae model classes that export declares signatures for."""
+    import kerasae.models as zoo
+
+    return [name for name in zoo.__all__ if issubclass(getattr(zoo, name), zoo.Autoencoder)]
+
+
+def output_names(signature):
+    """The output names of a deterministic signature, from one call on a row of zeros (no data needed)."""
+    zeros = [tf.zeros((1, *spec.shape[1:]), spec.dtype) for spec in signature.specs]
+    return sorted(signature.fn(*zeros))
 
 
 def select(table, part):

@@ -20,6 +20,12 @@ convolutions only. A model of a few thousand weights stays close to its float32 
 fixed structure (tensor tables, signature definitions). The sizes and errors of every mode, per model family,
 are measured by ``benchmarks/export_benchmark.py`` and recorded in benchmarks/RESULTS.md ("TFLite export").
 Export ``part="encoder"``/``"decoder"`` files for the smallest device artifacts.
+
+Labels match contents. After conversion the file's weight tensors are read back (:func:`weight_types`) and a
+file is refused (:func:`check_weights`) unless they are what its label says: float16 weights in ``float16``
+files, int8 weights in ``dynamic`` files (TFLite leaves weight tensors under ``DYNAMIC_MIN_ELEMENTS`` values in
+float32, so a model whose every kernel is smaller has no ``dynamic`` file), int8 weights only in ``int8``
+files. int8 calibration needs at least :data:`~kerasae.export.options.MIN_REPRESENTATIVE_SAMPLES` examples.
 """
 
 import os
@@ -72,6 +78,58 @@ def convert(saved_model_path, signatures, quantize, representative, int8_io, par
         raise ValueError(
             f"TFLite conversion ({quantize}) of the {part} model failed: {type(err).__name__}: {str(err)[:2000]}"
         ) from err
+
+
+#: The weight type a file of each quantisation mode must hold (at least one such weight tensor).
+WEIGHT_TYPES = {"none": "FLOAT32", "float16": "FLOAT16", "dynamic": "INT8", "int8": "INT8"}
+#: TFLite's dynamic-range quantisation leaves weight tensors smaller than this in float32.
+DYNAMIC_MIN_ELEMENTS = 1024
+
+
+def weight_types(content):
+    """``{type name: count}`` of a TFLite file's weights: its constant tensors of rank >= 2 (kernels, filters),
+    read from the flatbuffer (biases, rank 1, and shape constants are left out)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {value: key for key, value in vars(schema.TensorType).items() if not key.startswith("_")}
+    model = schema.Model.GetRootAs(bytearray(content), 0)
+    found = {}
+    for g in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(g)
+        for t in range(subgraph.TensorsLength()):
+            tensor = subgraph.Tensors(t)
+            buffer = model.Buffers(tensor.Buffer()) if tensor.Buffer() > 0 else None
+            constant = buffer is not None and (buffer.DataLength() > 0 or buffer.Offset() > 1)
+            if constant and tensor.ShapeLength() >= 2:
+                name = names.get(tensor.Type(), str(tensor.Type()))
+                found[name] = found.get(name, 0) + 1
+    return found
+
+
+def check_weights(content, quantization, label):
+    """Raises ``ValueError`` unless a converted file holds the weights its label promises: float32 for
+    ``"none"`` (no quantised weights), float16 weights for ``"float16"``, int8 weights for ``"dynamic"``,
+    and int8 weights only for ``"int8"``."""
+    found = weight_types(content)
+    want = WEIGHT_TYPES[quantization]
+    wrong = sorted(set(found) & {"FLOAT16", "INT8"}) if quantization == "none" else []
+    if quantization == "int8":
+        wrong = sorted(set(found) & {"FLOAT32", "FLOAT16"})
+    if found.get(want) and not wrong:
+        return
+    fixes = {
+        "dynamic": f"TFLite's dynamic-range quantisation leaves weight tensors of fewer than {DYNAMIC_MIN_ELEMENTS} "
+                   "values in float32, and this model has no larger one. Fix: use quantize='int8' (calibrated) or "
+                   "'float16' instead of 'dynamic'.",
+        "int8": "Fix: give more representative data (representative_data, --representative-samples), or use "
+                "quantize='dynamic' or 'float16'.",
+    }
+    what = f"{', '.join(t.lower() for t in wrong)} weights" if wrong else f"no {want.lower()} weights"
+    raise ValueError(
+        f"{label} would hold {what} (its weights by type: {found or 'none'}), so its contents would not match "
+        f"its label {quantization!r}. Nothing was written. "
+        + fixes.get(quantization, "Fix: report this TensorFlow version's converter behaviour; use another mode.")
+    )
 
 
 def calibration_inputs(model, table, x, condition, seed):

@@ -18,8 +18,9 @@ import tensorflow as tf
 from keras import ops
 
 from kerasae import callbacks as callbacks_module
+from kerasae.models import inputs
 from kerasae.ops import losses
-from kerasae.utils.validation import check_choice, check_number
+from kerasae.utils.validation import check_choice, check_number, is_int
 
 #: Training steps per call of the compiled function with ``compile(steps_per_execution="auto")``.
 AUTO_STEPS_PER_EXECUTION = 16
@@ -294,9 +295,10 @@ class Autoencoder(keras.Model):
         self._auto_steps_per_execution = auto and not kwargs.get("run_eagerly") and not under_strategy
         if auto:
             steps_per_execution = AUTO_STEPS_PER_EXECUTION if self._auto_steps_per_execution else 1
-        elif isinstance(steps_per_execution, bool) or not isinstance(steps_per_execution, int) or steps_per_execution < 1:
+        elif not is_int(steps_per_execution) or steps_per_execution < 1:  # numpy integers too
             raise ValueError(f"Expected steps_per_execution to be a positive integer or 'auto'. "
                              f"Received: steps_per_execution={steps_per_execution!r}")
+        steps_per_execution = int(steps_per_execution)
         super().compile(*args, jit_compile=jit_compile, steps_per_execution=steps_per_execution, **kwargs)
         self._functions_by_steps = {}  # steps_per_execution -> (train, test, predict) functions built for it
         self._steps_per_execution_is_auto = auto
@@ -331,42 +333,23 @@ class Autoencoder(keras.Model):
             self.optimizer.build(self.trainable_variables)  # so that the saved optimizer state loads
 
     # ------------------------------------------------------------------ checks before training
-    def check_inputs(self, x, name="x"):
-        """Checks an array of inputs against the model before any training or evaluation starts.
+    #: Why inputs must lie in [0, 1] (e.g. "the Bernoulli likelihood"), or None: any finite values.
+    unit_interval_inputs = None
 
-        Arrays must be non-empty, numeric, finite, and shaped like the encoder's input; ``tf.data`` and
-        other inputs are checked by their element shape where it is known.
+    def check_inputs(self, x, name="x"):
+        """Checks inputs against the model before any training or evaluation starts (:mod:`kerasae.models.inputs`).
+
+        Arrays must be non-empty, numeric, finite, shaped like the encoder's input, and in [0, 1] where
+        :attr:`unit_interval_inputs` says why; ``tf.data`` inputs are checked by their element shape where
+        it is known.
+
+        Returns:
+            An array as float32 (other inputs as given).
 
         Raises:
             ValueError: naming the expected shape or value, and the fix.
         """
-        if x is None or isinstance(x, (dict, list, tuple)):
-            return
-        expected = self.data_shape
-        if isinstance(x, tf.data.Dataset):
-            spec = x.element_spec
-            spec = spec[0] if isinstance(spec, tuple) else spec
-            shape = tuple(getattr(spec, "shape", ())[1:])
-            matches = len(shape) == len(expected) and all(None in (a, b) or a == b for a, b in zip(shape, expected))
-            if shape and not matches:
-                raise ValueError(
-                    f"The dataset yields inputs of shape {shape} per example, but {type(self).__name__} expects "
-                    f"{expected}. Fix: batch the dataset, and load the data with flatten="
-                    f"{len(expected) == 1} to match the network."
-                )
-            return
-        if not hasattr(x, "shape") or not hasattr(x, "dtype"):
-            return
-        from kerasae.data import datasets
-
-        array = datasets.check_array(x, name, unit_interval=False)
-        if tuple(array.shape[1:]) != expected:
-            raise ValueError(
-                f"{name} has shape {tuple(array.shape[1:])} per example, but {type(self).__name__} expects "
-                f"{expected}. Fix: reshape the data (flat vectors for an MLP: flatten=True; images "
-                f"(height, width, channels) for a conv network: flatten=False), or build the networks "
-                f"for input_shape={tuple(array.shape[1:])}."
-            )
+        return inputs.check_inputs(self, x, name)
 
     def fit(self, x=None, y=None, batch_size=None, *args, callbacks=None, **kwargs):
         """``keras.Model.fit`` with the inputs checked first and a :class:`StopOnNaN` guard added."""

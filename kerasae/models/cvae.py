@@ -4,9 +4,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kerasae.models import inputs
 from kerasae.models.autoencoder import ExportSignature, float32_outputs
 from kerasae.models.vae import VAE
 from kerasae.utils.validation import check_positive_int
+
+_NUM_CLASSES_HINT = "the width of the one-hot condition, e.g. 10 for digit labels 0-9"
 
 
 @keras.saving.register_keras_serializable(package="kerasae")
@@ -44,12 +47,13 @@ class CVAE(VAE):
     network_name = "cvae"
 
     def __init__(self, encoder, decoder, num_classes=10, **kwargs):
-        self.num_classes = check_positive_int("num_classes", num_classes)
+        self.num_classes = check_positive_int("num_classes", num_classes, hint=_NUM_CLASSES_HINT)
         super().__init__(encoder, decoder, **kwargs)
 
     @classmethod
     def create(cls, input_shape, latent_dim, num_classes=10, **kwargs):
-        """As :meth:`VAE.create`, with the condition's width ``num_classes``."""
+        """As :meth:`VAE.create`, with the condition's width ``num_classes`` (a positive integer)."""
+        num_classes = check_positive_int("num_classes", num_classes, hint=_NUM_CLASSES_HINT)
         return super().create(input_shape, latent_dim, num_classes=num_classes, **kwargs)
 
     # ------------------------------------------------------------------ the condition, appended to x and z
@@ -70,10 +74,11 @@ class CVAE(VAE):
                 + ". (fit(x, y) would make y the reconstruction target.)"
             )
         x, condition = inputs
-        if condition.shape[-1] != self.num_classes:
+        shape = tuple(condition.shape if hasattr(condition, "shape") else np.shape(condition))
+        if shape[-1:] != (self.num_classes,):
             raise ValueError(
                 f"Expected a one-hot condition of width num_classes={self.num_classes}. Received a condition "
-                f"of shape {tuple(condition.shape)}. Fix: keras.utils.to_categorical(labels, {self.num_classes})."
+                f"of shape {shape}. Fix: keras.utils.to_categorical(labels, {self.num_classes})."
             )
         return x, tf.cast(condition, "float32")
 
@@ -90,6 +95,14 @@ class CVAE(VAE):
     def _broadcast(self, condition, values):
         """``condition`` broadcast to the shape of ``values`` but for the last axis (of width ``num_classes``)."""
         return tf.broadcast_to(condition, tf.concat([tf.shape(values)[:-1], [self.num_classes]], axis=0))
+
+    def check_inputs(self, x, name="x"):
+        """As :meth:`VAE.check_inputs`, for the pair ``(x, condition)`` too: ``x`` as a VAE's inputs, the condition
+        finite rows ``(len(x), num_classes)`` (:func:`kerasae.models.inputs.check_condition`)."""
+        if isinstance(x, (tuple, list)) and len(x) == 2 and all(hasattr(a, "shape") for a in x):
+            data = inputs.check_examples(self, x[0], name)
+            return data, inputs.check_condition(x[1], len(data), self.num_classes)
+        return super().check_inputs(x, name)
 
     def targets(self, x, y):
         data, _ = self._split_inputs(x)

@@ -15,6 +15,7 @@ from kerasae.layers import corruption
 from kerasae.data import datasets
 from kerasae.ops import losses
 from kerasae.models.autoencoder import Autoencoder
+from kerasae.utils.validation import check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="kerasae")
@@ -86,6 +87,7 @@ def denoising_scores(model, x, noise=None, noise_level=None, seed=0, batch_size=
         ``noisy_psnr`` of the corrupted inputs themselves, all against the clean inputs.
     """
     x = datasets.check_array(x, unit_interval=False)
+    batch_size = check_positive_int("batch_size", batch_size)
     noise = noise or getattr(model, "noise", "gaussian")
     noise_level = noise_level if noise_level is not None else getattr(model, "noise_level", 0.3)
     noisy = corrupt_once(x, noise, noise_level, seed=seed)

@@ -43,6 +43,7 @@ def encode_codes(model, x, batch_size=256):
         A float32 array ``(n, latent_dim)``.
     """
     encode = _encoder_of(model)
+    batch_size = check_positive_int("batch_size", batch_size)
     x = np.asarray(x, dtype="float32")
     codes = [np.asarray(encode(x[start : start + batch_size]), dtype="float32") for start in range(0, len(x), batch_size)]
     return np.concatenate(codes, axis=0)
@@ -95,6 +96,7 @@ def fit_head(head, codes, labels, task, epochs, batch_size, learning_rate, verbo
 
 
 def head_outputs(head, codes, task, batch_size=256):
+    batch_size = check_positive_int("batch_size", batch_size)
     out = np.concatenate(
         [np.asarray(head(codes[i : i + batch_size], training=False)) for i in range(0, len(codes), batch_size)]
     )

@@ -27,7 +27,6 @@ Example:
 """
 
 import math
-import weakref
 
 import keras
 import numpy as np
@@ -37,6 +36,7 @@ import tensorflow_probability as tfp
 from kerasae.layers import distributions as dists
 from kerasae import networks
 from kerasae.ops import sampling
+from kerasae.models import likelihood as likelihood_estimate
 from kerasae.models.autoencoder import Autoencoder, ExportSignature, float32_outputs
 from kerasae.utils.validation import check_choice, check_int, check_number, check_positive_int
 
@@ -44,8 +44,6 @@ tfd = tfp.distributions
 
 POSTERIORS = ("diagonal", "full")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned", "categorical")
-#: The compiled log-weight function of each model (see ``VAE._log_weight_fn``).
-_LOG_WEIGHT_FUNCTIONS = weakref.WeakKeyDictionary()
 #: Keyword arguments of :meth:`VAE.create` that go to the network builders rather than to the model.
 NETWORK_ARGUMENTS = ("hidden_units", "filters", "kernel_size", "activation", "dropout", "code_activation")
 
@@ -257,6 +255,11 @@ class VAE(Autoencoder):
                              f"decoder's last axis must be a multiple of {k}. Received a decoder with output shape {out}.")
         return out[:-1] + (out[-1] // k,)
 
+    @property
+    def unit_interval_inputs(self):
+        """Why inputs must lie in [0, 1]: the Bernoulli and categorical likelihoods score values in [0, 1]."""
+        return f"the {self.likelihood} likelihood" if self.likelihood in ("bernoulli", "categorical") else None
+
     def _split_inputs(self, inputs):
         """``(x, condition)`` from the model's input: a VAE's input is ``x`` alone (no condition); the CVAE's
         is the pair ``(x, condition)``, and its posterior and likelihood take the condition."""
@@ -383,8 +386,8 @@ class VAE(Autoencoder):
         return self._likelihood_mean(self._likelihood(q.mean(), condition, training=training))
 
     def _prior_codes(self, n, seed):
-        n = check_positive_int("n", n)
-        seed = self._next_seed() if seed is None else tf.constant([int(seed), 0], "int32")
+        n, seed = check_positive_int("n", n), likelihood_estimate.check_seed(seed)
+        seed = self._next_seed() if seed is None else tf.constant([seed, 0], "int32")
         return sampling.reparameterized_sample(self.prior(), n, seed)
 
     def sample(self, n, seed=None):
@@ -427,34 +430,23 @@ class VAE(Autoencoder):
         memory.
 
         Args:
-            x: Inputs ``(n, ...)`` (``(x, condition)`` for the CVAE), numpy arrays or tensors.
-            num_samples: ``K``, >= 1.
-            batch_size: Examples per chunk.
-            sample_batch_size: Samples per chunk; default keeps ``batch_size * sample_batch_size`` near
+            x: Inputs ``(n, ...)`` (``(x, condition)`` for the CVAE), numpy arrays or tensors: finite, shaped
+                like the model's input, in [0, 1] for a Bernoulli or categorical likelihood (checked as
+                ``fit`` checks them, :meth:`check_inputs`).
+            num_samples: ``K``, >= 1 (integers, numpy integers too, as for every count below).
+            batch_size: Examples per chunk, >= 1.
+            sample_batch_size: Samples per chunk, >= 1; default keeps ``batch_size * sample_batch_size`` near
                 20,000 decoder evaluations.
             seed: Optional int; the same seed gives the same estimate (also after a ``.keras`` round trip).
 
         Returns:
             A float64 numpy array ``(n,)`` of log-likelihood estimates.
+
+        Raises:
+            ValueError: for inputs that are empty, not finite, mis-shaped or outside the likelihood's
+                support, and for counts that are not positive integers.
         """
-        num_samples = check_positive_int("num_samples", num_samples)
-        batch_size = check_positive_int("batch_size", batch_size)
-        if sample_batch_size is None:
-            sample_batch_size = max(1, min(num_samples, 20000 // batch_size))
-        arrays = [np.asarray(a, "float32") for a in self._split_inputs(x) if a is not None]  # x (, condition)
-        fn, results, counter = self._log_weight_fn(), [], 0
-        for start in range(0, len(arrays[0]), batch_size):
-            batch = tuple(a[start : start + batch_size] for a in arrays)
-            inputs = batch[0] if len(batch) == 1 else batch
-            chunks = []
-            for s0 in range(0, num_samples, sample_batch_size):
-                s = min(sample_batch_size, num_samples - s0)
-                chunk_seed = self._next_seed() if seed is None else tf.constant([int(seed), counter], "int32")
-                counter += 1
-                chunks.append(fn(inputs, tf.constant(s, "int32"), chunk_seed))
-            log_w = tf.concat(chunks, axis=0)
-            results.append(tf.reduce_logsumexp(tf.cast(log_w, "float64"), axis=0) - math.log(num_samples))
-        return np.concatenate([r.numpy() for r in results])
+        return likelihood_estimate.log_likelihood(self, x, num_samples, batch_size, sample_batch_size, seed)
 
     # ------------------------------------------------------------------ export
     def posterior_outputs(self, posterior):
@@ -473,20 +465,6 @@ class VAE(Autoencoder):
         signatures["sample"] = ExportSignature(
             lambda n: float32_outputs(samples=self.decode(self.prior().sample(n))), (n,), random=True)
         return signatures
-
-    def _log_weight_fn(self):
-        # Kept outside the model's attributes, which Keras tracks (and would try to save).
-        fn = _LOG_WEIGHT_FUNCTIONS.get(self)
-        if fn is None:
-            model = weakref.ref(self)  # the function must not keep its (weakly held) model alive
-
-            @tf.function(reduce_retracing=True)
-            def log_weight(inputs, num_samples, seed):
-                parts = model().log_weights(inputs, num_samples, seed=seed)
-                return parts["log_px_z"] + parts["log_pz"] - parts["log_qz"]
-
-            fn = _LOG_WEIGHT_FUNCTIONS[self] = log_weight
-        return fn
 
     # ------------------------------------------------------------------ serialization
     def get_config(self):

@@ -195,6 +195,26 @@ def write_marker(folder, kind, **info):
     return path
 
 
+def marker_move(staging, folder, kind, names):
+    """The ``(staged, final)`` move that marks ``folder`` as kerasae's after ``names`` are written into it,
+    for writers that add entries to a folder rather than replace it (exports), or ``None``.
+
+    The marker lists ``names`` plus what an earlier marker of ``kind`` listed. A folder that already holds
+    entries but no marker of ``kind`` belongs to the user: it is not marked (so ``--overwrite`` never
+    replaces it)."""
+    folder = os.path.abspath(os.fspath(folder))
+    marker = read_marker(folder) if os.path.isdir(folder) else None
+    if marker is not None and marker["kind"] != kind:
+        return None
+    if marker is None and os.path.isdir(folder) and os.listdir(folder):
+        return None
+    listed = set(marker.get("files", ())) if marker is not None and isinstance(marker.get("files"), list) else set()
+    staged = staging.path(f".marker-{uuid.uuid4().hex}")
+    write_json(staged, {"written_by": "kerasae", "kind": kind, "kerasae_version": _version(),
+                        "files": sorted(listed | set(names) | {MARKER})})
+    return staged, os.path.join(folder, MARKER)
+
+
 def read_marker(folder):
     """The marker of a folder kerasae wrote, as a dict; ``None`` if ``folder`` holds no valid marker."""
     path = os.path.join(os.fspath(folder), MARKER)

@@ -176,6 +176,7 @@ CASES = [
     ("overwrite-read-only", OVERWRITE, _read_only, "cannot be replaced: {run} is read-only"),
     # row 13: values and options checked as given
     ("kl-warmup-negative", ["train", "vae", "--kl-warmup", "-3"], None, "--kl-warmup: expected a number >= 0, got -3"),
+    ("seed-negative", ["train", "autoencoder", "--seed", "-1"], None, "--seed: expected an integer in [0, 4294967295], got -1"),
     ("unknown-class", ["evaluate", "{run}"], _unknown_class, "uses class 'Foo' (from module 'mypackage.models'), which is not a registered"),
     ("loss-for-vae", ["train", "vae", "--loss", "bce"], None, "--loss does not apply to 'kerasae train vae'"),
     ("filters-for-mlp", ["train", "autoencoder", "--filters", "8"], None, "--filters does not apply"),

@@ -166,7 +166,22 @@ def test_steps_per_execution_auto_runs_only_the_requested_steps(digits, tmp_path
 
 def test_steps_per_execution_explicit_eager_and_bad_values():
     assert compile_model(kerasae.Autoencoder(*small_mlp()), steps_per_execution=3).steps_per_execution == 3
+    assert compile_model(kerasae.Autoencoder(*small_mlp()), steps_per_execution=np.int64(2)).steps_per_execution == 2
     assert compile_model(kerasae.Autoencoder(*small_mlp()), run_eagerly=True).steps_per_execution == 1
     for bad in (0, -2, 2.5, True, "fast"):
         with pytest.raises(ValueError, match=f"positive integer or 'auto'. Received: steps_per_execution={bad!r}"):
             compile_model(kerasae.Autoencoder(*small_mlp()), steps_per_execution=bad)
+
+
+def test_batch_sizes_of_the_helpers_are_checked_and_take_numpy_integers(digits):
+    from kerasae.models.denoising import denoising_scores
+    from kerasae.models.latent_predictor import encode_codes
+
+    model = kerasae.Autoencoder(*small_mlp())
+    x = digits.x_test[:5]
+    for call in (lambda b: encode_codes(model, x, batch_size=b), lambda b: denoising_scores(model, x, batch_size=b)):
+        for bad in (0, -1, 2.5):
+            with pytest.raises(ValueError, match=f"Expected batch_size to be a positive integer. Received: batch_size={bad}"):
+                call(bad)
+    np.testing.assert_array_equal(encode_codes(model, x, batch_size=np.int64(2)), encode_codes(model, x, batch_size=2))
+    assert denoising_scores(model, x, batch_size=np.int64(2)) == denoising_scores(model, x, batch_size=2)

@@ -251,3 +251,95 @@ def test_cli_registration_evaluate_and_plots(tmp_path):
     assert len(cvae_entry.plots(cvae, data, str(tmp_path / "cvae"))) == 3
     iwae = registry.models()["iwae"].build(_args(), data)
     assert isinstance(iwae, IWAE) and iwae.num_samples == 5
+
+
+# ============================================================================================ bad inputs
+@pytest.fixture(scope="module")
+def small_vaes():
+    """Untrained models of each likelihood: the checks run before any computation."""
+    keras.utils.set_random_seed(0)
+    return {
+        "bernoulli": VAE.create((64,), 2, hidden_units=(8,), seed=0),
+        "categorical": VAE.create((64,), 2, hidden_units=(8,), likelihood="categorical", num_bins=4, seed=0),
+        "gaussian": VAE.create((64,), 2, hidden_units=(8,), likelihood="gaussian", seed=0),
+        "cvae": CVAE.create((64,), 2, num_classes=10, hidden_units=(8,), seed=0),
+    }
+
+
+def _x(n=6):
+    return np.random.default_rng(0).random((n, 64)).astype("float32")
+
+
+def _pair(x=None, c=None, n=6):
+    x = _x(n) if x is None else x
+    return x, keras.utils.to_categorical(np.arange(n) % 10, 10).astype("float32") if c is None else c
+
+
+def _with_nan():
+    x = _x()
+    x[2, 5] = np.nan
+    return x
+
+
+BAD_LOG_LIKELIHOOD = [
+    ("bernoulli", {"x": _with_nan()}, r"x contains 1 NaN or inf values \(first in samples \[2\]\)"),
+    ("gaussian", {"x": np.full((2, 64), np.inf, "float32")}, "NaN or inf values"),
+    ("bernoulli", {"x": _x() * 300}, r"x has values in \[.*\], but the bernoulli likelihood of VAE scores values in \[0, 1\]"),
+    ("bernoulli", {"x": _x() - 1}, r"bernoulli likelihood of VAE scores values in \[0, 1\]\. Fix: rescale"),
+    ("categorical", {"x": _x() + 1}, r"categorical likelihood of VAE scores values in \[0, 1\]"),
+    ("bernoulli", {"x": np.zeros((3, 10))}, r"x has shape \(10,\) per example, but VAE expects \(64,\)"),
+    ("bernoulli", {"x": np.zeros((0, 64))}, "at least one sample"),
+    ("bernoulli", {"x": np.array([["a"] * 64])}, "numeric"),
+    ("bernoulli", {"sample_batch_size": 0}, r"Expected sample_batch_size to be a positive integer\. Received: sample_batch_size=0"),
+    ("bernoulli", {"num_samples": 0}, "Expected num_samples to be a positive integer"),
+    ("bernoulli", {"num_samples": 2.5}, "Expected num_samples to be a positive integer"),
+    ("bernoulli", {"batch_size": -1}, "Expected batch_size to be a positive integer"),
+    ("bernoulli", {"seed": 1.5}, "Expected seed to be an integer in"),
+    ("bernoulli", {"seed": 2**40}, "Expected seed to be an integer in"),
+    ("cvae", {"x": _x()}, r"CVAE expects its input as the pair \(x, condition\)"),
+    ("cvae", {"x": _pair(c=np.ones((6, 3), "float32"))}, "condition of width num_classes=10"),
+    ("cvae", {"x": _pair(c=np.ones((4, 10), "float32"))}, r"Expected condition to be one-hot rows of shape \(6, 10\)"),
+    ("cvae", {"x": _pair(c=np.full((6, 10), np.nan, "float32"))}, "condition contains NaN or inf"),
+    ("cvae", {"x": _pair(x=_x() * 2)}, "bernoulli likelihood of CVAE scores values in"),
+]
+
+
+@pytest.mark.parametrize("name, kwargs, match", BAD_LOG_LIKELIHOOD)
+def test_log_likelihood_refuses_bad_inputs_on_one_line(small_vaes, name, kwargs, match):
+    model = small_vaes[name]
+    kwargs = {"x": _pair() if name == "cvae" else _x(), "num_samples": 3, **kwargs}
+    with pytest.raises(ValueError, match=match) as err:
+        model.log_likelihood(**kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_log_likelihood_within_the_support_and_numpy_integers(small_vaes):
+    x = (_x() > 0.5).astype("float32")
+    for name in ("bernoulli", "categorical"):  # log-probabilities of discrete values
+        assert np.all(small_vaes[name].log_likelihood(x, num_samples=4, seed=0) <= 0.0)
+    unbounded = small_vaes["gaussian"].log_likelihood(_x() * 300, num_samples=2, seed=0)  # a density: any finite x
+    assert np.all(np.isfinite(unbounded))
+    model = small_vaes["bernoulli"]
+    plain = model.log_likelihood(x, num_samples=5, batch_size=4, sample_batch_size=2, seed=3)
+    numpy = model.log_likelihood(x, num_samples=np.int64(5), batch_size=np.int32(4), sample_batch_size=np.int64(2),
+                                 seed=np.int64(3))
+    np.testing.assert_array_equal(plain, numpy)
+    np.testing.assert_array_equal(model.sample(np.int64(2), seed=np.int64(1)), model.sample(2, seed=1))
+    pair = small_vaes["cvae"].log_likelihood(_pair(), num_samples=np.int64(2), seed=0)
+    assert pair.shape == (6,) and np.all(np.isfinite(pair))
+
+
+def test_fit_checks_inputs_as_log_likelihood_does(small_vaes):
+    for name, x, match in (("bernoulli", _x() * 3, "bernoulli likelihood of VAE scores values in"),
+                           ("cvae", _pair(c=np.ones((4, 10), "float32")), r"one-hot rows of shape \(6, 10\)")):
+        model = compile_model(small_vaes[name])
+        with pytest.raises(ValueError, match=match):
+            model.fit(x, epochs=1, batch_size=2, verbose=0)
+        assert int(model.optimizer.iterations) == 0  # refused before any training step
+
+
+@pytest.mark.parametrize("num_classes", [None, 0, 2.5, "10"])
+def test_cvae_num_classes_must_be_a_positive_integer(num_classes):
+    with pytest.raises(ValueError, match=r"Expected num_classes to be a positive integer \(the width of the one-hot"):
+        CVAE.create((64,), 2, num_classes=num_classes)
+    assert CVAE.create((64,), 2, num_classes=np.int64(3), hidden_units=(8,)).num_classes == 3

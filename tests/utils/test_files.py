@@ -193,3 +193,44 @@ def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
     with files.locked(tmp_path / "run"):
         pass
     assert os.listdir(tmp_path) == []
+
+
+def _commit_export(folder, names):
+    """Writes ``names`` into ``folder`` as export() does: staged files, then the marker move."""
+    with Staging(os.path.dirname(folder)) as staging:
+        moves = []
+        for name in names:
+            staged = staging.path(name)
+            with open(staged, "w") as f:
+                f.write(name)
+            moves.append((staged, os.path.join(folder, name)))
+        marker = files.marker_move(staging, folder, "export", names)
+        staging.commit(moves + ([marker] if marker else []))
+    return marker
+
+
+def test_an_export_marks_its_folder_and_a_run_holding_it_can_be_overwritten(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "model.keras").write_text("m")
+    files.write_marker(run, "run")
+    export = str(run / "export")
+    assert _commit_export(export, ["model.tflite", "model.json"]) is not None
+    assert _commit_export(export, ["model_int8.tflite", "model_int8.json"]) is not None  # a second export adds
+    marker = files.read_marker(export)
+    assert marker["kind"] == "export"
+    assert set(marker["files"]) == {"model.tflite", "model.json", "model_int8.tflite", "model_int8.json", files.MARKER}
+    assert files.foreign_entries(run) == []
+    files.check_replaceable(run, "run", overwrite=True)  # the run and its export: all kerasae's
+    (tmp_path / "run" / "export" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="would delete export/notes.txt"):
+        files.check_replaceable(run, "run", overwrite=True)
+
+
+def test_an_export_into_a_user_folder_does_not_claim_it(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    assert _commit_export(str(folder), ["model.tflite"]) is None
+    assert files.read_marker(folder) is None and (folder / "model.tflite").is_file()
