@@ -8,11 +8,7 @@ Example:
     >>> norms = kerasae.contractive.jacobian_norm(model.encoder, x_test)  # ||dh/dx||_F^2 per example
 """
 
-import math
-
 import keras
-import tensorflow as tf
-from keras import ops
 
 from kerasae.models.autoencoder import Autoencoder
 from kerasae.ops import sampling

@@ -23,11 +23,8 @@ Example:
     >>> model.predict_labels(data.x_test)
 """
 
-import math
-
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from kerasae.data.labels import TASKS, UNLABELLED, check_task, labelled_mask, mask_labels  # noqa: F401
