@@ -66,12 +66,16 @@ def collect_other_results(results_dir=RESULTS_DIR):
             for key in ("model", "num_samples", "epochs", "test_nll", "nll_samples", "nll_test_examples",
                         "test_elbo", "train_samples_per_second", "jit_compile"):
                 entry[key] = data.get(key)
-        elif data.get("benchmark") == "pytorch_peer":
-            entry["kind"] = "pytorch_peer"
-            for key in ("command", "markdown", "data", "date", "settings"):
+        elif data.get("benchmark") in ("pytorch_peer", "pytorch_conv_peer"):
+            entry["kind"] = data["benchmark"]
+            for key in ("command", "markdown", "data", "date", "settings", "note"):
                 entry[key] = data.get(key)
             entry["versions"] = {k: v for r in (data.get("results") or {}).values() for k, v in r.get("versions", {}).items()}
             entry["ratios"] = {name: r.get("kerasae_ratio") for name, r in (data.get("results") or {}).items()}
+        elif data.get("benchmark") == "conv_speed":
+            entry["kind"] = "conv_speed"
+            for key in ("command", "markdown", "date", "data", "settings", "machine", "versions", "note"):
+                entry[key] = data.get(key)
         elif data.get("benchmark") == "contractive_cost":
             entry["kind"] = "contractive_cost"
             entry["command"] = data.get("command", "")

@@ -209,14 +209,15 @@ def torch_contender(config, batches):
                      compile_seconds=compile_seconds, threads=torch.get_num_threads(), versions=versions)
 
 
-def worker(config):
+def worker(config, contenders=None, makers=None):
     """A contender's process: builds, warms up, says READY, then runs a timed block per ``block`` line of its
-    standard input and reports it; on ``done`` reports its totals (peak RSS) and exits."""
+    standard input and reports it; on ``done`` reports its totals (peak RSS) and exits. ``contenders`` and
+    ``makers`` (framework -> ``make(config, batches) -> Contender``) default to this benchmark's."""
     import numpy as np
 
     batches = np.load(config["data"])
-    make = keras_contender if CONTENDERS[config["name"]][0] == "keras" else torch_contender
-    contender = make(config, batches)
+    makers = makers or {"keras": keras_contender, "torch": torch_contender}
+    contender = makers[(contenders or CONTENDERS)[config["name"]][0]](config, batches)
     contender.block(WARMUP_STEPS, len(batches))
     print("READY " + json.dumps(contender.info), flush=True)
     for line in sys.stdin:
@@ -246,11 +247,12 @@ def prepare_batches(path, seed=0):
     return data["source"] + ", one fixed Bernoulli draw"
 
 
-def _python(python, *args, **kwargs):
-    """A process running this script with ``python``. The driver never imports TensorFlow or PyTorch itself:
-    Linux carries a parent's peak RSS over to its children."""
+def _python(python, *args, script=None, **kwargs):
+    """A process running this script (or ``script``) with ``python``. The driver never imports TensorFlow or
+    PyTorch itself: Linux carries a parent's peak RSS over to its children."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    return subprocess.Popen([python, os.path.abspath(__file__), *args], cwd=ROOT, env=env, text=True, **kwargs)
+    script = script or os.path.abspath(__file__)
+    return subprocess.Popen([python, script, *args], cwd=ROOT, env=env, text=True, **kwargs)
 
 
 def _reply(process, prefix, stderr):
@@ -264,15 +266,17 @@ def _reply(process, prefix, stderr):
     raise RuntimeError(lines[-1])
 
 
-def measure(names, data, blocks, steps, seed, torch_python):
-    """Starts every contender, times them in turns, and returns ``{name: figures or {"status": why not}}``."""
+def measure(names, data, blocks, steps, seed, torch_python, contenders=None, script=None):
+    """Starts every contender (of ``contenders``, run by ``script``: default this benchmark's), times them in
+    turns, and returns ``{name: figures or {"status": why not}}``."""
     running, results = {}, {}
+    contenders = contenders or CONTENDERS
     try:
         for name in names:
-            python = sys.executable if CONTENDERS[name][0] == "keras" else torch_python
+            python = sys.executable if contenders[name][0] == "keras" else torch_python
             stderr = tempfile.TemporaryFile("w+")
             config = {"name": name, "data": data, "steps": steps, "seed": seed}
-            process = _python(python, "--worker", json.dumps(config), stdin=subprocess.PIPE,
+            process = _python(python, "--worker", json.dumps(config), script=script, stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, stderr=stderr)
             try:
                 results[name] = {**_reply(process, "READY", stderr), "step_ms_each_block": [],
@@ -310,10 +314,10 @@ def measure(names, data, blocks, steps, seed, torch_python):
     return results
 
 
-def summarise(results):
+def summarise(results, reference=REFERENCE):
     """Adds each contender's median step time, samples/s and kerasae/contender throughput ratio (median over
-    the rounds of the blocks' step-time ratio contender / kerasae)."""
-    reference = results.get(REFERENCE, {}).get("step_ms_each_block")
+    the rounds of the blocks' step-time ratio contender / kerasae: the ``reference`` contender)."""
+    reference = results.get(reference, {}).get("step_ms_each_block")
     for figures in results.values():
         times = figures.get("step_ms_each_block")
         if not times:
@@ -326,12 +330,12 @@ def summarise(results):
     return results
 
 
-def markdown(results):
+def markdown(results, contenders=None):
     lines = ["| contender | samples/s | ms/step | kerasae (defaults) / contender throughput | loss, last block "
              "| compile s | peak RSS MiB |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, s in results.items():
-        label = f"`{name}`: {CONTENDERS[name][1]}"
+        label = f"`{name}`: {(contenders or CONTENDERS)[name][1]}"
         if "step_ms" not in s:
             lines.append(f"| {label} | {s.get('status', 'not measured')} | | | | | |")
             continue
@@ -341,20 +345,24 @@ def markdown(results):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv=None, benchmark="pytorch_peer", contenders=None, reference=REFERENCE, script=None, run_worker=None,
+         description=None):
+    """The benchmark's command line; the other arguments let another peer benchmark (its ``contenders``,
+    ``reference``, ``script`` and ``run_worker(config)``) reuse it (:mod:`benchmarks.pytorch_conv_peer`)."""
+    contenders, run_worker = contenders or CONTENDERS, run_worker or worker
+    parser = argparse.ArgumentParser(description=description or __doc__.split("\n\n")[0])
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--prepare", help=argparse.SUPPRESS)
     parser.add_argument("--torch-python", default=sys.executable,
                         help="Python interpreter with torch (and optionally pythae) installed")
-    parser.add_argument("--contenders", nargs="+", choices=list(CONTENDERS), default=list(CONTENDERS))
+    parser.add_argument("--contenders", nargs="+", choices=list(contenders), default=list(contenders))
     parser.add_argument("--blocks", type=int, default=20, help="timed blocks per contender, taken in turns")
     parser.add_argument("--steps", type=int, default=64, help="timed steps per block (whole compiled calls)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=os.path.join(HERE, "results", "pytorch_peer.json"))
+    parser.add_argument("--out", default=os.path.join(HERE, "results", f"{benchmark}.json"))
     args = parser.parse_args(argv)
     if args.worker:
-        worker(json.loads(args.worker))
+        run_worker(json.loads(args.worker))
         return 0
     if args.prepare:
         print("SOURCE " + json.dumps(prepare_batches(args.prepare, args.seed)), flush=True)
@@ -362,19 +370,21 @@ def main(argv=None):
     for name, value in (("--blocks", args.blocks), ("--steps", args.steps)):
         if value < 1:
             parser.error(f"{name} must be at least 1. Received: {value}")
-    names = list(dict.fromkeys([REFERENCE, *args.contenders]))  # the ratios' reference always runs
+    names = list(dict.fromkeys([reference, *args.contenders]))  # the ratios' reference always runs
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         data = os.path.join(tmp, "batches.npy")
         out, _ = _python(sys.executable, "--prepare", data, "--seed", str(args.seed),
-                         stdout=subprocess.PIPE).communicate()
+                         stdout=subprocess.PIPE).communicate()  # this script's batches, whoever runs them
         source = json.loads(out.split("SOURCE ", 1)[1])
-        results = summarise(measure(names, data, args.blocks, args.steps, args.seed, args.torch_python))
-    table = markdown(results)
+        results = summarise(measure(names, data, args.blocks, args.steps, args.seed, args.torch_python,
+                                    contenders, script), reference)
+    table = markdown(results, contenders)
     print(table)
     report = {
-        "benchmark": "pytorch_peer",
-        "command": "python benchmarks/pytorch_peer.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "benchmark": benchmark,
+        "command": f"python benchmarks/{os.path.basename(script or __file__)} "
+                   + " ".join(argv if argv is not None else sys.argv[1:]),
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "total_seconds": time.perf_counter() - started,
         "data": source,

@@ -260,6 +260,33 @@ def render_others(others):
                 "the contender's; above 1 is kerasae faster. The kerasae rows time the compiled train function "
                 "(as `fit` calls it), the PyTorch rows a Python loop of optimizer steps (as PyTorch users train).",
                 "", o["markdown"], ""]
+    for o in (o for o in others if o.get("kind") == "pytorch_conv_peer"):
+        settings = o.get("settings") or {}
+        versions = ", ".join(f"{k} {v}" for k, v in o["versions"].items())
+        out += [f"### kerasae against PyTorch, same convolutional VAE ({o['file']})", "", f"Command: `{o['command']}`; "
+                f"date {o['date']}; {versions}; data: {o['data']}, as 28x28x1 images. The conv VAE of "
+                "`VAE.create((28, 28, 1), 16, architecture=\"conv\", filters=(32, 64), likelihood=\"bernoulli\")` "
+                "(Adam(1e-3), batch 100) in kerasae, with its compile defaults and with XLA forced on, and "
+                "hand-written in PyTorch (eager and `torch.compile`), each in its own process, taking turns: "
+                f"{settings.get('blocks', '')} blocks of {settings.get('steps', '')} steps each. Ratio: the median over "
+                "blocks of kerasae's throughput (compile defaults) over the contender's; above 1 is kerasae faster. "
+                "Target: kerasae's defaults >= 1.5x eager PyTorch on CPU."
+                + (f" Note: {o['note']}." if o.get("note") else ""), "", o["markdown"], ""]
+    for o in (o for o in others if o.get("kind") == "conv_speed"):
+        settings, machine = o.get("settings") or {}, o.get("machine") or {}
+        out += [f"### jit_compile off, on and \"auto\" per family, through fit ({o['file']})", "",
+                f"Command: `{o['command']}`; date {o['date']}; {machine.get('cpu_model', '')}, "
+                f"{machine.get('cpu_cores', '')} cores, 1-minute load {machine.get('load_1min_start', 0):.1f} at the "
+                f"start, {machine.get('load_1min_end', 0):.1f} at the end; data: {o['data']}. Per family, three "
+                "copies of the model (`jit_compile=False`, `True`, `\"auto\"`; Adam(1e-3), kerasae's default steps "
+                f"per compiled call) take turns, {settings.get('rounds', '')} rounds of one `fit` epoch of "
+                f"{settings.get('steps', '')} steps each, in alternating order. XLA speed-up: the median over rounds of "
+                "the time off / on. \"auto\" is the rule of `kerasae.utils.xla` (XLA off for models with convolution "
+                "layers on a CPU-only machine, on otherwise), so its copy runs the same compiled step as the setting it "
+                "resolves to: the target column is that setting's median step time over the faster setting's (at most "
+                "1.05: \"auto\" never more than 5% slower); the last column times the \"auto\" copy itself (median over "
+                "rounds of its time over the faster setting's in the same round), which the machine's load moves more."
+                + (f" Note: {o['note']}." if o.get("note") else ""), "", o["markdown"], ""]
     for o in (o for o in others if o.get("kind") == "contractive_cost"):
         out += [f"### Contractive penalty cost per MLP ({o['file']})", "", f"Command: `{o['command']}`; batch 100, "
                 "random inputs; step time of the contractive autoencoder over the plain autoencoder's, same network. "

@@ -9,7 +9,6 @@ training procedure differs (for example the stacked autoencoder's layer-wise pre
 
 import dataclasses
 import math
-import os
 import warnings
 from typing import Callable
 
@@ -20,6 +19,7 @@ from keras import ops
 from kerasae import callbacks as callbacks_module
 from kerasae.models import inputs
 from kerasae.ops import losses
+from kerasae.utils import xla
 from kerasae.utils.validation import check_choice, check_number, is_int
 
 #: Training steps per call of the compiled function with ``compile(steps_per_execution="auto")``.
@@ -268,13 +268,17 @@ class Autoencoder(keras.Model):
 
     # ------------------------------------------------------------------ compiling
     def compile(self, *args, jit_compile="auto", steps_per_execution="auto", **kwargs):
-        """``keras.Model.compile`` with XLA on by default and several training steps per compiled call.
+        """``keras.Model.compile`` with XLA where it is faster and several training steps per compiled call.
 
-        ``jit_compile="auto"`` compiles the training step with XLA unless the model is compiled under a
-        ``tf.distribute`` strategy (whose cross-replica reductions XLA does not take on every device) or
-        the environment sets ``KERASAE_JIT_COMPILE=0``. With kerasae's sampling (ThreeFry draws under XLA,
-        :mod:`kerasae.ops.sampling`), XLA is the faster path for every family's step (measured in
-        benchmarks/RESULTS.md). Pass ``jit_compile=False`` for layers that XLA cannot compile.
+        ``jit_compile="auto"`` resolves to a boolean here, by a rule the benchmarks back (benchmarks/RESULTS.md;
+        :mod:`kerasae.utils.xla`): XLA off for a model with convolution layers (sub-models included) when
+        TensorFlow sees no GPU or TPU, as TensorFlow's own CPU convolutions train faster; on for models
+        without convolutions (with kerasae's ThreeFry sampling under XLA, :mod:`kerasae.ops.sampling`) and
+        for any model on a GPU or TPU; off under a ``tf.distribute`` strategy (whose cross-replica reductions
+        XLA does not take on every device), with ``run_eagerly=True``, or when the environment sets
+        ``KERASAE_JIT_COMPILE=0``. ``model.jit_compile`` holds the boolean ``fit`` uses, and
+        :attr:`jit_compile_choice` why; a saved model keeps ``"auto"`` and re-derives it when loaded. Pass
+        ``jit_compile=True`` or ``False`` to choose yourself (``False`` for layers that XLA cannot compile).
 
         ``steps_per_execution="auto"`` runs up to :data:`AUTO_STEPS_PER_EXECUTION` training steps per call
         of the compiled function (1 with ``run_eagerly=True`` or under a ``tf.distribute`` strategy). That
@@ -286,9 +290,8 @@ class Autoencoder(keras.Model):
         (Keras runs whole calls, and would take extra steps from a repeated dataset).
         """
         under_strategy = tf.distribute.has_strategy()
-        if jit_compile == "auto":
-            enabled = os.environ.get("KERASAE_JIT_COMPILE", "1").strip().lower() not in ("0", "false", "no", "off")
-            jit_compile = enabled and not under_strategy
+        requested = jit_compile
+        jit_compile, why = xla.resolve_jit_compile(self, jit_compile, kwargs.get("run_eagerly"))
         auto = steps_per_execution == "auto"
         # Keras 3's multi-step loop fails under MirroredStrategy (keras-team/keras#19246), so "auto" is 1 under
         # any tf.distribute strategy, as in eager mode.
@@ -302,13 +305,21 @@ class Autoencoder(keras.Model):
         super().compile(*args, jit_compile=jit_compile, steps_per_execution=steps_per_execution, **kwargs)
         self._functions_by_steps = {}  # steps_per_execution -> (train, test, predict) functions built for it
         self._steps_per_execution_is_auto = auto
+        self._jit_compile_choice = xla.choice(requested, self.jit_compile, why)
+
+    @property
+    def jit_compile_choice(self):
+        """``{"requested", "jit_compile", "reason"}``: how :meth:`compile` set ``jit_compile`` (None before it)."""
+        return dict(getattr(self, "_jit_compile_choice", None) or {}) or None
 
     def get_compile_config(self):
-        """Keras' compile config, with ``steps_per_execution="auto"`` kept as the choice (a saved model reloads
-        with it, not with its value of the moment)."""
+        """Keras' compile config, with ``"auto"`` kept as the choice of ``steps_per_execution`` and
+        ``jit_compile`` (a saved model reloads with it, not with its value of the moment)."""
         config = super().get_compile_config()
         if config is not None and getattr(self, "_steps_per_execution_is_auto", False):
             config = {**config, "steps_per_execution": "auto"}
+        if config is not None and (self.jit_compile_choice or {}).get("requested") == "auto":
+            config = {**config, "jit_compile": "auto"}
         return config
 
     def _adjust_steps_per_execution(self, *step_counts):
