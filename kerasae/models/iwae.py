@@ -1,4 +1,9 @@
-"""The importance-weighted autoencoder (IWAE): a VAE trained on the K-sample bound."""
+"""The importance-weighted autoencoder (IWAE): a VAE trained on the K-sample bound.
+
+The bound and the objective live in :class:`ImportanceWeighted`, a mixin for any VAE whose
+:meth:`~kerasae.VAE.log_weights` gives ``log p(x|z)``, ``log p(z)`` and ``log q(z|x)``: :class:`IWAE` is it on
+the :class:`~kerasae.VAE`, :class:`kerasae.models.hvae.HierarchicalIWAE` on the two-layer VAE.
+"""
 
 import math
 
@@ -7,8 +12,59 @@ import tensorflow as tf
 
 from kerasae.models.vae import VAE
 
+
+def importance_weighted_bound(parts, num_samples):
+    """``L_K = logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K`` per example.
+
+    Args:
+        parts: :meth:`kerasae.VAE.log_weights`'s dict (``log_px_z``, ``log_pz``, ``log_qz``, each ``(K, batch)``).
+        num_samples: ``K``, the samples the parts hold.
+
+    Returns:
+        A float32 tensor ``(batch,)``.
+    """
+    log_w = parts["log_px_z"] + parts["log_pz"] - parts["log_qz"]
+    return tf.reduce_logsumexp(log_w, axis=0) - math.log(num_samples)
+
+
+class ImportanceWeighted:
+    """Mixin that trains a VAE subclass on the ``K``-sample bound (``K = num_samples``), placed before it in the
+    bases (``class IWAE(ImportanceWeighted, VAE)``).
+
+    Objective (minimised): ``-L_K(x)`` (:func:`importance_weighted_bound`). Metrics: ``loss``, ``iwae_bound``,
+    and the diagnostics ``reconstruction_nll``, ``kl`` and ``elbo`` from the same samples. The VAE's ``beta``
+    and KL warm-up do not apply: the constructor refuses them (:meth:`check_unit_kl_weight`).
+    """
+
+    loss_terms = ("reconstruction_nll", "kl", "elbo", "iwae_bound")
+    diagnostic_terms = ("reconstruction_nll", "kl", "elbo", "iwae_bound")
+    #: The class to name in the error for ``beta != 1`` or a KL warm-up.
+    kl_weighted_class = "VAE"
+
+    @classmethod
+    def check_unit_kl_weight(cls, kwargs):
+        """Raises ``ValueError`` unless ``kwargs`` leave ``beta`` at 1 and ``kl_warmup_steps`` at 0."""
+        if float(kwargs.get("beta", 1.0)) != 1.0 or kwargs.get("kl_warmup_steps", 0):
+            raise ValueError(
+                f"{cls.__name__} trains on the importance-weighted bound, which has no KL weight. Expected beta=1 "
+                f"and kl_warmup_steps=0. Received: beta={kwargs.get('beta')!r}, "
+                f"kl_warmup_steps={kwargs.get('kl_warmup_steps')!r}. Fix: use {cls.kl_weighted_class} for a "
+                "beta-VAE or warm-up."
+            )
+
+    def compute_loss_terms(self, x, target, training=False):
+        parts = self.log_weights(x, self.num_samples, training=training)
+        terms = self._elbo_terms(parts)
+        terms["iwae_bound"] = importance_weighted_bound(parts, self.num_samples)
+        prediction = tf.reduce_mean(self._likelihood_mean(parts["likelihood"]), axis=0)
+        return terms, prediction
+
+    def combine_loss_terms(self, terms):
+        return -terms["iwae_bound"]
+
+
 @keras.saving.register_keras_serializable(package="kerasae")
-class IWAE(VAE):
+class IWAE(ImportanceWeighted, VAE):
     """Importance-weighted autoencoder: a VAE trained on the ``K``-sample bound (``K = num_samples``).
 
     Objective (minimised), per example, with ``z_k ~ q(z|x)`` reparameterised:
@@ -30,25 +86,6 @@ class IWAE(VAE):
         Burda, Grosse & Salakhutdinov (2016), Importance weighted autoencoders. ICLR.
     """
 
-    loss_terms = ("reconstruction_nll", "kl", "elbo", "iwae_bound")
-    diagnostic_terms = ("reconstruction_nll", "kl", "elbo", "iwae_bound")
-
     def __init__(self, encoder, decoder, num_samples=5, **kwargs):
-        if float(kwargs.get("beta", 1.0)) != 1.0 or kwargs.get("kl_warmup_steps", 0):
-            raise ValueError(
-                "IWAE trains on the importance-weighted bound, which has no KL weight. Expected beta=1 and "
-                f"kl_warmup_steps=0. Received: beta={kwargs.get('beta')!r}, "
-                f"kl_warmup_steps={kwargs.get('kl_warmup_steps')!r}. Fix: use VAE for a beta-VAE or warm-up."
-            )
+        self.check_unit_kl_weight(kwargs)
         super().__init__(encoder, decoder, num_samples=num_samples, **kwargs)
-
-    def compute_loss_terms(self, x, target, training=False):
-        parts = self.log_weights(x, self.num_samples, training=training)
-        terms = self._elbo_terms(parts)
-        log_w = parts["log_px_z"] + parts["log_pz"] - parts["log_qz"]
-        terms["iwae_bound"] = tf.reduce_logsumexp(log_w, axis=0) - math.log(self.num_samples)
-        prediction = tf.reduce_mean(self._likelihood_mean(parts["likelihood"]), axis=0)
-        return terms, prediction
-
-    def combine_loss_terms(self, terms):
-        return -terms["iwae_bound"]
