@@ -8,7 +8,8 @@ serialization (so ``keras.models.load_model`` finds them).
 
 Where things live (see README, "Architecture"): ``kerasae.models`` (one module per family),
 ``kerasae.layers`` (distribution and corruption layers), ``kerasae.ops`` (losses, sampling, Jacobian
-norms), ``kerasae.data``, ``kerasae.networks``, ``kerasae.export``, ``kerasae.cli``, ``kerasae.utils``.
+norms), ``kerasae.data``, ``kerasae.networks``, ``kerasae.export``, ``kerasae.presets`` (trained models),
+``kerasae.cli``, ``kerasae.utils``.
 """
 
 import importlib
@@ -30,6 +31,8 @@ _MODELS = {
     "VAE": "kerasae.models.vae",
     "IWAE": "kerasae.models.iwae",
     "CVAE": "kerasae.models.cvae",
+    "HierarchicalVAE": "kerasae.models.hvae",
+    "HierarchicalIWAE": "kerasae.models.hvae",
     "SemiSupervisedAutoencoder": "kerasae.models.semi_supervised",
     "LatentPredictor": "kerasae.models.latent_predictor",
 }
@@ -64,9 +67,11 @@ _MODULES = {
     "utils": "kerasae.utils",
     "networks": "kerasae.networks",
     "export": "kerasae.export",
+    "presets": "kerasae.presets",
     "anomaly": "kerasae.anomaly",
     "plots": "kerasae.plots",
     "callbacks": "kerasae.callbacks",
+    "schedules": "kerasae.schedules",
     "safe_loading": "kerasae.safe_loading",
     "backend": "kerasae.backend",
     "datasets": "kerasae.data.datasets",
@@ -78,7 +83,7 @@ _MODULES = {
     "jacobian": "kerasae.ops.jacobian",
     **{name: f"kerasae.models.{name}" for name in (
         "autoencoder", "linear", "sparse", "denoising", "contractive", "stacked", "vae", "iwae", "cvae",
-        "semi_supervised", "latent_predictor",
+        "hvae", "semi_supervised", "latent_predictor",
     )},
 }
 

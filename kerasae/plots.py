@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from kerasae import callbacks as kcallbacks
 from kerasae.utils.files import replacing
 
 
@@ -87,13 +88,14 @@ def reconstructions(originals, reconstructed, n=10, image_shape=None, path=None,
 
 
 def loss_curves(history, path=None, title="Training curves"):
-    """Plots every metric of a Keras ``History`` (or its ``history`` dict), train and validation together.
+    """Plots every metric of a Keras ``History`` (or its ``history`` dict), train and validation together
+    (not the learning rate or the timings that :class:`kerasae.callbacks.EpochLogs` adds).
 
     Returns:
         The ``Figure``.
     """
     history = getattr(history, "history", history)
-    names = [k for k in history if not k.startswith("val_")]
+    names = [k for k in history if not k.startswith("val_") and k not in kcallbacks.EpochLogs.keys]
     fig = _figure(1, 1, size=5)
     fig.set_size_inches(6, 4)
     ax = fig.subplots()

@@ -1,6 +1,7 @@
 """Reliability: multi-worker training, mixed precision, numerics, resume after a crash, bad input, safe
 loading and determinism (issue 8). Model-family-specific checks live in each family's test file."""
 
+import csv
 import json
 import os
 import signal
@@ -243,6 +244,10 @@ def test_resume_after_a_crash_continues_at_the_right_epoch(tmp_path):
     assert metrics["initial_epoch"] == crashed_at
     assert len(metrics["history"]["loss"]) == 12 - crashed_at
     assert not (tmp_path / ".run.backup").exists()
+    # The per-epoch log spans both parts (an epoch logged before the crash but not backed up appears twice).
+    with open(out / "history.csv") as f:
+        logged = [int(row["epoch"]) for row in csv.DictReader(f)]
+    assert set(logged) == set(range(12)) and logged[-1] == 11
     # In line with an uninterrupted run of 12 epochs.
     fresh = tmp_path / "fresh"
     cli.main(["train", "autoencoder", "--epochs", "12", "--batch-size", "16", "--out", str(fresh), "--verbose", "0", "--seed", "3"])

@@ -27,7 +27,8 @@ RUN_FILES = ("model.keras", "metrics.json", "reconstructions.png", "loss_curves.
 DATASET_NAMES = ("digits", "mnist", "fashion_mnist")
 
 #: Options that change neither the model nor its data: a ``--resume`` run may differ from its backup in these.
-NOT_MODEL_OPTIONS = ("epochs", "verbose", "overwrite", "resume", "out", "jit_compile", "nll_samples")
+NOT_MODEL_OPTIONS = ("epochs", "verbose", "overwrite", "resume", "out", "jit_compile", "nll_samples", "tensorboard",
+                     "early_stopping")
 
 
 def resolve_dataset(dataset):

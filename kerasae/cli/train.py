@@ -18,6 +18,7 @@ Every check on the options and the folders runs before TensorFlow is imported.
 
 import json
 import os
+import shutil
 import time
 
 from kerasae.cli.arguments import Parser, common_arguments
@@ -33,6 +34,9 @@ from kerasae.cli.runs import (
 )
 from kerasae.utils import files
 from kerasae.utils.files import Staging
+
+#: The per-epoch log (Keras' ``CSVLogger``: every metric and the learning rate) in each run folder.
+HISTORY_CSV = "history.csv"
 
 
 def add_parser(commands):
@@ -110,6 +114,13 @@ def check_resume(args, backup):
             f"--resume: the backup {backup} is of another run ({differences}). Fix: rerun with the backed-up "
             "options, or drop --resume to train afresh (the backup is removed when that run ends)."
         )
+    recorded = marker["config"].get("epochs")
+    if getattr(args, "schedule", "constant") != "constant" and recorded is not None and recorded != args.epochs:
+        raise ValueError(
+            f"--resume: the backup {backup} was made with --epochs {recorded}, over which its --schedule "
+            f"{args.schedule} runs; --epochs {args.epochs} would change the schedule midway. Fix: rerun with "
+            f"--epochs {recorded}, or drop --resume to train afresh."
+        )
     epoch = resume_epoch(backup)
     if epoch and args.epochs <= epoch:
         raise ValueError(
@@ -139,6 +150,20 @@ def check_args(args, entry):
     names a file. Returns ``(out, backup)``."""
     check_options_apply(args, entry)
     args.dataset = resolve_dataset(args.dataset)
+    if getattr(args, "tensorboard", None):
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise ValueError(
+                "--tensorboard needs the tensorboard package, which is not installed. Fix: pip install "
+                "'kerasae[tensorboard]' (or tensorboard), or drop --tensorboard."
+            )
+        args.tensorboard = os.path.abspath(args.tensorboard)
+        if os.path.lexists(args.tensorboard) and not os.path.isdir(args.tensorboard):
+            raise ValueError(
+                f"--tensorboard {args.tensorboard} is a file; expected a folder for TensorBoard's logs (new or "
+                "existing). Fix: choose another --tensorboard folder."
+            )
     return run_folder(args)
 
 
@@ -167,11 +192,59 @@ def standard_plots(model, data, history, out_dir, reconstructions=True):
     return paths
 
 
+def _has_validation(data, args):
+    return len(data.x_val) >= args.batch_size
+
+
+def steps_per_epoch(entry, model, data, args):
+    """Optimizer steps per epoch of the run: the training pipeline's length (one pass over the training split
+    in batches of ``--batch-size`` when Keras cannot tell)."""
+    import math
+
+    cardinality = int(entry.make_pipeline(model, data, "train", args.batch_size).cardinality())
+    return cardinality if cardinality > 0 else max(1, math.ceil(len(data.x_train) / args.batch_size))
+
+
+def learning_rate(entry, model, data, args):
+    """``--learning-rate`` under ``--schedule`` (:func:`kerasae.schedules.get`), over ``--epochs``."""
+    from kerasae import schedules
+
+    return schedules.get(args.schedule, args.learning_rate, steps_per_epoch(entry, model, data, args), args.epochs)
+
+
+def training_callbacks(entry, model, data, args, csv_path, copy_to=None):
+    """The callbacks every run gets (after :class:`~kerasae.callbacks.StopOnNaN`): the learning rate and the
+    epoch's wall and CPU seconds in the logs (:class:`~kerasae.callbacks.EpochLogs`), the per-epoch CSV log
+    ``csv_path`` (copied to ``copy_to`` when training ends), and those ``--early-stopping`` and
+    ``--tensorboard`` ask for."""
+    import keras
+
+    from kerasae import callbacks as kcallbacks
+
+    found = [kcallbacks.EpochLogs(), kcallbacks.CSVLog(csv_path, copy_to=None if copy_to == csv_path else copy_to)]
+    if args.early_stopping:
+        if not _has_validation(data, args):
+            raise ValueError(
+                f"--early-stopping watches the validation split, and this run has {len(data.x_val)} validation "
+                f"examples, fewer than one batch of {args.batch_size}. Fix: raise --validation-split, lower "
+                "--batch-size, or drop --early-stopping."
+            )
+        elbo = "elbo" in getattr(model, "loss_terms", ())
+        found.append(keras.callbacks.EarlyStopping(
+            monitor="val_elbo" if elbo else "val_loss", mode="max" if elbo else "min",
+            patience=args.early_stopping, restore_best_weights=True, verbose=1))
+    if args.tensorboard:
+        found.append(keras.callbacks.TensorBoard(args.tensorboard))
+        if data.image_shape is not None and entry.pipeline is None:  # plain examples in, reconstructions out
+            found.append(kcallbacks.ImageSummaries(args.tensorboard, data.x_test[:8], data.image_shape))
+    return found
+
+
 def _fit(entry, model, data, args, callbacks):
     if entry.fit is not None:
         return entry.fit(model, data, args, callbacks)
     val = None
-    if len(data.x_val) >= args.batch_size:
+    if _has_validation(data, args):
         val = entry.make_pipeline(model, data, "val", args.batch_size)
     return model.fit(
         entry.make_pipeline(model, data, "train", args.batch_size),
@@ -197,6 +270,7 @@ def _write_run(run, model, data, entry, args, history, results, seconds, initial
             "history": getattr(history, "history", history),
             "config": config,
             "model_class": type(model).__name__,
+            "jit_compile_choice": getattr(model, "jit_compile_choice", None),
             "data_scaling": getattr(data, "scaling", None),
             "train_seconds": seconds,
             "initial_epoch": initial_epoch,
@@ -229,13 +303,20 @@ def _train(args, entry, out, backup, initial_epoch):
             keras.config.set_dtype_policy(args.dtype_policy)
             data = load_data(args, entry)
             model = entry.build(args, data)
-            model.compile(optimizer=keras.optimizers.Adam(args.learning_rate), jit_compile=_jit(args.jit_compile))
-            callbacks = [StopOnNaN()]
+            rate = learning_rate(entry, model, data, args)
+            model.compile(optimizer=keras.optimizers.Adam(rate), jit_compile=_jit(args.jit_compile))
+            # The per-epoch log: in the backup with --resume (it grows across resumed runs), else in the
+            # staging folder; copied to the staging folder when training ends, into the run folder after.
+            log = staging.path(HISTORY_CSV)
+            csv_path = os.path.join(backup, HISTORY_CSV) if args.resume else log
+            callbacks = [StopOnNaN(), *training_callbacks(entry, model, data, args, csv_path, log)]
             if args.resume:
                 # Keras restores weights, optimizer state and the epoch; double_checkpoint keeps the previous
-                # backup, so a crash while writing one falls back to the one before.
+                # backup, so a crash while writing one falls back to the one before. Last: it deletes the
+                # backup (and the log in it) when training ends.
                 _start_backup(backup, config)
                 callbacks.append(keras.callbacks.BackupAndRestore(backup, double_checkpoint=True))
+                print(f"Per-epoch log: {csv_path}")
                 if initial_epoch:
                     print(f"Resuming from epoch {initial_epoch} of {args.epochs} ({backup}).")
             start = time.perf_counter()
@@ -253,6 +334,7 @@ def _train(args, entry, out, backup, initial_epoch):
                 results["test"].update(entry.evaluate(model, data, args))
             run = staging.path("run")
             _write_run(run, model, data, entry, args, history, results, seconds, initial_epoch)
+            shutil.move(log, os.path.join(run, HISTORY_CSV))
             staging.commit([(run, out)])
         if not args.resume:
             _remove_stale_backup(backup)

@@ -325,7 +325,10 @@ def load(
             optional header) file. Files are read as arrays only, never unpickled.
         flatten: ``True`` for flat vectors ``(n, features)``, ``False`` for images ``(n, H, W, C)``.
         binarize: ``None``; ``"static"`` (pixels above ``threshold`` become 1, once); or ``"dynamic"``
-            (a fresh Bernoulli draw with the pixel as probability, every epoch, in :meth:`Dataset.pipeline`).
+            (a fresh Bernoulli draw with the pixel as probability, every epoch, in :meth:`Dataset.pipeline`,
+            for the training split; the validation and test splits are binarised once, with one fixed
+            Bernoulli draw from ``numpy.random.default_rng(seed + 1)``, so that every evaluation of every
+            model sees the same binary images, as in the papers' "fixed binarisation of the test set").
         threshold: Threshold of static binarisation, in [0, 1).
         validation_split: Fraction of the training data held out for validation, in [0, 1).
         test_split: Fraction held out as test data when the source has no test split (digits, files), in

@@ -5,6 +5,7 @@ from kerasae.models.autoencoder import Autoencoder
 from kerasae.models.contractive import ContractiveAutoencoder
 from kerasae.models.cvae import CVAE
 from kerasae.models.denoising import DenoisingAutoencoder
+from kerasae.models.hvae import HierarchicalIWAE, HierarchicalVAE
 from kerasae.models.iwae import IWAE
 from kerasae.models.latent_predictor import LatentPredictor
 from kerasae.models.linear import LinearAutoencoder
@@ -12,8 +13,10 @@ from kerasae.models.semi_supervised import SemiSupervisedAutoencoder
 from kerasae.models.sparse import SparseAutoencoder
 from kerasae.models.stacked import StackedAutoencoder
 from kerasae.models.vae import VAE
+from kerasae import schedules as _schedules  # noqa: F401  registers the learning-rate schedules optimizers save
 
 __all__ = [
-    "Autoencoder", "CVAE", "ContractiveAutoencoder", "DenoisingAutoencoder", "IWAE", "LatentPredictor",
+    "Autoencoder", "CVAE", "ContractiveAutoencoder", "DenoisingAutoencoder", "HierarchicalIWAE",
+    "HierarchicalVAE", "IWAE", "LatentPredictor",
     "LinearAutoencoder", "SemiSupervisedAutoencoder", "SparseAutoencoder", "StackedAutoencoder", "VAE",
 ]
