@@ -26,18 +26,9 @@ _NOT_IN_COMMAND = ("model", "command", "verbose", "overwrite", "resume")
 
 def train_command(config):
     """The ``kerasae train`` command line of a run's recorded ``config``."""
-    argv = ["kerasae", "train", str(config["model"])]
-    for key, value in config.items():
-        if key in _NOT_IN_COMMAND or value is None or value is False:
-            continue
-        flag = "--" + key.replace("_", "-")
-        if value is True:
-            argv.append(flag)
-        elif isinstance(value, list):
-            argv.append(f"{flag}={','.join(str(v) for v in value)}")
-        else:
-            argv.append(f"{flag}={value}")
-    return " ".join(argv)
+    from kerasae.cli import runs
+
+    return " ".join(["kerasae", "train", str(config["model"]), *runs.config_argv(config, skip=_NOT_IN_COMMAND)])
 
 
 def load_options(config, entry):

@@ -109,23 +109,7 @@ def torch_contender(config, batches):
     torch.manual_seed(config["seed"])
     batches = [torch.from_numpy(b.reshape(BATCH_SIZE, 1, *IMAGE[:2]).copy()) for b in batches]
     model = torch_conv_vae(torch)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-
-    def step(x):
-        optimizer.zero_grad(set_to_none=True)
-        loss = model(x)
-        loss.backward()
-        optimizer.step()
-        return loss.detach()
-
-    if config["name"] == "torch_compile":
-        step = torch.compile(step)
-    start = time.perf_counter()
-    float(step(batches[0]))  # eager: first-call allocations; compiled: the compilation
-    compile_seconds = time.perf_counter() - start
-    return Contender(lambda i: step(batches[i]), lambda outputs: float(torch.stack(outputs).mean()),
-                     compile_seconds=compile_seconds, threads=torch.get_num_threads(),
-                     versions={"torch": torch.__version__})
+    return pytorch_peer.step_contender(torch, model, model, batches, config["name"], {"torch": torch.__version__})
 
 
 def worker(config):

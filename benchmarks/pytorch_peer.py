@@ -191,6 +191,12 @@ def torch_contender(config, batches):
         model = _torch_vae(torch)
         loss_of = model
         versions = {"torch": torch.__version__}
+    return step_contender(torch, model, loss_of, batches, config["name"], versions)
+
+
+def step_contender(torch, model, loss_of, batches, name, versions):
+    """The :class:`Contender` of a PyTorch model: an Adam step on ``loss_of(x)`` (``torch.compile``-d for the
+    contender ``torch_compile``), timed from its first call (allocations, or the compilation)."""
     optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
 
     def step(x):
@@ -200,7 +206,7 @@ def torch_contender(config, batches):
         optimizer.step()
         return loss.detach()
 
-    if config["name"] == "torch_compile":
+    if name == "torch_compile":
         step = torch.compile(step)
     start = time.perf_counter()
     float(step(batches[0]))  # eager: first-call allocations; compiled: the compilation

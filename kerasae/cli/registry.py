@@ -44,6 +44,8 @@ class ModelEntry:
             or ``(x, labels)``).
         model_class: The name of the class ``build`` returns (e.g. ``"VAE"``): ``evaluate`` checks that a
             run's ``model.keras`` holds one.
+        defaults: ``((dest, value), ...)``: this model's own defaults of common options (e.g. the paper's
+            ``activation`` and ``latent_dim``), in place of the common ones.
         unused_options: Optional ``unused_options(args) -> [(option, reason), ...]``: options given with a
             value other than their default that this model (with these settings) would ignore; the CLI
             refuses them (see :func:`check_options_apply`). The architecture's own (``--hidden-units`` with
@@ -61,6 +63,7 @@ class ModelEntry:
     pipeline: Callable | None = None
     model_class: str | None = None
     unused_options: Callable | None = None
+    defaults: tuple = ()
 
     def make_pipeline(self, model, data, split, batch_size):
         """The ``tf.data`` pipeline of one split for this model."""
@@ -71,13 +74,14 @@ class ModelEntry:
 
 def register_model(
     name, build, *, help, arguments=(), fit=None, evaluate=None, plots=None, data_options=None, pipeline=None,
-    model_class=None, unused_options=None,
+    model_class=None, unused_options=None, defaults=None,
 ):
     """Registers a model for the CLI; returns its :class:`ModelEntry`."""
     if name in MODELS:
         raise ValueError(f"A model named {name!r} is already registered.")
     entry = ModelEntry(
-        name, build, help, tuple(arguments), fit, evaluate, plots, data_options, pipeline, model_class, unused_options
+        name, build, help, tuple(arguments), fit, evaluate, plots, data_options, pipeline, model_class, unused_options,
+        tuple(sorted((defaults or {}).items())),
     )
     MODELS[name] = entry
     return entry
@@ -91,7 +95,9 @@ def models():
 
 
 def add_model_options(parser, entry):
-    """Adds ``entry``'s own options to ``parser`` (a group "MODEL options"); returns ``parser``."""
+    """Adds ``entry``'s own options to ``parser`` (a group "MODEL options") and its own defaults of common
+    options; returns ``parser``."""
+    parser.set_defaults(**dict(entry.defaults))
     if entry.arguments:
         group = parser.add_argument_group(f"{entry.name} options")
         for flags, kwargs in entry.arguments:

@@ -20,7 +20,9 @@ from kerasae.cli.registry import model_parser, models
 from kerasae.utils.files import write_json
 
 #: Files every run folder holds.
-RUN_FILES = ("model.keras", "metrics.json", "reconstructions.png", "loss_curves.png")
+#: The per-epoch log (Keras' ``CSVLogger``: every metric, the learning rate, wall and CPU seconds) of a run.
+HISTORY_CSV = "history.csv"
+RUN_FILES = ("model.keras", "metrics.json", HISTORY_CSV, "reconstructions.png", "loss_curves.png")
 
 #: The data set names :func:`kerasae.data.datasets.load` knows (its ``NAMES``; spelled out here so that the
 #: CLI needs no TensorFlow to tell a name from a path; a test keeps them equal).
@@ -134,10 +136,11 @@ def read_config(run_dir):
     return {} if metrics is None else metrics["config"]
 
 
-def _config_argv(config):
+def config_argv(config, skip=("model", "command")):
+    """A run's recorded ``config`` as ``kerasae train`` options (``--key=value``), without the keys in ``skip``."""
     argv = []
     for key, value in config.items():
-        if key in ("model", "command") or value is None or value is False:
+        if key in skip or value is None or value is False:
             continue
         flag = "--" + str(key).replace("_", "-")
         if value is True:
@@ -160,7 +163,7 @@ def config_namespace(config, path="metrics.json"):
         )
     try:
         # Keys this kerasae has no option for (a run of another version) are left out rather than refused.
-        namespace, _ = model_parser(models()[config["model"]], Parser).parse_known_args(_config_argv(config))
+        namespace, _ = model_parser(models()[config["model"]], Parser).parse_known_args(config_argv(config))
     except CLIError as err:
         raise BadMetricsError(path, f"its config does not parse: {err.message}") from None
     namespace.command, namespace.model = "train", config["model"]

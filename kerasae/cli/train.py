@@ -24,6 +24,7 @@ import time
 from kerasae.cli.arguments import Parser, common_arguments
 from kerasae.cli.registry import add_model_options, check_options_apply, keras_verbose, models
 from kerasae.cli.runs import (
+    HISTORY_CSV,
     NOT_MODEL_OPTIONS,
     format_metrics,
     json_safe,
@@ -35,18 +36,15 @@ from kerasae.cli.runs import (
 from kerasae.utils import files
 from kerasae.utils.files import Staging
 
-#: The per-epoch log (Keras' ``CSVLogger``: every metric and the learning rate) in each run folder.
-HISTORY_CSV = "history.csv"
-
 
 def add_parser(commands):
     """Adds ``train`` and one sub-command per registered model to the ``commands`` sub-parsers."""
     train = commands.add_parser("train", help="train a model and write a run folder", description="Train a registered model.")
     sub_commands = train.add_subparsers(dest="model", metavar="MODEL", parser_class=Parser)
     sub_commands.required = True
-    common = common_arguments()
     for name, entry in sorted(models().items()):
-        sub = sub_commands.add_parser(name, help=entry.help, description=entry.help, parents=[common])
+        # A parent of its own: a model's defaults (add_model_options) change its parent's actions.
+        sub = sub_commands.add_parser(name, help=entry.help, description=entry.help, parents=[common_arguments()])
         add_model_options(sub, entry)
     return train
 
@@ -256,8 +254,9 @@ def _fit(entry, model, data, args, callbacks):
     )
 
 
-def _write_run(run, model, data, entry, args, history, results, seconds, initial_epoch):
+def _write_run(run, model, data, entry, args, history, results, seconds, initial_epoch, log):
     os.makedirs(run)
+    shutil.move(log, os.path.join(run, HISTORY_CSV))
     model.save(os.path.join(run, "model.keras"))
     standard_plots(model, data, history, run, reconstructions=entry.plots is None)
     if entry.plots is not None:
@@ -333,8 +332,7 @@ def _train(args, entry, out, backup, initial_epoch):
             if entry.evaluate is not None:
                 results["test"].update(entry.evaluate(model, data, args))
             run = staging.path("run")
-            _write_run(run, model, data, entry, args, history, results, seconds, initial_epoch)
-            shutil.move(log, os.path.join(run, HISTORY_CSV))
+            _write_run(run, model, data, entry, args, history, results, seconds, initial_epoch, log)
             staging.commit([(run, out)])
         if not args.resume:
             _remove_stale_backup(backup)

@@ -98,3 +98,12 @@ def test_registry_knows_each_model_s_class_and_the_data_set_names():
         model, *_ = build_registered(name)
         assert type(model).__name__ == entry.model_class, name
         keras.backend.clear_session()
+
+
+def test_a_model_s_own_defaults_stay_its_own():
+    # hvae defaults to Burda et al.'s code size and activation; the other models keep the common defaults.
+    parser = cli.build_parser()
+    hvae, vae = parser.parse_args(["train", "hvae"]), parser.parse_args(["train", "vae"])
+    assert (hvae.latent_dim, hvae.activation) == (50, "tanh")
+    assert (vae.latent_dim, vae.activation) == (8, "relu")
+    assert parser.parse_args(["train", "hvae", "--activation", "relu"]).activation == "relu"

@@ -7,16 +7,7 @@ Bernoulli likelihood) and refused options are the variational family's (:mod:`ke
 import argparse
 
 from kerasae.cli.arguments import int_list, positive_int
-from kerasae.cli.families.vae import (
-    _BETA_OPTIONS,
-    _COMMON_OPTIONS,
-    _data_options,
-    _model_kwargs,
-    evaluate,
-    plots,
-    unused_options,
-)
-from kerasae.cli.registry import register_model
+from kerasae.cli.families.vae import _BETA_OPTIONS, _COMMON_OPTIONS, _model_kwargs, register_variational
 
 #: ``--h1-dim`` and ``--top-hidden-units`` defaults (:data:`kerasae.models.hvae.DEFAULT_LATENT_DIMS` and
 #: ``DEFAULT_HIDDEN_UNITS``; spelled out here so that ``--help`` needs no TensorFlow).
@@ -36,7 +27,9 @@ _HIERARCHY_OPTIONS = (
 )
 #: The variational family's options, less ``--posterior`` (the normals here are diagonal).
 _OPTIONS = tuple(option for option in _COMMON_OPTIONS if option[0] != ("--posterior",)) + _HIERARCHY_OPTIONS
-_PAPER = ("Burda et al.'s MNIST model: --latent-dim 50 --activation tanh, with the defaults "
+#: The common options' defaults for these models: Burda et al.'s (with the defaults of their own options).
+DEFAULTS = {"latent_dim": 50, "activation": "tanh"}
+_PAPER = ("defaults: Burda et al.'s MNIST model, --latent-dim 50 --activation tanh "
           f"--h1-dim {H1_DIM} --hidden-units {','.join(map(str, HIDDEN_UNITS))} "
           f"--top-hidden-units {','.join(map(str, TOP_HIDDEN_UNITS))}")
 
@@ -65,25 +58,19 @@ def _builder(class_name, default_samples):
     return build
 
 
-register_model(
+register_variational(
     "hvae",
     _builder("HierarchicalVAE", 1),
     help=f"VAE with two stochastic layers x -> h1 -> h2 (-ELBO, optional beta and KL warm-up); {_PAPER}",
     model_class="HierarchicalVAE",
     arguments=_OPTIONS + _BETA_OPTIONS,
-    evaluate=evaluate,
-    plots=plots,
-    data_options=_data_options,
-    unused_options=unused_options,
+    defaults=DEFAULTS,
 )
-register_model(
+register_variational(
     "hiwae",
     _builder("HierarchicalIWAE", 5),
     help=f"IWAE with two stochastic layers x -> h1 -> h2 (k-sample bound, k = --num-samples, default 5); {_PAPER}",
     model_class="HierarchicalIWAE",
     arguments=_OPTIONS,
-    evaluate=evaluate,
-    plots=plots,
-    data_options=_data_options,
-    unused_options=unused_options,
+    defaults=DEFAULTS,
 )

@@ -181,37 +181,32 @@ def _builder(module, class_name, default_samples, extra=None):
     return build
 
 
-register_model(
+def register_variational(name, build, *, help, model_class, arguments, **extra):
+    """Registers a model of the variational family with this family's evaluation (test ELBO and NLL), plots,
+    data options (dynamic binarisation for a Bernoulli likelihood) and refused options."""
+    return register_model(name, build, help=help, model_class=model_class, arguments=arguments, evaluate=evaluate,
+                          plots=plots, data_options=_data_options, unused_options=unused_options, **extra)
+
+
+register_variational(
     "vae",
     _builder("kerasae.models.vae", "VAE", 1),
     help="variational autoencoder (-ELBO, optional beta and KL warm-up)",
     model_class="VAE",
     arguments=_COMMON_OPTIONS + _BETA_OPTIONS,
-    evaluate=evaluate,
-    plots=plots,
-    data_options=_data_options,
-    unused_options=unused_options,
 )
-register_model(
+register_variational(
     "iwae",
     _builder("kerasae.models.iwae", "IWAE", 5),
     help="importance-weighted autoencoder (k-sample bound, k = --num-samples, default 5)",
     model_class="IWAE",
     arguments=_COMMON_OPTIONS,
-    evaluate=evaluate,
-    plots=plots,
-    data_options=_data_options,
-    unused_options=unused_options,
 )
-register_model(
+register_variational(
     "cvae",
     _builder("kerasae.models.cvae", "CVAE", 1, extra=_cvae_classes),
     help="conditional VAE on one-hot labels (samples a chosen class)",
     model_class="CVAE",
     arguments=_COMMON_OPTIONS + _BETA_OPTIONS,
     pipeline=_cvae_pipeline,
-    evaluate=evaluate,
-    plots=plots,
-    data_options=_data_options,
-    unused_options=unused_options,
 )
