@@ -7,7 +7,8 @@ for the MLP ones, both rendered into benchmarks/RESULTS.md):
   ``run_eagerly=True`` (XLA needs a traced function), or under a ``tf.distribute`` strategy (whose
   cross-replica reductions XLA does not take on every device);
 * off for a model with convolution layers when TensorFlow sees no GPU or TPU: on CPU, TensorFlow's own
-  (oneDNN) convolution kernels train such models faster than XLA's CPU convolutions;
+  (oneDNN) convolution kernels were measured training such models faster than XLA's CPU convolutions
+  (``benchmarks/conv_speed.py`` measures it again per family; see benchmarks/RESULTS.md);
 * on otherwise: models without convolutions anywhere, and any model where a GPU or TPU is present.
 
 It is a rule, not a timing: the same model, devices and settings always get the same answer, with no
