@@ -24,14 +24,13 @@ Writes ``benchmarks/results/pytorch_conv_peer.json`` (rendered into ``benchmarks
 
 import os
 import sys
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.dirname(HERE) not in sys.path:
     sys.path.insert(0, os.path.dirname(HERE))
 
 from benchmarks import pytorch_peer  # noqa: E402
-from benchmarks.pytorch_peer import BATCH_SIZE, LEARNING_RATE, Contender  # noqa: E402
+from benchmarks.pytorch_peer import BATCH_SIZE, LEARNING_RATE  # noqa: E402
 
 IMAGE = (28, 28, 1)
 LATENT_DIM = 16
@@ -51,7 +50,6 @@ def keras_contender(config, batches):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
-    import tensorflow as tf
 
     from kerasae.models.vae import VAE
 
@@ -61,16 +59,7 @@ def keras_contender(config, batches):
                        seed=config["seed"])
     model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE),
                   jit_compile=True if config["name"] == "kerasae_jit" else "auto")
-    start = time.perf_counter()
-    model.fit(batches[0], epochs=1, batch_size=BATCH_SIZE, verbose=0, shuffle=False)  # builds and traces
-    compile_seconds = time.perf_counter() - start
-    function = model.make_train_function()
-    iterator = iter(tf.data.Dataset.from_tensor_slices(batches).repeat().prefetch(2))
-    return Contender(lambda _: function(iterator), lambda outputs: float(outputs[-1]["loss"]),
-                     block_start=model.reset_metrics, steps_per_call=model.steps_per_execution,
-                     compile_seconds=compile_seconds, steps_per_execution=model.steps_per_execution,
-                     jit_compile=model.jit_compile_choice,
-                     versions={"tensorflow": tf.__version__, "keras": keras.__version__})
+    return pytorch_peer.keras_model_contender(model, batches, jit_compile=model.jit_compile_choice)
 
 
 def torch_conv_vae(torch):

@@ -93,7 +93,6 @@ def keras_contender(config, batches):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import keras
-    import tensorflow as tf
 
     from kerasae.models.vae import VAE
 
@@ -102,6 +101,15 @@ def keras_contender(config, batches):
                        seed=config["seed"])
     model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), jit_compile=config["name"] != "kerasae_nojit",
                   steps_per_execution=1 if config["name"] == "kerasae_jit_1" else "auto")
+    return keras_model_contender(model, batches)
+
+
+def keras_model_contender(model, batches, **extra):
+    """The :class:`Contender` of a compiled kerasae model: its train function (as ``fit`` calls it) on
+    ``batches`` repeated, after one ``fit`` on the first batch that builds and traces it (timed)."""
+    import keras
+    import tensorflow as tf
+
     start = time.perf_counter()
     model.fit(batches[0], epochs=1, batch_size=BATCH_SIZE, verbose=0, shuffle=False)  # builds and traces
     compile_seconds = time.perf_counter() - start
@@ -112,7 +120,7 @@ def keras_contender(config, batches):
     return Contender(lambda _: function(iterator), lambda outputs: float(outputs[-1]["loss"]),
                      block_start=model.reset_metrics, steps_per_call=model.steps_per_execution,
                      compile_seconds=compile_seconds, steps_per_execution=model.steps_per_execution,
-                     versions={"tensorflow": tf.__version__, "keras": keras.__version__})
+                     versions={"tensorflow": tf.__version__, "keras": keras.__version__}, **extra)
 
 
 def _torch_networks(torch):

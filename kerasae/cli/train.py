@@ -204,9 +204,12 @@ def steps_per_epoch(entry, model, data, args):
 
 
 def learning_rate(entry, model, data, args):
-    """``--learning-rate`` under ``--schedule`` (:func:`kerasae.schedules.get`), over ``--epochs``."""
+    """``--learning-rate`` under ``--schedule`` (:func:`kerasae.schedules.get`), over ``--epochs``; the plain rate
+    for ``constant`` (without building the training pipeline to count its steps)."""
     from kerasae import schedules
 
+    if args.schedule == "constant":
+        return args.learning_rate
     return schedules.get(args.schedule, args.learning_rate, steps_per_epoch(entry, model, data, args), args.epochs)
 
 
