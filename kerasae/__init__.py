@@ -30,6 +30,9 @@ _MODELS = {
     "StackedAutoencoder": "kerasae.models.stacked",
     "VAE": "kerasae.models.vae",
     "IWAE": "kerasae.models.iwae",
+    "MIWAE": "kerasae.models.multi_sample",
+    "CIWAE": "kerasae.models.multi_sample",
+    "PIWAE": "kerasae.models.multi_sample",
     "CVAE": "kerasae.models.cvae",
     "HierarchicalVAE": "kerasae.models.hvae",
     "HierarchicalIWAE": "kerasae.models.hvae",
@@ -82,8 +85,8 @@ _MODULES = {
     "sampling": "kerasae.ops.sampling",
     "jacobian": "kerasae.ops.jacobian",
     **{name: f"kerasae.models.{name}" for name in (
-        "autoencoder", "linear", "sparse", "denoising", "contractive", "stacked", "vae", "iwae", "cvae",
-        "hvae", "semi_supervised", "latent_predictor",
+        "autoencoder", "linear", "sparse", "denoising", "contractive", "stacked", "vae", "iwae", "multi_sample",
+        "cvae", "hvae", "semi_supervised", "latent_predictor",
     )},
 }
 

@@ -1,5 +1,7 @@
 """Shared checks, so that each model's test file stays short (pythae's checklist through one helper each)."""
 
+import os
+
 import numpy as np
 import keras
 import tensorflow_probability as tfp
@@ -133,3 +135,22 @@ def build_registered(name, *argv):
     args = cli.build_parser().parse_args(["train", name, "--latent-dim", "4", "--validation-split", "0", *argv])
     data = cli.load_data(args, entry)
     return entry.build(args, data), data, entry, args
+
+
+def one_line(error):
+    """The message of ``error`` (a ``pytest.raises`` result, an exception or a text), asserted to be one line
+    without a traceback."""
+    text = str(error.value) if hasattr(error, "value") else str(error)
+    assert "\n" not in text.strip() and "Traceback" not in text, text
+    return text
+
+
+def snapshot(folder):
+    """``{relative path: bytes}`` of every file under ``folder``: a failed command must leave it as it was."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, folder)] = f.read()
+    return found

@@ -102,3 +102,26 @@ def test_scores_check_inputs_as_fit_does_and_take_numpy_integers(digits):
     plain = anomaly.anomaly_score(vae, x, num_samples=4, batch_size=4, seed=1)
     numpy = anomaly.anomaly_score(vae, x, num_samples=np.int64(4), batch_size=np.int64(4), seed=np.int64(1))
     np.testing.assert_array_equal(plain, numpy)
+
+
+def test_likelihood_and_elbo_come_from_the_same_importance_samples(digits):
+    vae = kerasae.VAE.create((64,), 4, hidden_units=(16,), seed=0)
+    x = digits.x_test[:30]
+    scores = anomaly.anomaly_scores(vae, x, num_samples=6, seed=2, batch_size=8)
+    assert list(scores) == ["likelihood", "elbo", "reconstruction"] == list(anomaly.score_methods(vae))
+    np.testing.assert_allclose(scores["likelihood"], -vae.log_likelihood(x, num_samples=6, batch_size=8, seed=2), rtol=1e-6)
+    # Jensen: the mean of the log weights (the ELBO) is at most the log of their mean (the IWAE bound).
+    assert np.all(scores["elbo"] >= scores["likelihood"] - 1e-9) and np.any(scores["elbo"] > scores["likelihood"])
+    np.testing.assert_allclose(anomaly.anomaly_score(vae, x, method="elbo", num_samples=6, seed=2, batch_size=8), scores["elbo"])
+    # With one sample, both are the same single log weight.
+    one = anomaly.anomaly_scores(vae, x, ("likelihood", "elbo"), num_samples=1, seed=2)
+    np.testing.assert_allclose(one["likelihood"], one["elbo"], rtol=1e-9)
+
+
+def test_an_autoencoder_has_only_the_reconstruction_score(digits_without_nines):
+    model, normal, _ = digits_without_nines
+    assert anomaly.score_methods(model) == ("reconstruction",)
+    with pytest.raises(ValueError, match="log_weights"):
+        anomaly.anomaly_score(model, normal, method="elbo")
+    with pytest.raises(ValueError, match="at least one scoring method"):
+        anomaly.anomaly_scores(model, normal, methods=())

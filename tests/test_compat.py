@@ -6,9 +6,10 @@ letting kerasae silently take another path. Every public function of ``_compat``
 """
 
 import inspect
+import os
+import re
 import sys
 import types
-
 import warnings
 
 import numpy as np
@@ -149,3 +150,29 @@ def test_set_weight_scales_per_tensor_takes_effect():
     """The switch still changes the int8 file: one scale for the kernel instead of one per output unit."""
     assert _kernel_scale_counts("per_channel") == [6]
     assert _kernel_scale_counts("per_tensor") == [1]
+
+
+def test_set_weight_scales_auto_takes_effect():
+    """``"auto"``'s switch still gives a Dense kernel (a fully connected op) one scale, as ``"per_tensor"`` does."""
+    assert _kernel_scale_counts("auto") == [1]
+
+
+# ============================================================================================= elsewhere
+PRIVATE = re.compile(r"\b_experimental_\w+|\btensorflow\.python\b|\bkeras\.src\b|\btf\.compat\.v1\b")
+
+
+def test_private_apis_are_used_in_compat_only():
+    """No other kerasae module reaches into a private TensorFlow/Keras API (``_compat`` holds them all)."""
+    package = os.path.dirname(_compat.__file__)
+    found = []
+    for folder, _, names in os.walk(package):
+        for name in names:
+            path = os.path.join(folder, name)
+            if not name.endswith(".py") or path == _compat.__file__:
+                continue
+            with open(path, encoding="utf-8") as f:
+                found += [f"{os.path.relpath(path, package)}:{n}: {m.group()}"
+                          for n, line in enumerate(f, 1) for m in PRIVATE.finditer(line)]
+    assert not found, f"private TensorFlow/Keras APIs outside kerasae/_compat.py: {found}"
+    with open(_compat.__file__, encoding="utf-8") as f:
+        assert PRIVATE.search(f.read())  # the pattern still finds what _compat.py holds

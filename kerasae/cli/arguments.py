@@ -46,6 +46,11 @@ def positive_int(text):
     return _integer(text, 1, "a positive integer")
 
 
+def class_index(text):
+    """``type=`` of an option naming a class: an integer >= 0."""
+    return _integer(text, 0, "a class index, an integer >= 0")
+
+
 def int_list(text):
     """``type=`` of an option taking comma-separated positive integers (``128,64``); returns a tuple."""
     try:
@@ -78,6 +83,11 @@ def fraction(text):
     return _float(text, "a number in [0, 1)", minimum=0, maximum=1, exclusive_maximum=True)
 
 
+def unit_interval(text):
+    """``type=`` of an option taking a number in [0, 1]."""
+    return _float(text, "a number in [0, 1]", minimum=0, maximum=1)
+
+
 def common_arguments():
     """A parent parser with the options every ``kerasae train MODEL`` takes (data, network, training)."""
     parent = argparse.ArgumentParser(add_help=False)
@@ -93,6 +103,7 @@ def common_arguments():
     g.add_argument("--l2", type=non_negative_float, default=0.0, help="L2 weight penalty (default: 0)")
     g.add_argument("--validation-split", type=fraction, default=0.1, help="fraction of training data for validation")
     g.add_argument("--holdout-class", type=int, default=None, help="leave this label out of training (for 'evaluate --anomaly')")
+    g.add_argument("--normal-class", type=class_index, default=None, metavar="D", help="one-class training: keep only class D of the training data (and of the validation split); 'evaluate --anomaly' then scores the whole test set, D normal, the other classes anomalous")
     t = parent.add_argument_group("training")
     t.add_argument("--epochs", type=positive_int, default=20, help="epochs (default: 20)")
     t.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default: 64)")

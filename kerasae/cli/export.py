@@ -12,6 +12,7 @@ import os
 from kerasae.cli.arguments import non_negative_float, positive_int
 from kerasae.cli.registry import models
 from kerasae.cli.runs import load_data, load_model, read_config
+from kerasae.export import onnx as onnx_export
 from kerasae.export.options import (
     DEFAULT_PARITY_SAMPLES,
     DEFAULT_REPRESENTATIVE_SAMPLES,
@@ -26,23 +27,29 @@ from kerasae.export.options import (
 
 def add_parser(commands):
     """Adds ``export`` to the ``commands`` sub-parsers."""
-    export = commands.add_parser("export", help="export a run folder or .keras file to SavedModel / TFLite")
+    export = commands.add_parser("export", help="export a run folder or .keras file to SavedModel / TFLite / ONNX")
     return add_export_arguments(export)
 
 
-def add_export_arguments(parser, formats=("saved_model", "tflite", "all"), default_format="all"):
+def add_export_arguments(parser, formats=(*FORMATS, "all"), default_format="all"):
     """Adds the options of ``kerasae export`` (and of the ``export/`` scripts) to an argparse parser.
 
     Args:
         parser: An ``argparse.ArgumentParser`` (or sub-parser).
-        formats: The ``--format`` choices offered.
+        formats: The ``--format`` choices offered (``--format`` takes one or more; ``all``: SavedModel and
+            TFLite, the formats that need no optional package).
         default_format: The default ``--format``.
 
     Returns:
         The parser.
     """
     parser.add_argument("source", help="a run folder (holding model.keras and metrics.json) or a .keras file")
-    parser.add_argument("--format", choices=formats, default=default_format, help=f"artifacts to write (default: {default_format})")
+    parser.add_argument(
+        "--format", nargs="+", choices=formats, default=[default_format],
+        help=f"artifacts to write: {', '.join(f for f in formats if f != 'all')}"
+        + (f" ({onnx_export.FORMAT} needs {onnx_export.INSTALL})" if onnx_export.FORMAT in formats else "")
+        + (", or all (saved_model and tflite)" if "all" in formats else "") + f" (default: {default_format})",
+    )
     tflite = "tflite" in formats or "all" in formats
     if tflite:
         parser.add_argument(
@@ -133,12 +140,14 @@ def export_from_args(args):
 
     from kerasae.export.api import condition_size, export, input_shape_of
 
+    formats = [args.format] if isinstance(args.format, str) else list(args.format)
+    if onnx_export.FORMAT in formats:  # before loading anything: a missing optional package is one line
+        onnx_export.require()
     model, config, default_out = load_source(args.source)
     data, binarize, seed = _data(args, config, input_shape_of(model))
     preprocessing = {"scaling": args.scaling or "float32 in [0, 1], as kerasae.datasets.load returns", "binarization": binarize}
     if binarize == "static":
         preprocessing["threshold"] = 0.5
-    formats = FORMATS if args.format == "all" else (args.format,)
     parity_data, representative_data = data.x_test, data.x_train
     k = condition_size(model)
     if k is not None:  # a conditional model (the CVAE): one-hot labels are the conditions

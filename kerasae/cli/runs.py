@@ -64,12 +64,13 @@ def load_data(args, entry):
 
     Args:
         args: The run's options (``dataset``, ``architecture``, ``validation_split``, ``seed`` and
-            optionally ``holdout_class``), a namespace.
+            optionally ``holdout_class`` or ``normal_class``), a namespace.
         entry: The model's :class:`kerasae.cli.registry.ModelEntry` (for the data options it implies).
 
     Returns:
-        The :class:`kerasae.data.datasets.Dataset`, without the held-out class in its train and validation
-        splits.
+        The :class:`kerasae.data.datasets.Dataset`: without the held-out class in its train and validation
+        splits, or with only the normal class there (:func:`kerasae.data.classes.keep_class`); the test split
+        whole.
     """
     import numpy as np
 
@@ -95,6 +96,10 @@ def load_data(args, entry):
             setattr(data, f"y_{split}", y[keep])
         if not np.any(data.y_test == args.holdout_class):
             raise ValueError(f"--holdout-class {args.holdout_class} does not occur in the test labels.")
+    if getattr(args, "normal_class", None) is not None:  # the one-class protocol: train on that class alone
+        from kerasae.data import classes
+
+        data = classes.keep_class(data, args.normal_class, option="--normal-class")
     return data
 
 

@@ -147,6 +147,7 @@ def check_args(args, entry):
     nothing): options that do not apply, the run folder. Records ``--dataset`` as an absolute path when it
     names a file. Returns ``(out, backup)``."""
     check_options_apply(args, entry)
+    check_normal_class(args, entry)
     args.dataset = resolve_dataset(args.dataset)
     if getattr(args, "tensorboard", None):
         import importlib.util
@@ -163,6 +164,25 @@ def check_args(args, entry):
                 "existing). Fix: choose another --tensorboard folder."
             )
     return run_folder(args)
+
+
+def check_normal_class(args, entry):
+    """Refuses ``--normal-class`` with ``--holdout-class``, and for a model trained on the labels (one class
+    leaves it one label)."""
+    if getattr(args, "normal_class", None) is None:
+        return
+    if getattr(args, "holdout_class", None) is not None:
+        raise ValueError(
+            f"--normal-class {args.normal_class} and --holdout-class {args.holdout_class} are two anomaly settings: "
+            "--normal-class trains on that class alone (the one-class protocol), --holdout-class on every class "
+            "but that one. Fix: pass one of them."
+        )
+    if entry.pipeline is not None:
+        raise ValueError(
+            f"--normal-class does not apply to 'kerasae train {entry.name}': it trains on the labels, and one "
+            "class leaves a single label. Fix: train autoencoder, vae or another model of the images alone, or "
+            "drop --normal-class."
+        )
 
 
 def _jit(value):

@@ -1,4 +1,4 @@
-"""Export trained kerasae models to SavedModel and TFLite, each artifact checked for parity with Keras.
+"""Export trained kerasae models to SavedModel, TFLite and ONNX, each artifact checked for parity with Keras.
 
 The public entry point is :func:`export` (in :mod:`kerasae.export.api`); ``kerasae export`` and the
 scripts in the repository's ``export/`` folder call it. Names load on first use, so that
@@ -10,6 +10,8 @@ scripts in the repository's ``export/`` folder call it. Names load on first use,
   :meth:`kerasae.Autoencoder.export_signatures`), their inputs and outputs, and the SavedModel writer;
 * :mod:`~kerasae.export.tflite`: TFLite conversion, quantisation modes, int8 calibration, file sizes and
   :func:`run_tflite`;
+* :mod:`~kerasae.export.onnx`: ONNX files (one per signature, through tf2onnx; the optional ``kerasae[onnx]``)
+  and :func:`run_onnx`;
 * :mod:`~kerasae.export.parity`: the parity gate and its default tolerances;
 * :mod:`~kerasae.export.precision`: float32 rebuilds of models trained in mixed precision;
 * :mod:`~kerasae.export.metadata`: the JSON file beside each artifact;
@@ -26,6 +28,7 @@ _NAMES = {
     "kerasae.export.signatures": ("condition_size", "input_shape_of"),
     "kerasae.export.parity": ("ParityError",),
     "kerasae.export.tflite": ("run_tflite",),
+    "kerasae.export.onnx": ("MissingPackageError", "run_onnx"),
     "kerasae.export.metadata": ("metadata_path",),
 }
 _MODULE_OF = {name: module for module, names in _NAMES.items() for name in names}

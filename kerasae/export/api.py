@@ -1,4 +1,4 @@
-"""Export trained autoencoders to SavedModel (servers, TF-Hub style reuse) and TFLite / LiteRT (devices).
+"""Export trained autoencoders to SavedModel (servers, TF-Hub style reuse), TFLite / LiteRT (devices) and ONNX.
 
 Every export is checked before it is kept: each signature runs on held-out inputs both in Keras and in the
 exported artifact, the errors are written to a JSON file beside the artifact, and an artifact whose error
@@ -6,7 +6,8 @@ exceeds its tolerance raises :class:`~kerasae.export.parity.ParityError` and lea
 atomic (:class:`kerasae.utils.files.Staging`): artifacts are built in a private temporary folder in the
 destination's parent and renamed into place only when every artifact of the call has passed, so a failed export
 never leaves a half-written artifact and never destroys what was already at the destination. The signatures,
-TFLite conversion, parity tolerances and metadata are described in their own modules (see :mod:`kerasae.export`).
+TFLite and ONNX conversions, parity tolerances and metadata are described in their own modules (see
+:mod:`kerasae.export`).
 
 Example:
     >>> data = kerasae.datasets.load("digits")
@@ -45,8 +46,10 @@ import numpy as np
 
 from kerasae.data.checks import check_array
 from kerasae.export import metadata, parity, precision, signatures, tflite
+from kerasae.export import onnx as onnx_export
 from kerasae.export.metadata import metadata_path
 from kerasae.export.options import (
+    ALL_FORMATS,
     CONDITION,
     DEFAULT_PARITY_SAMPLES,
     DEFAULT_REPRESENTATIVE_SAMPLES,
@@ -76,11 +79,11 @@ class ExportResult:
     """One written artifact.
 
     Attributes:
-        path: The SavedModel folder or the ``.tflite`` file.
+        path: The SavedModel folder, the ``.tflite`` file or the ONNX folder (one ``.onnx`` file per signature).
         metadata_path: The JSON file beside it.
-        format: ``"saved_model"`` or ``"tflite"``.
+        format: ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
         part: ``"full"``, ``"encoder"`` or ``"decoder"``.
-        quantization: The TFLite quantisation mode (``"none"`` for SavedModels).
+        quantization: The TFLite quantisation mode (``"none"`` for SavedModels and ONNX).
         signatures: Names of the signatures in the artifact.
         parity: ``{signature: {output: {"max_abs_error": ..., "max_rel_error": ...}}}``, or None when parity
             was not checked (``check_parity=False``).
@@ -108,18 +111,18 @@ class ExportResult:
 
 
 def artifact_name(fmt, part="full", quantization="none"):
-    """The file name :func:`export` gives an artifact, e.g. ``encoder_saved_model`` or ``model_int8.tflite``."""
+    """The file name :func:`export` gives an artifact: ``encoder_saved_model``, ``model_int8.tflite``, ``onnx``..."""
     prefix = "model" if part == "full" else part
-    if fmt == "saved_model":
-        return "saved_model" if part == "full" else f"{part}_saved_model"
+    if fmt in ("saved_model", onnx_export.FORMAT):
+        return fmt if part == "full" else f"{part}_{fmt}"
     return f"{prefix}_{'float32' if quantization == 'none' else quantization}.tflite"
 
 
 # ============================================================================================ checks
-def _normalize(values, allowed, name):
+def _normalize(values, allowed, name, everything=None):
     values = [values] if isinstance(values, str) else list(values)
     if "all" in values:
-        values = list(allowed)
+        values = [*(everything or allowed), *(v for v in values if v != "all")]
     for value in values:
         if value not in allowed:
             raise ValueError(f"Expected {name} in {list(allowed)} (or 'all'). Received: {name}={value!r}")
@@ -150,19 +153,20 @@ class _Options:
     def artifacts(self):
         """``(format, quantization)`` of every artifact of one part, SavedModel first."""
         found = [("saved_model", "none")] if "saved_model" in self.formats else []
-        return found + ([("tflite", q) for q in self.quantize] if "tflite" in self.formats else [])
+        found += [("tflite", q) for q in self.quantize] if "tflite" in self.formats else []
+        return found + ([(onnx_export.FORMAT, "none")] if onnx_export.FORMAT in self.formats else [])
 
     def name(self, fmt, part, quantization):
         return self.names.get((fmt, part, quantization)) or artifact_name(fmt, part, quantization)
 
     def tolerance_of(self, fmt, quantization, policy="float32"):
-        key = "saved_model" if fmt == "saved_model" else quantization
+        key = quantization if fmt == "tflite" else fmt
         return parity.tolerance_for(self.tolerance, key, precision.precision_tolerance(policy))
 
 
 def _check_options(formats, quantize, parts, tolerance, int8_io, weight_scales, seed, names, preprocessing):
     options = _Options(
-        formats=_normalize(formats, FORMATS, "format"),
+        formats=_normalize(formats, FORMATS, "format", everything=ALL_FORMATS),
         quantize=_normalize(quantize, QUANTIZATIONS, "quantize"),
         parts=_normalize(parts, PARTS, "part"),
         tolerance=tolerance,
@@ -307,12 +311,16 @@ def _export_part(job, part):
         staged, tolerance = job.staging.path(name), job.options.tolerance_of(fmt, q, job.policy)
         if fmt == "saved_model":
             shutil.copytree(saved_model, staged)
+        elif fmt == onnx_export.FORMAT:
+            onnx_export.write(saved_model, chosen, staged, part)
         else:
             _write_tflite(job, saved_model, chosen, part, q, staged, name)
         if not checked:
             report, tolerance, exported = None, None, parity.signature_names(staged, fmt)
         elif fmt == "saved_model":
             report, exported = parity.parity_saved_model(staged, chosen, reference, job.inputs, shape)
+        elif fmt == onnx_export.FORMAT:
+            report, exported = parity.parity_onnx(staged, chosen, reference, job.inputs, shape)
         else:
             report, exported = parity.parity_tflite(staged, chosen, reference, job.inputs)
         if checked:
@@ -344,12 +352,12 @@ def _write_tflite(job, saved_model, chosen, part, quantization, path, name):
 
 
 def export(
-    model, out_dir, *, formats=FORMATS, quantize=("none",), parts=("full",), parity_data=None,
+    model, out_dir, *, formats=ALL_FORMATS, quantize=("none",), parts=("full",), parity_data=None,
     representative_data=None, preprocessing=None, tolerance=None, int8_io=False, weight_scales=DEFAULT_WEIGHT_SCALES,
     parity_samples=DEFAULT_PARITY_SAMPLES, representative_samples=DEFAULT_REPRESENTATIVE_SAMPLES, seed=0, names=None,
     check_parity=True,
 ):
-    """Exports a model's encoder, decoder or both to SavedModel and TFLite files, each checked for parity.
+    """Exports a model's encoder, decoder or both to SavedModel, TFLite and ONNX files, each checked for parity.
 
     Every artifact of the call is built in a temporary folder beside ``out_dir`` and checked; only when all
     pass are they renamed into ``out_dir`` (replacing same-named artifacts, keeping everything else). If
@@ -360,7 +368,8 @@ def export(
             :meth:`~kerasae.Autoencoder.export_signatures` declares (see :mod:`kerasae.export.signatures`);
             a conditional one such as :class:`kerasae.CVAE` takes ``condition`` in every signature.
         out_dir: Destination folder (created if needed).
-        formats: ``"saved_model"``, ``"tflite"``, a list of them, or ``"all"``.
+        formats: ``"saved_model"``, ``"tflite"``, ``"onnx"`` (:mod:`kerasae.export.onnx`, needs
+            ``pip install "kerasae[onnx]"``), a list of them, or ``"all"`` (SavedModel and TFLite).
         quantize: TFLite quantisation modes: ``"none"`` (float32), ``"float16"``, ``"dynamic"`` (int8
             weights), ``"int8"`` (full integer, calibrated on ``representative_data``), a list, or ``"all"``.
         parts: ``"full"``, ``"encoder"``, ``"decoder"``, a list, or ``"all"``.
@@ -373,7 +382,7 @@ def export(
         preprocessing: What the inputs must go through before ``encode``, recorded in the metadata, e.g.
             ``{"scaling": "x / 255 to [0, 1]", "binarization": "static", "threshold": 0.5}``.
         tolerance: Relative-error tolerance: ``None`` for :data:`TOLERANCES`, a float for every artifact,
-            or a dict by ``"saved_model"`` / quantisation mode (see :mod:`kerasae.export.parity`).
+            or a dict by ``"saved_model"``, ``"onnx"`` / quantisation mode (see :mod:`kerasae.export.parity`).
         int8_io: For ``"int8"``, make the TFLite inputs and outputs int8 too (see :func:`run_tflite`).
         weight_scales: How ``"dynamic"`` and ``"int8"`` files scale their int8 weights (see "File sizes" in
             :mod:`kerasae.export.tflite`): ``"per_tensor"`` (one scale per kernel: the smallest files),
@@ -399,6 +408,7 @@ def export(
 
     Raises:
         ParityError: if an artifact's outputs differ from Keras's beyond the tolerance.
+        MissingPackageError: for ``"onnx"`` without tf2onnx, onnx or onnxruntime (also a ``ValueError``).
         ValueError: for a model that is not a kerasae model, unknown formats, modes or parts, missing or
             mis-shaped data, too little calibration data, or a TFLite file whose weights do not match its mode.
 
@@ -408,6 +418,8 @@ def export(
     """
     reference_table = signatures.signature_table(model)  # refuses a model that is not a kerasae model
     options = _check_options(formats, quantize, parts, tolerance, int8_io, weight_scales, seed, names, preprocessing)
+    if onnx_export.FORMAT in options.formats:
+        onnx_export.require()
     if not isinstance(check_parity, (bool, np.bool_)):
         raise ValueError(f"Expected check_parity to be True or False. Received: check_parity={check_parity!r}")
     check_parity = bool(check_parity)

@@ -6,7 +6,9 @@ Keys: ``model_class``, ``part``, ``input_shape``, ``code_size``, ``code_outputs`
 conditional model, else None), ``dtype_policy`` (what the artifact computes in: always ``"float32"``),
 ``trained_dtype_policy`` (the model's, e.g. ``"mixed_float16"``), ``versions``, ``format``, ``artifact``,
 ``quantization``, ``int8_io``, ``weight_scales``, ``signatures``, ``inputs`` (by signature), ``parity``,
-``size_bytes``, ``created``, and ``notes`` where a signature was left out.
+``size_bytes``, ``created``, and ``notes`` where a signature was left out. An ONNX export also has ``files``
+(``{signature: file name}`` in its folder) and ``onnx`` (the opset, the versions of tf2onnx, onnx and
+onnxruntime, and the execution providers its parity was checked on: :func:`kerasae.export.onnx.converter_info`).
 
 ``parity`` (:func:`parity_record`): ``status`` (``"passed"``, or ``"unchecked"`` when the export was asked
 not to check), ``metric``, ``tolerance``, ``num_samples``, ``errors`` (of every output) and
@@ -17,6 +19,7 @@ unchecked.
 import datetime
 import os
 
+from kerasae.export import onnx as onnx_export
 from kerasae.export.options import CONDITION
 from kerasae.utils import files
 from kerasae.utils.versions import versions
@@ -25,7 +28,8 @@ PARITY_METRIC = "max |artifact - keras| / max |keras| per output (relative); max
 
 
 def metadata_path(artifact_path):
-    """The JSON file beside an artifact: ``model_int8.tflite -> model_int8.json``, ``saved_model -> saved_model.json``."""
+    """The JSON file beside an artifact: ``model_int8.tflite -> model_int8.json``, ``saved_model -> saved_model.json``,
+    ``onnx -> onnx.json``."""
     root, ext = os.path.splitext(os.fspath(artifact_path).rstrip(os.sep))
     return (root if ext == ".tflite" else root + ext) + ".json"
 
@@ -90,10 +94,14 @@ def artifact_metadata(common, *, fmt, name, quantization, int8_io, weight_scales
         "size_bytes": size,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
+    if fmt == onnx_export.FORMAT:
+        meta["files"] = {n: onnx_export.file_name(n) for n in sorted(exported)}
+        meta["onnx"] = onnx_export.converter_info()
     left_out = [n for n, sig in signatures if sig.random and n not in exported]
-    if fmt == "tflite" and left_out:
+    if fmt in ("tflite", onnx_export.FORMAT) and left_out:
+        where = "TFLite files" if fmt == "tflite" else "this ONNX export"
         meta["notes"] = (
-            f"The {', '.join(repr(n) for n in left_out)} signature (random ops) is not in TFLite files: draw "
+            f"The {', '.join(repr(n) for n in left_out)} signature (random ops) is not in {where}: draw "
             "z ~ N(0, I) on the host and call 'decode'" + (" with the chosen condition." if common["condition"] else ".")
         )
     return meta

@@ -1,8 +1,10 @@
 """What an export can be asked for, and its defaults: plain data, importable without TensorFlow (the CLI
 builds ``kerasae export --help`` from it)."""
 
-#: Export formats.
-FORMATS = ("saved_model", "tflite")
+#: Export formats (``"onnx"`` needs the optional ``kerasae[onnx]``, :mod:`kerasae.export.onnx`).
+FORMATS = ("saved_model", "tflite", "onnx")
+#: What ``formats="all"`` exports: the formats that need no optional package.
+ALL_FORMATS = ("saved_model", "tflite")
 #: TFLite quantisation modes.
 QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
 #: What to export: the whole model, the encoder alone or the decoder alone.
@@ -15,7 +17,7 @@ DEFAULT_WEIGHT_SCALES = "per_tensor"
 DEFAULT_PARITY_SAMPLES = 64
 DEFAULT_REPRESENTATIVE_SAMPLES = 1000
 #: Default tolerance on the relative parity error of each output, per artifact.
-TOLERANCES = {"saved_model": 1e-5, "none": 1e-4, "float16": 5e-3, "dynamic": 5e-2, "int8": 0.08}
+TOLERANCES = {"saved_model": 1e-5, "onnx": 1e-4, "none": 1e-4, "float16": 5e-3, "dynamic": 5e-2, "int8": 0.08}
 #: Signatures that need random ops and are left out of TFLite files.
 RANDOM_SIGNATURES = ("sample",)
 #: Name of the extra input of a conditional model's signatures (one-hot rows, ``(batch, num_classes)``).

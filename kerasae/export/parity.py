@@ -18,12 +18,13 @@ TFLite ``dynamic``     5e-2        int8 weights, activations quantised on the fl
 TFLite ``int8``        8e-2        int8 weights and activations, 256 levels per tensor calibrated on
                                    the representative data; with ``int8_io`` the inputs and outputs
                                    are int8 too, which adds one input and one output rounding
+ONNX                   1e-4        float32; ONNX Runtime's kernels may sum in another order
 ====================== =========== =================================================================
 
 Each tolerance leaves a margin over the errors measured on small trained models of every family, recorded in
 benchmarks/RESULTS.md ("TFLite export"). Override them with ``tolerance=`` (a float, or a dict by
-``"saved_model"`` or mode). A model trained in mixed precision is exported in float32 and compared with the
-model as trained, so its default tolerances are at least those of its training precision
+``"saved_model"``, ``"onnx"`` or TFLite mode). A model trained in mixed precision is exported in float32 and
+compared with the model as trained, so its default tolerances are at least those of its training precision
 (:data:`~kerasae.export.options.PRECISION_TOLERANCES`, see :mod:`kerasae.export.precision`).
 
 Parity is checked on at least one held-out example. It is skipped only when asked for, with
@@ -31,9 +32,12 @@ Parity is checked on at least one held-out example. It is skipped only when aske
 (``"status": "unchecked"``, no errors, no tolerance) rather than reporting errors that were never measured.
 """
 
+import os
+
 import numpy as np
 import tensorflow as tf
 
+from kerasae.export import onnx as onnx_export
 from kerasae.export.options import CONDITION, TOLERANCES
 from kerasae.export.signatures import feed
 from kerasae.export.tflite import run_tflite
@@ -48,7 +52,8 @@ class ParityError(ValueError):
 
 
 def tolerance_for(tolerances, key, floor=0.0):
-    """The tolerance of one artifact (``key``: ``"saved_model"`` or a quantisation mode) from ``tolerance=``.
+    """The tolerance of one artifact (``key``: ``"saved_model"``, ``"onnx"`` or a TFLite quantisation mode) from
+    ``tolerance=``.
 
     A default tolerance is at least ``floor`` (that of a model trained in mixed precision,
     :func:`kerasae.export.precision.precision_tolerance`); a tolerance given is used as given.
@@ -117,6 +122,8 @@ def signature_names(path, fmt):
     """The signature names of an artifact, read without running it (an export whose parity is not checked)."""
     if fmt == "saved_model":
         return list(tf.saved_model.load(path).signatures.keys())
+    if fmt == onnx_export.FORMAT:
+        return onnx_export.signature_names(path)
     from ai_edge_litert.interpreter import Interpreter
 
     return list(Interpreter(model_path=path).get_signature_list())
@@ -136,6 +143,34 @@ def parity_tflite(path, signatures, reference, inputs):
             raise ParityError(f"The TFLite file lost the {name!r} signature; it has {names}.")
         outputs = run_tflite(interpreter, name, **feed(sig, inputs))
         report[name] = errors(outputs, reference[name], name)
+    return report, names
+
+
+def parity_onnx(path, signatures, reference, inputs, shape):
+    """Runs each ``.onnx`` file of an ONNX export folder with ONNX Runtime on ``inputs``; returns the error report
+    and the signature names it has (a random signature that did not convert is missing; it is not checked)."""
+    names = onnx_export.signature_names(path)
+    report = {}
+    for name, sig in signatures:
+        if name not in names:
+            if sig.random:
+                continue
+            raise ParityError(f"The ONNX export lost the {name!r} signature; it has {names}.")
+        if sig.random:
+            values, n = _random_feed(sig, inputs)
+            values = {k: np.asarray(v) for k, v in values.items()}
+        else:
+            values = feed(sig, inputs)
+        try:
+            outputs = onnx_export.run_onnx(os.path.join(path, onnx_export.file_name(name)), name, **values)
+        except Exception as err:  # noqa: BLE001 - ONNX Runtime's own errors (a file it cannot load or run)
+            message = " ".join(f"{type(err).__name__}: {err}".split())[:1000]
+            raise ParityError(f"ONNX Runtime could not run {onnx_export.file_name(name)} ({message}). Nothing was "
+                              "written.") from err
+        if sig.random:
+            report[name] = check_samples(outputs.get("samples"), n, shape, path)
+        else:
+            report[name] = errors(outputs, reference[name], name)
     return report, names
 
 

@@ -9,6 +9,7 @@ from kerasae.models.hvae import HierarchicalIWAE, HierarchicalVAE
 from kerasae.models.iwae import IWAE
 from kerasae.models.latent_predictor import LatentPredictor
 from kerasae.models.linear import LinearAutoencoder
+from kerasae.models.multi_sample import CIWAE, MIWAE, PIWAE
 from kerasae.models.semi_supervised import SemiSupervisedAutoencoder
 from kerasae.models.sparse import SparseAutoencoder
 from kerasae.models.stacked import StackedAutoencoder
@@ -16,7 +17,7 @@ from kerasae.models.vae import VAE
 from kerasae import schedules as _schedules  # noqa: F401  registers the learning-rate schedules optimizers save
 
 __all__ = [
-    "Autoencoder", "CVAE", "ContractiveAutoencoder", "DenoisingAutoencoder", "HierarchicalIWAE",
-    "HierarchicalVAE", "IWAE", "LatentPredictor",
+    "Autoencoder", "CIWAE", "CVAE", "ContractiveAutoencoder", "DenoisingAutoencoder", "HierarchicalIWAE",
+    "HierarchicalVAE", "IWAE", "LatentPredictor", "MIWAE", "PIWAE",
     "LinearAutoencoder", "SemiSupervisedAutoencoder", "SparseAutoencoder", "StackedAutoencoder", "VAE",
 ]

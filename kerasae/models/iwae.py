@@ -13,6 +13,12 @@ import tensorflow as tf
 from kerasae.models.vae import VAE
 
 
+def log_importance_weights(parts):
+    """``log w_s = log p(x|z_s) + log p(z_s) - log q(z_s|x)`` from :meth:`kerasae.VAE.log_weights`'s dict,
+    a float32 tensor ``(S, batch)``."""
+    return parts["log_px_z"] + parts["log_pz"] - parts["log_qz"]
+
+
 def importance_weighted_bound(parts, num_samples):
     """``L_K = logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K`` per example.
 
@@ -23,8 +29,7 @@ def importance_weighted_bound(parts, num_samples):
     Returns:
         A float32 tensor ``(batch,)``.
     """
-    log_w = parts["log_px_z"] + parts["log_pz"] - parts["log_qz"]
-    return tf.reduce_logsumexp(log_w, axis=0) - math.log(num_samples)
+    return tf.reduce_logsumexp(log_importance_weights(parts), axis=0) - math.log(num_samples)
 
 
 class ImportanceWeighted:
@@ -34,12 +39,19 @@ class ImportanceWeighted:
     Objective (minimised): ``-L_K(x)`` (:func:`importance_weighted_bound`). Metrics: ``loss``, ``iwae_bound``,
     and the diagnostics ``reconstruction_nll``, ``kl`` and ``elbo`` from the same samples. The VAE's ``beta``
     and KL warm-up do not apply: the constructor refuses them (:meth:`check_unit_kl_weight`).
+
+    A variant on more samples or another bound overrides :attr:`samples_per_example` (how many samples a step
+    draws), :meth:`bound_terms` (the bounds computed from them, each a metric declared in ``loss_terms``) and
+    ``objective_term`` (the bound whose negative is the loss), as the multi-sample objectives do
+    (:mod:`kerasae.models.multi_sample`).
     """
 
     loss_terms = ("reconstruction_nll", "kl", "elbo", "iwae_bound")
     diagnostic_terms = ("reconstruction_nll", "kl", "elbo", "iwae_bound")
     #: The class to name in the error for ``beta != 1`` or a KL warm-up.
     kl_weighted_class = "VAE"
+    #: The term whose negative is the per-example loss: the bound the model maximises.
+    objective_term = "iwae_bound"
 
     @classmethod
     def check_unit_kl_weight(cls, kwargs):
@@ -52,15 +64,27 @@ class ImportanceWeighted:
                 "beta-VAE or warm-up."
             )
 
+    @property
+    def samples_per_example(self):
+        """The samples ``z_s ~ q(z|x)`` a training step draws per example: ``K = num_samples`` here (the
+        multi-sample objectives of :mod:`kerasae.models.multi_sample` draw ``M K``)."""
+        return self.num_samples
+
+    def bound_terms(self, parts, terms):
+        """The bounds computed from one step's samples, ``name -> (batch,)`` tensor: ``iwae_bound``, the
+        importance-weighted bound over every sample drawn, here. ``terms`` holds the ELBO terms of the same
+        samples (``reconstruction_nll``, ``kl``, ``elbo``); variants add their own bounds."""
+        return {"iwae_bound": importance_weighted_bound(parts, self.samples_per_example)}
+
     def compute_loss_terms(self, x, target, training=False):
-        parts = self.log_weights(x, self.num_samples, training=training)
+        parts = self.log_weights(x, self.samples_per_example, training=training)
         terms = self._elbo_terms(parts)
-        terms["iwae_bound"] = importance_weighted_bound(parts, self.num_samples)
+        terms.update(self.bound_terms(parts, terms))
         prediction = tf.reduce_mean(self._likelihood_mean(parts["likelihood"]), axis=0)
         return terms, prediction
 
     def combine_loss_terms(self, terms):
-        return -terms["iwae_bound"]
+        return -terms[self.objective_term]
 
 
 @keras.saving.register_keras_serializable(package="kerasae")

@@ -55,8 +55,10 @@ def _arrays(model, x):
     return [data, inputs.check_condition(condition, len(data), model.num_classes)]
 
 
-def log_likelihood(model, x, num_samples=1000, batch_size=100, sample_batch_size=None, seed=None):
-    """:meth:`kerasae.VAE.log_likelihood` of ``model`` (see there): a float64 array ``(n,)`` of nats."""
+def log_weight_batches(model, x, num_samples=1000, batch_size=100, sample_batch_size=None, seed=None):
+    """Yields the ``(K, batch)`` float64 log importance weights of ``x``, batch after batch: what
+    :func:`log_likelihood` reduces (``logsumexp - log K``), and the ELBO's Monte Carlo estimate (their mean).
+    The arguments are checked (and ``x`` with :mod:`kerasae.models.inputs`) before anything is drawn."""
     num_samples = check_positive_int("num_samples", num_samples)
     batch_size = check_positive_int("batch_size", batch_size)
     if sample_batch_size is None:
@@ -64,16 +66,25 @@ def log_likelihood(model, x, num_samples=1000, batch_size=100, sample_batch_size
     sample_batch_size = check_positive_int("sample_batch_size", sample_batch_size)
     seed = check_seed(seed)
     arrays = _arrays(model, x)
-    fn, results, counter = log_weight_fn(model), [], 0
-    for start in range(0, len(arrays[0]), batch_size):
-        batch = tuple(a[start : start + batch_size] for a in arrays)
-        batch = batch[0] if len(batch) == 1 else batch
-        chunks = []
-        for s0 in range(0, num_samples, sample_batch_size):
-            s = min(sample_batch_size, num_samples - s0)
-            chunk_seed = model._next_seed() if seed is None else tf.constant([seed, counter], "int32")
-            counter += 1
-            chunks.append(fn(batch, tf.constant(s, "int32"), chunk_seed))
-        log_w = tf.concat(chunks, axis=0)
-        results.append(tf.reduce_logsumexp(tf.cast(log_w, "float64"), axis=0) - math.log(num_samples))
-    return np.concatenate([r.numpy() for r in results])
+
+    def batches():
+        fn, counter = log_weight_fn(model), 0
+        for start in range(0, len(arrays[0]), batch_size):
+            batch = tuple(a[start : start + batch_size] for a in arrays)
+            batch = batch[0] if len(batch) == 1 else batch
+            chunks = []
+            for s0 in range(0, num_samples, sample_batch_size):
+                s = min(sample_batch_size, num_samples - s0)
+                chunk_seed = model._next_seed() if seed is None else tf.constant([seed, counter], "int32")
+                counter += 1
+                chunks.append(fn(batch, tf.constant(s, "int32"), chunk_seed))
+            yield tf.cast(tf.concat(chunks, axis=0), "float64")
+
+    return batches()
+
+
+def log_likelihood(model, x, num_samples=1000, batch_size=100, sample_batch_size=None, seed=None):
+    """:meth:`kerasae.VAE.log_likelihood` of ``model`` (see there): a float64 array ``(n,)`` of nats."""
+    log_weights = log_weight_batches(model, x, num_samples, batch_size, sample_batch_size, seed)
+    k = math.log(check_positive_int("num_samples", num_samples))
+    return np.concatenate([(tf.reduce_logsumexp(log_w, axis=0) - k).numpy() for log_w in log_weights])

@@ -24,23 +24,7 @@ from kerasae.cli import main as cli
 from kerasae.export import precision, tflite
 from kerasae.export.options import MIN_REPRESENTATIVE_SAMPLES, PRECISION_TOLERANCES
 from kerasae.models.vae import VAE
-
-
-def _one_line(error):
-    text = str(error.value) if hasattr(error, "value") else str(error)
-    assert "\n" not in text.strip() and "Traceback" not in text, text
-    return text
-
-
-def _snapshot(folder):
-    """``{relative path: bytes}`` of every file under ``folder``: a failed command must leave it as it was."""
-    found = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                found[os.path.relpath(path, folder)] = f.read()
-    return found
+from helpers import one_line, snapshot
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +43,7 @@ def run(mlp, tmp_path):
     folder.mkdir()
     mlp.save(folder / "model.keras")
     (folder / "metrics.json").write_text(json.dumps({"config": {"dataset": "digits", "model": "autoencoder"}}))
-    return folder, _snapshot(tmp_path)
+    return folder, snapshot(tmp_path)
 
 
 def _cli_fails(argv, folder, before, capsys, message):
@@ -68,7 +52,7 @@ def _cli_fails(argv, folder, before, capsys, message):
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert message in err, err
-    assert _snapshot(folder) == before
+    assert snapshot(folder) == before
     return err
 
 
@@ -77,7 +61,7 @@ def _cli_fails(argv, folder, before, capsys, message):
 def test_parity_samples_must_be_a_positive_integer(mlp, digits, tmp_path, value):
     with pytest.raises(ValueError, match=r"Expected parity_samples to be a positive integer\. Received") as err:
         ex.export(mlp, tmp_path / "out", formats="saved_model", parity_data=digits.x_test, parity_samples=value)
-    _one_line(err)
+    one_line(err)
     assert os.listdir(tmp_path) == []
 
 
@@ -102,7 +86,7 @@ def test_skipping_parity_is_explicit_and_recorded_as_unchecked(mlp, tmp_path):
     for bad in ("no", 0, None):
         with pytest.raises(ValueError, match="Expected check_parity to be True or False") as err:
             ex.export(mlp, tmp_path / "other", check_parity=bad)
-        _one_line(err)
+        one_line(err)
 
 
 def test_cli_skip_parity_flag(run, capsys):
@@ -136,7 +120,7 @@ def test_too_little_calibration_data_is_refused_before_converting(mlp, digits, t
     with pytest.raises(ValueError, match=match) as err:
         ex.export(mlp, tmp_path / "out", formats="tflite", quantize="int8", parity_data=digits.x_test,
                   representative_data=representative, **kwargs)
-    _one_line(err)
+    one_line(err)
     assert os.listdir(tmp_path) == []
 
 
@@ -160,7 +144,7 @@ def test_a_file_whose_weights_do_not_match_its_label_is_refused(mlp, digits, tmp
     with pytest.raises(ValueError, match=f"would hold {found}.*not match its label '{label}'. Nothing was written") as err:
         ex.export(mlp, tmp_path / "out", formats="tflite", quantize=label, parity_data=digits.x_test,
                   representative_data=digits.x_train)
-    _one_line(err)
+    one_line(err)
     assert os.listdir(tmp_path) == []
 
 
@@ -168,11 +152,11 @@ def test_dynamic_file_of_a_model_with_only_small_kernels_is_refused(digits, tmp_
     model = kerasae.LinearAutoencoder.from_shape((64,), 4)  # 64 x 4 kernels: TFLite keeps them float32
     with pytest.raises(ValueError, match="no int8 weights.*fewer than 1024 values.*Fix: use quantize='int8'") as err:
         ex.export(model, tmp_path / "out", formats="tflite", quantize=("none", "dynamic"), parity_data=digits.x_test)
-    _one_line(err)
+    one_line(err)
     assert os.listdir(tmp_path) == []
 
 
-def test_cli_refuses_too_little_calibration_on_one_line(run, capsys):
+def test_cli_refuses_too_little_calibration_onone_line(run, capsys):
     folder, before = run
     argv = ["export", str(folder), "--format", "tflite", "--quantize", "int8"]
     _cli_fails([*argv, "--representative-samples", "5"], folder.parent, before, capsys,
@@ -259,7 +243,7 @@ def test_float32_rebuild_rewrites_every_policy_and_keeps_weights(digits):
     assert precision.float32_model(float32_model) == (float32_model, "float32")  # nothing rebuilt
 
 
-def test_a_mixed_model_that_cannot_be_rebuilt_is_one_line(digits, tmp_path, monkeypatch):
+def test_a_mixed_model_that_cannot_be_rebuilt_isone_line(digits, tmp_path, monkeypatch):
     keras.config.set_dtype_policy("mixed_float16")
     try:
         model = kerasae.Autoencoder(*kerasae.networks.mlp((64,), 3, hidden_units=(8,)))
@@ -272,7 +256,7 @@ def test_a_mixed_model_that_cannot_be_rebuilt_is_one_line(digits, tmp_path, monk
     monkeypatch.setattr(kerasae.Autoencoder, "from_config", classmethod(from_config))
     with pytest.raises(ValueError, match="mixed_float16 model could not be rebuilt in float32.*Fix: retrain") as err:
         ex.export(model, tmp_path / "out", parity_data=digits.x_test)
-    _one_line(err)
+    one_line(err)
     assert os.listdir(tmp_path) == []
 
 
@@ -284,24 +268,24 @@ def test_cli_refuses_a_model_that_is_not_a_kerasae_model(tmp_path, capsys):
     folder.mkdir()
     plain.save(folder / "model.keras")
     (folder / "metrics.json").write_text(json.dumps({"config": {"dataset": "digits", "model": "autoencoder"}}))
-    before = _snapshot(tmp_path)
+    before = snapshot(tmp_path)
     for source in (tmp_path / "plain_sequential.keras", folder):
         err = _cli_fails(["export", str(source)], tmp_path, before, capsys, "kerasae exports kerasae models")
         assert "received Sequential" in err and "VAE" in err and "Autoencoder(encoder, decoder)" in err
     with pytest.raises(ValueError, match="kerasae exports kerasae models") as err:
         ex.export(plain, tmp_path / "out")
-    _one_line(err)
+    one_line(err)
 
 
 def test_cli_gives_one_line_for_a_file_that_does_not_load(tmp_path, capsys, monkeypatch):
     (tmp_path / "damaged.keras").write_bytes(b"not a zip archive")
-    before = _snapshot(tmp_path)
+    before = snapshot(tmp_path)
     _cli_fails(["export", str(tmp_path / "damaged.keras")], tmp_path, before, capsys, "is not a valid .keras archive")
 
     def fails(path):  # a loader whose message spans lines (a class it does not know, dumped with its config)
         raise safe_loading.ModelLoadError(f"Could not load {path}:\n  TypeError: Could not locate class 'Mine'.\n")
 
     (tmp_path / "unknown.keras").write_bytes(b"")
-    before = _snapshot(tmp_path)
+    before = snapshot(tmp_path)
     monkeypatch.setattr(cli_export, "load_model", fails)
     _cli_fails(["export", str(tmp_path / "unknown.keras")], tmp_path, before, capsys, "Could not locate class 'Mine'")

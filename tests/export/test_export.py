@@ -520,7 +520,7 @@ def test_a_saved_model_that_differs_from_keras_is_rejected(mlp, tmp_path, monkey
     "kwargs, match",
     [
         ({"quantize": "int4"}, "Expected quantize in"),
-        ({"formats": "onnx"}, "Expected format in"),
+        ({"formats": "coreml"}, "Expected format in"),
         ({"parts": "middle"}, "Expected part in"),
         ({"quantize": "int8"}, "representative_data for int8"),
         ({"parity_data": None}, "Expected parity_data"),

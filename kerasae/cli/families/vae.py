@@ -1,9 +1,10 @@
-"""CLI glue of the variational family (``kerasae train vae|iwae|cvae``): builders, options, evaluation, plots."""
+"""CLI glue of the variational family (``kerasae train vae|iwae|miwae|ciwae|piwae|cvae``): builders, options,
+evaluation, plots."""
 
 import math
 import os
 
-from kerasae.cli.arguments import non_negative_float, positive_int
+from kerasae.cli.arguments import non_negative_float, positive_int, unit_interval
 from kerasae.cli.registry import networks_from_args, register_model
 
 #: ``--posterior`` and ``--likelihood`` choices: :data:`kerasae.models.vae.POSTERIORS` and
@@ -156,7 +157,7 @@ def unused_options(args):
     return unused
 
 
-def _cvae_classes(data):
+def _cvae_classes(args, data):
     """The CVAE's ``num_classes``; raises ``ValueError`` with the fix for a data set without labels."""
     if data.y_train is None or data.y_test is None:
         raise ValueError(
@@ -168,7 +169,8 @@ def _cvae_classes(data):
 
 
 def _builder(module, class_name, default_samples, extra=None):
-    """A registry ``build(args, data)`` for ``module.class_name``; ``--num-samples`` defaults to ``default_samples``."""
+    """A registry ``build(args, data)`` for ``module.class_name``; ``--num-samples`` defaults to ``default_samples``,
+    and ``extra(args, data)`` gives more constructor arguments."""
 
     def build(args, data):
         import importlib
@@ -176,7 +178,7 @@ def _builder(module, class_name, default_samples, extra=None):
         cls = getattr(importlib.import_module(module), class_name)
         if getattr(args, "num_samples", None) is None:
             args.num_samples = default_samples
-        return _build(cls, args, data, **(extra(data) if extra else {}))
+        return _build(cls, args, data, **(extra(args, data) if extra else {}))
 
     return build
 
@@ -209,4 +211,55 @@ register_variational(
     model_class="CVAE",
     arguments=_COMMON_OPTIONS + _BETA_OPTIONS,
     pipeline=_cvae_pipeline,
+)
+
+
+# === The multi-sample objectives of Rainforth et al. (2018) (kerasae.models.multi_sample) ===
+#: Rainforth et al.'s settings: M = K = 8 for MIWAE and PIWAE (64 samples per example), K = 64 for CIWAE.
+MULTI_SAMPLE_DEFAULTS = {"num_groups": 8, "num_samples": 8, "ciwae_samples": 64, "beta": 0.5}
+_GROUPED_OPTIONS = tuple(option for option in _COMMON_OPTIONS if option[0] != ("--num-samples",)) + (
+    (("--num-groups",), {"type": positive_int, "default": MULTI_SAMPLE_DEFAULTS["num_groups"],
+                         "help": f"M, the K-sample bounds averaged (default: {MULTI_SAMPLE_DEFAULTS['num_groups']})"}),
+    (("--num-samples",), {"type": positive_int, "default": None,
+                          "help": f"K, the samples of each bound; a step draws M K per example (default: "
+                          f"{MULTI_SAMPLE_DEFAULTS['num_samples']})"}),
+)
+_CIWAE_OPTIONS = _COMMON_OPTIONS + (
+    (("--beta",), {"type": unit_interval, "default": MULTI_SAMPLE_DEFAULTS["beta"],
+                   "help": "weight of the ELBO in beta ELBO + (1 - beta) IWAE bound, in [0, 1] (default: "
+                   f"{MULTI_SAMPLE_DEFAULTS['beta']}); not a KL weight"}),
+)
+
+
+def _num_groups(args, data):
+    return {"num_groups": args.num_groups}
+
+
+def _ciwae_beta(args, data):
+    return {"beta": args.beta}
+
+
+register_variational(
+    "miwae",
+    _builder("kerasae.models.multi_sample", "MIWAE", MULTI_SAMPLE_DEFAULTS["num_samples"], extra=_num_groups),
+    help="multiply importance-weighted autoencoder: the mean of M = --num-groups bounds of K = --num-samples "
+    "samples each (default 8 x 8)",
+    model_class="MIWAE",
+    arguments=_GROUPED_OPTIONS,
+)
+register_variational(
+    "ciwae",
+    _builder("kerasae.models.multi_sample", "CIWAE", MULTI_SAMPLE_DEFAULTS["ciwae_samples"], extra=_ciwae_beta),
+    help="combination importance-weighted autoencoder: beta ELBO + (1 - beta) k-sample IWAE bound (default "
+    f"--beta {MULTI_SAMPLE_DEFAULTS['beta']}, k = --num-samples {MULTI_SAMPLE_DEFAULTS['ciwae_samples']})",
+    model_class="CIWAE",
+    arguments=_CIWAE_OPTIONS,
+)
+register_variational(
+    "piwae",
+    _builder("kerasae.models.multi_sample", "PIWAE", MULTI_SAMPLE_DEFAULTS["num_samples"], extra=_num_groups),
+    help="partially importance-weighted autoencoder: the encoder on the MIWAE bound (M = --num-groups, "
+    "K = --num-samples), the decoder on the IWAE bound of all M K samples (default 8 x 8)",
+    model_class="PIWAE",
+    arguments=_GROUPED_OPTIONS,
 )
