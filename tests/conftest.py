@@ -14,6 +14,13 @@ import keras  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+# Under pytest-xdist (README's test command runs one worker per core), each worker gets its share of the
+# cores for TensorFlow's kernels, instead of every worker starting a thread per core and all of them contending.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    tf.config.threading.set_intra_op_parallelism_threads(max(1, (os.cpu_count() or 1) // _workers))
+    tf.config.threading.set_inter_op_parallelism_threads(2)
+
 # Two logical CPU devices, so that tf.distribute tests can mirror a model across "replicas" on any machine.
 _cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(_cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
@@ -27,7 +34,9 @@ def _seed():
     """Every test starts from the same seed, so a failure reproduces."""
     keras.utils.set_random_seed(1234)
     yield
-    keras.backend.clear_session()
+    # Without Keras' gc.collect(): a full collection after every test took longer than most tests (seconds,
+    # with TensorFlow's many objects alive); Python's own collector still runs.
+    keras.backend.clear_session(free_memory=False)
 
 
 @pytest.fixture(scope="session")

@@ -339,15 +339,22 @@ def test_registered_names_resolve():
 
 
 def test_cli_models_are_public_registered_classes():
+    """Each registered CLI model builds an instance of its ``ModelEntry.model_class`` (what ``evaluate`` checks a
+    run's model against), a public class registered with Keras, with every layer built."""
     from helpers import build_registered
     from kerasae.cli import registry
+    from kerasae.utils.xla import sublayers
 
     classes = set(public_keras_classes())
-    wrong = {}
+    wrong, unbuilt = {}, {}
     for name in registry.models():
         model, *_ = build_registered(name)
         cls = type(model)
+        assert cls.__name__ == registry.models()[name].model_class, name
         if cls not in classes or not keras.saving.get_registered_name(cls).startswith("kerasae>"):
             wrong[name] = _qualname(cls)
-        keras.backend.clear_session()
+        # Every layer built on construction, so that fit can build the optimizer before tracing the step once.
+        unbuilt[name] = [layer.name for layer in sublayers(model) if not layer.built]
+        keras.backend.clear_session(free_memory=False)
     assert not wrong, f"CLI models whose class is not a public, registered kerasae class: {wrong}"
+    assert not any(unbuilt.values()), f"CLI models with unbuilt layers: {unbuilt}"

@@ -77,6 +77,9 @@ class DistributionLayer(keras.layers.Layer):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         self.event_shape = _event_shape(event_shape)
+        # Built from the start: the layers hold no variables, or (LearnedScaleNormal) create them here, so that
+        # a model's variables all exist before its first step is traced.
+        self.built = True
 
     @property
     def event_size(self):
@@ -423,18 +426,12 @@ class LearnedScaleNormal(DistributionLayer):
                 f"Expected initial_scale > min_scale. Received: initial_scale={initial_scale!r}, "
                 f"min_scale={min_scale!r}"
             )
-        self.build(None)
-
-    def build(self, input_shape=None):
-        if self.built:
-            return
         self.log_scale = self.add_weight(
             name="log_scale",
             shape=self.event_shape,
             initializer=keras.initializers.Constant(math.log(self.initial_scale - self.min_scale)),
             trainable=True,
         )
-        self.built = True
 
     def scale(self):
         """The per-dimension standard deviation, shape ``event_shape``."""

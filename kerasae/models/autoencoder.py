@@ -293,8 +293,7 @@ class Autoencoder(keras.Model):
         requested = jit_compile
         jit_compile, why = xla.resolve_jit_compile(self, jit_compile, kwargs.get("run_eagerly"))
         auto = steps_per_execution == "auto"
-        # Keras 3's multi-step loop fails under MirroredStrategy (keras-team/keras#19246), so "auto" is 1 under
-        # any tf.distribute strategy, as in eager mode.
+        # Keras 3's multi-step loop fails under MirroredStrategy (keras-team/keras#19246): 1 there, as in eager.
         self._auto_steps_per_execution = auto and not kwargs.get("run_eagerly") and not under_strategy
         if auto:
             steps_per_execution = AUTO_STEPS_PER_EXECUTION if self._auto_steps_per_execution else 1
@@ -323,11 +322,9 @@ class Autoencoder(keras.Model):
         return config
 
     def _adjust_steps_per_execution(self, *step_counts):
-        """With ``steps_per_execution="auto"``: sets :func:`auto_steps_per_execution` of the step counts.
-
-        Keras builds its compiled functions for one value; each value's are kept, so that alternating step
-        counts (``fit(steps_per_epoch=10)``, then ``evaluate(x)``) compile each value once.
-        """
+        """With ``steps_per_execution="auto"``: sets :func:`auto_steps_per_execution` of the step counts. Keras
+        builds its compiled functions for one value; each value's are kept, so that alternating step counts
+        (``fit(steps_per_epoch=10)``, then ``evaluate(x)``) compile each value once."""
         if not getattr(self, "_auto_steps_per_execution", False):
             return
         steps = auto_steps_per_execution(*step_counts)
@@ -363,7 +360,7 @@ class Autoencoder(keras.Model):
         return inputs.check_inputs(self, x, name)
 
     def fit(self, x=None, y=None, batch_size=None, *args, callbacks=None, **kwargs):
-        """``keras.Model.fit`` with the inputs checked first and a :class:`StopOnNaN` guard added."""
+        """``keras.Model.fit`` with the inputs checked, a :class:`StopOnNaN` guard, the optimizer built first."""
         self.check_inputs(x)
         self._adjust_steps_per_execution(kwargs.get("steps_per_epoch"), kwargs.get("validation_steps"))
         if batch_size is not None and hasattr(x, "shape") and batch_size > x.shape[0]:
@@ -375,11 +372,20 @@ class Autoencoder(keras.Model):
         callbacks = list(callbacks or [])
         if not any(isinstance(c, callbacks_module.StopOnNaN) for c in callbacks):
             callbacks.append(callbacks_module.StopOnNaN())
+        self._build_optimizer()
         self._fitting = True  # fit's own validation calls evaluate: fit has chosen steps_per_execution
         try:
             return super().fit(x, y, batch_size, *args, callbacks=callbacks, **kwargs)
         finally:
             self._fitting = False
+
+    def _build_optimizer(self):
+        """Creates the optimizer's variables before ``fit`` traces its step (Keras on TensorFlow leaves that to the
+        step's first trace, which then runs a second time), unless a layer is unbuilt (its variables don't exist)."""
+        optimizer = self.optimizer
+        if optimizer is not None and not optimizer.built and self.built and all(l.built for l in xla.sublayers(self)):
+            with self.distribute_strategy.scope():
+                optimizer.build(self.trainable_variables)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         """``keras.Model.evaluate`` with the inputs checked first."""

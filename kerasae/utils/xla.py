@@ -44,17 +44,21 @@ def _children(layer):
     return found
 
 
-def convolution_layers(model):
-    """The convolution layers of ``model``, sub-models and custom layers' sublayers included, in the order found."""
+def sublayers(model):
+    """Every layer inside ``model``, sub-models and custom layers' sublayers included, in the order found."""
     seen, found, pending = {id(model)}, [], [model]
     while pending:
         for child in _children(pending.pop()):
             if id(child) not in seen:
                 seen.add(id(child))
                 pending.append(child)
-                if isinstance(child, CONVOLUTIONS):
-                    found.append(child)
+                found.append(child)
     return found
+
+
+def convolution_layers(model):
+    """The convolution layers of ``model`` (:func:`sublayers`), in the order found."""
+    return [layer for layer in sublayers(model) if isinstance(layer, CONVOLUTIONS)]
 
 
 def accelerators():

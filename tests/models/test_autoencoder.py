@@ -1,3 +1,4 @@
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -185,3 +186,32 @@ def test_batch_sizes_of_the_helpers_are_checked_and_take_numpy_integers(digits):
                 call(bad)
     np.testing.assert_array_equal(encode_codes(model, x, batch_size=np.int64(2)), encode_codes(model, x, batch_size=2))
     assert denoising_scores(model, x, batch_size=np.int64(2)) == denoising_scores(model, x, batch_size=2)
+
+
+def _count_traces(cls):
+    """A subclass of ``cls`` that counts the traces of its training step."""
+    return type(cls.__name__, (cls,), {"traces": 0, "train_step": lambda self, data: (
+        setattr(self, "traces", self.traces + 1), cls.train_step(self, data))[1]})
+
+
+@pytest.mark.parametrize("family", ["autoencoder", "vae_learned_scale"])
+def test_fit_traces_the_training_step_once(digits, family):
+    """The optimizer is built before fit traces the step, so the step is traced once, not twice (Keras on
+    TensorFlow would create the optimizer's variables in the first trace, then trace again)."""
+    if family == "autoencoder":
+        model = _count_traces(kerasae.Autoencoder)(*small_mlp())
+    else:  # distribution layers, one with a variable of its own (the learned scale)
+        model = _count_traces(kerasae.VAE).create((64,), 4, likelihood="gaussian_learned", hidden_units=(16,))
+    compile_model(model)
+    assert not model.optimizer.built
+    model.fit(digits.x_train[:256], epochs=2, batch_size=64, verbose=0)
+    assert model.traces == 1 and model.optimizer.built
+
+
+def test_fit_with_an_unbuilt_layer_leaves_the_optimizer_to_keras(digits):
+    """A layer whose variables appear only in the first call: the optimizer is built in the step, as Keras does."""
+    encoder, _ = small_mlp()
+    decoder = keras.Sequential([keras.layers.Dense(64)])  # unbuilt: its input shape is not given
+    model = compile_model(_count_traces(kerasae.Autoencoder)(encoder, decoder))
+    model.fit(digits.x_train[:256], epochs=1, batch_size=64, verbose=0)
+    assert model.traces == 2 and len(model.optimizer.variables) > 1

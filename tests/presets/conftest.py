@@ -28,5 +28,5 @@ def tiny_preset(tmp_path_factory):
                                  epochs=1, seconds=0.5, figures=[figure])
     x = evaluation.test_inputs(spec, 16)
     reference = {"call": np.asarray(model(x, training=False)), "encode_mean": np.asarray(model.encode_mean(x))}
-    keras.backend.clear_session()
+    keras.backend.clear_session(free_memory=False)
     return types.SimpleNamespace(folder=str(folder), card=card, spec=spec, x=x, reference=reference, name=NAME)
