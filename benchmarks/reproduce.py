@@ -5,8 +5,9 @@
 same command runs again), then estimates the test NLL ``-log p(x)`` with ``k = 5000`` importance samples on
 the **full** test set (10,000 images), and writes ``benchmarks/results/reproduce/NAME.json``: the paper's
 figure, kerasae's, the epochs, the training wall-clock and CPU minutes (summed over the per-epoch log
-``history.csv``, so over every resumed part), the evaluation's own time, and the command. RESULTS.md gets
-the row (``python -m benchmarks.report`` re-renders it from the JSON files).
+``history.csv``, so over every resumed part; its learning curve goes to ``NAME.history.csv``), the evaluation's
+own time, and the command. RESULTS.md gets the row (``python -m benchmarks.report`` re-renders it from the JSON
+files).
 
 Data: dynamically binarised MNIST (a fresh Bernoulli draw of every training image each epoch); the test set
 is binarised once, with one fixed, seeded Bernoulli draw (``kerasae.data.datasets.load(..., binarize="dynamic",
@@ -36,6 +37,7 @@ RUNS = os.path.join(os.path.dirname(HERE), "runs", "reproduce")
 _MLP_1 = ["--hidden-units", "200,200", "--activation", "tanh", "--latent-dim", "50"]
 _TRAINING = ["--batch-size", "100", "--learning-rate", "2e-3", "--schedule", "burda", "--validation-split", "0"]
 _BURDA = "Burda, Grosse & Salakhutdinov (2016), Importance weighted autoencoders, Table 1"
+_RAINFORTH = "Rainforth et al. (2018), Tighter variational bounds are not necessarily better (ICML), MNIST"
 
 #: The reference entries: the ``kerasae train`` arguments, the epochs, the paper's figure and the target.
 REFERENCES = {
@@ -50,6 +52,24 @@ REFERENCES = {
         "train": ["iwae", "--dataset", "mnist", "--num-samples", "5", *_MLP_1, *_TRAINING],
         "epochs": 1500,
         "paper": 85.54, "source": _BURDA, "target": 86.3, "pythae": 86.82,
+    },
+    "miwae-mnist": {
+        "title": "MIWAE (M, K) = (8, 8), one stochastic layer (784-200-200-50, tanh)",
+        "train": ["miwae", "--dataset", "mnist", "--num-groups", "8", "--num-samples", "8", *_MLP_1, *_TRAINING],
+        "epochs": 1500,
+        "paper": 84.97, "source": _RAINFORTH, "target": 85.7, "pythae": 85.09,
+    },
+    "ciwae-mnist": {
+        "title": "CIWAE beta = 0.05, k = 64, one stochastic layer (784-200-200-50, tanh)",
+        "train": ["ciwae", "--dataset", "mnist", "--beta", "0.05", "--num-samples", "64", *_MLP_1, *_TRAINING],
+        "epochs": 1500,
+        "paper": 84.57, "source": _RAINFORTH, "target": 85.3, "pythae": 84.74,
+    },
+    "piwae-mnist": {
+        "title": "PIWAE (M, K) = (8, 8), one stochastic layer (784-200-200-50, tanh)",
+        "train": ["piwae", "--dataset", "mnist", "--num-groups", "8", "--num-samples", "8", *_MLP_1, *_TRAINING],
+        "epochs": 1500,
+        "paper": 84.46, "source": _RAINFORTH, "target": 85.0, "pythae": 84.58,
     },
     "hvae-mnist": {
         "title": "VAE, two stochastic layers (784-200-200-100, 100-100-50, tanh), k = 1",
@@ -104,6 +124,25 @@ def read_history(run):
     return len(epochs), wall, cpu
 
 
+#: The columns of a run's learning curve kept beside its result (``NAME.history.csv``).
+CURVE_COLUMNS = ("epoch", "elbo", "kl", "reconstruction_nll", "learning_rate", "epoch_seconds", "cpu_seconds")
+
+
+def save_learning_curve(name, run):
+    """Writes the run's per-epoch training ELBO, KL, learning rate and times to ``RESULTS/NAME.history.csv``
+    (the run folder is not committed); returns the file's name."""
+    with open(os.path.join(run, "history.csv")) as f:
+        rows = {int(r["epoch"]): r for r in csv.DictReader(f)}  # a resumed epoch logged twice: its last time
+    path = os.path.join(RESULTS, f"{name}.history.csv")
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(CURVE_COLUMNS)
+        for epoch in sorted(rows):
+            writer.writerow([epoch] + [f"{float(rows[epoch][c]):.6g}" for c in CURVE_COLUMNS[1:]])
+    return os.path.basename(path)
+
+
 def evaluate(run, num_samples=NLL_SAMPLES):
     """The run's test ELBO and NLL (``num_samples`` importance samples, every test image, seeded with the run's
     ``--seed``, as ``kerasae evaluate RUN --nll-samples K`` estimates it), timed."""
@@ -143,6 +182,7 @@ def reproduce(name, epochs=None, evaluate_only=False, num_samples=NLL_SAMPLES, p
         "train_command": shlex.join(train_command(name, epochs, f"runs/reproduce/{name}")),
         "date": time.strftime("%Y-%m-%d"),
     }
+    result["learning_curve"] = save_learning_curve(name, run)
     result.update(evaluate(run, num_samples))
     result["meets_target"] = None if entry["target"] is None else bool(result["test_nll"] <= entry["target"])
     os.makedirs(RESULTS, exist_ok=True)

@@ -45,7 +45,11 @@ def render_reproductions(results_dir=REPRODUCE_DIR):
           r["epochs"], f"{r['train_wall_minutes']:.1f} / {r['train_cpu_minutes']:.1f}",
           f"{r['nll_wall_seconds'] / 60:.1f} / {r['nll_cpu_seconds'] / 60:.1f}", r.get("date", "-"),
           f"`{r['command']}`"] for r in found])
-    out += ["", "Training commands:", ""] + [f"- {r['name']}: `{r['train_command']}`" for r in found]
+    out += ["", "Training commands, learning curves (per-epoch training ELBO, KL, learning rate and times, in "
+            "`benchmarks/results/reproduce/`) and what was tried:", ""]
+    out += [f"- {r['name']}: `{r['train_command']}`"
+            + (f"; learning curve `{r['learning_curve']}`" if r.get("learning_curve") else "")
+            + (f". {r['notes']}" if r.get("notes") else "") for r in found]
     return out + [""]
 
 
