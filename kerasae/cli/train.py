@@ -75,13 +75,17 @@ def run_config(args):
 
 def _differences(recorded, current, limit=6):
     """``"key was A, now B; ..."`` for the model and data options that differ ("" if none). Options only one
-    side has (another model's) are named only when nothing else differs."""
+    side has (another model's) are named only when nothing else differs; one only one side has and that is
+    unset (``None``) there, as an option added to kerasae since the backup was written, is no difference."""
     absent = "(not set)"
+
+    def value(options, key):
+        return options[key] if options.get(key) is not None else absent
 
     def listed(keys):
         keys = sorted(set(keys) - set(NOT_MODEL_OPTIONS), key=lambda k: (k != "model", k))
-        return [f"{k} was {recorded.get(k, absent)!r}, now {current.get(k, absent)!r}"
-                for k in keys if recorded.get(k, absent) != current.get(k, absent)]
+        return [f"{k} was {value(recorded, k)!r}, now {value(current, k)!r}"
+                for k in keys if value(recorded, k) != value(current, k)]
 
     found = listed(set(recorded) & set(current)) or listed(set(recorded) | set(current))
     return "; ".join(found[:limit]) + (f"; and {len(found) - limit} more" if len(found) > limit else "")

@@ -102,3 +102,19 @@ def test_resume_refuses_other_epochs_under_a_schedule(tmp_path):
     constant = argparse.Namespace(**{**vars(recorded), "schedule": "constant"})
     files.write_marker(str(backup), "backup", config=train_command.run_config(constant))
     assert train_command.check_resume(argparse.Namespace(**{**vars(constant), "epochs": 60}), str(backup)) == 5
+
+
+def test_resume_takes_a_backup_written_before_an_option_existed(tmp_path):
+    """An option added to kerasae since the backup was written, left unset now, is no difference; set, it is."""
+    from kerasae.utils import files
+
+    entry = registry.models()["vae"]
+    current = argparse.Namespace(**{**registry.option_defaults(entry), "model": "vae", "epochs": 30})
+    older = {k: v for k, v in train_command.run_config(current).items() if k != "normal_class"}
+    backup = tmp_path / ".run.backup"
+    backup.mkdir()
+    files.write_marker(str(backup), "backup", config=older)
+    (backup / "training_metadata.json").write_text('{"epoch": 5}')
+    assert train_command.check_resume(current, str(backup)) == 5
+    with pytest.raises(ValueError, match=r"normal_class was '\(not set\)', now 3"):
+        train_command.check_resume(argparse.Namespace(**{**vars(current), "normal_class": 3}), str(backup))
