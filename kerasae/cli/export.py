@@ -14,6 +14,7 @@ from kerasae.cli.registry import models
 from kerasae.cli.runs import load_data, load_model, read_config
 from kerasae.export import onnx as onnx_export
 from kerasae.export.options import (
+    ALL_FORMATS,
     DEFAULT_PARITY_SAMPLES,
     DEFAULT_REPRESENTATIVE_SAMPLES,
     DEFAULT_WEIGHT_SCALES,
@@ -48,7 +49,7 @@ def add_export_arguments(parser, formats=(*FORMATS, "all"), default_format="all"
         "--format", nargs="+", choices=formats, default=[default_format],
         help=f"artifacts to write: {', '.join(f for f in formats if f != 'all')}"
         + (f" ({onnx_export.FORMAT} needs {onnx_export.INSTALL})" if onnx_export.FORMAT in formats else "")
-        + (", or all (saved_model and tflite)" if "all" in formats else "") + f" (default: {default_format})",
+        + (f", or all ({' and '.join(ALL_FORMATS)})" if "all" in formats else "") + f" (default: {default_format})",
     )
     tflite = "tflite" in formats or "all" in formats
     if tflite:
