@@ -109,6 +109,7 @@ def common_arguments():
     t.add_argument("--batch-size", type=positive_int, default=64, help="batch size (default: 64)")
     t.add_argument("--learning-rate", type=non_negative_float, default=2e-3, help="Adam learning rate (default: 2e-3)")
     t.add_argument("--schedule", choices=("constant", "burda", "cosine"), default="constant", help="learning-rate schedule over --epochs: constant (default); burda: the IWAE paper's staircase lr*10^(-i/7) for 3^i epochs, i=0..7 (3,280 epochs), compressed to --epochs; cosine: cosine decay to 1%% of the rate")
+    t.add_argument("--schedule-epochs", type=positive_int, default=None, metavar="N", help="epochs the --schedule runs over (default: --epochs); past them its last rate holds, so a run may go on at that rate: --epochs more than N")
     t.add_argument("--early-stopping", type=positive_int, default=None, metavar="PATIENCE", help="stop when the validation ELBO (the validation loss for non-variational models) has not improved for PATIENCE epochs, keeping the best weights (default: off)")
     t.add_argument("--tensorboard", default=None, metavar="DIR", help="write TensorBoard logs (losses, learning rate, reconstructions and samples) to DIR (default: off)")
     t.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto", help="XLA compilation of the training step (default: auto: off for convolutional models on CPU only, on otherwise, as benchmarked; off under a distribution strategy)")
@@ -116,6 +117,6 @@ def common_arguments():
     t.add_argument("--seed", type=seed, default=0, help="random seed for data splits, initialisation and noise (default: 0)")
     t.add_argument("--out", default=None, help="run folder (default: runs/MODEL)")
     t.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
-    t.add_argument("--resume", action="store_true", help="back up every epoch and continue an interrupted run from its last completed epoch")
+    t.add_argument("--resume", action="store_true", help="back up every epoch and continue an interrupted run from its last completed epoch; on a finished run of the same options, train it on up to a larger --epochs (its weights, optimizer state and log)")
     t.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None, help="Keras verbosity (default: a progress bar on a terminal, one line per epoch otherwise); 2 also shows TensorFlow's own log lines")
     return parent

@@ -10,8 +10,11 @@ working directory, one of its parents, the home folder or a filesystem root.
 
 With ``--resume`` the run backs itself up every epoch in ``.NAME.backup`` beside the run folder, where the
 next ``--resume`` run of the same folder finds it. The backup records the run's options; a ``--resume`` run
-whose model or data options differ, or whose ``--epochs`` the backup has already reached, is refused. A
-finished run without ``--resume`` removes a stale backup of its folder (only one kerasae wrote).
+whose model or data options differ, whose schedule would change, or whose ``--epochs`` the backup has already
+reached, is refused. Without a backup, ``--resume`` with a larger ``--epochs`` trains a finished run of the same
+options on (its weights, optimizer state and per-epoch log; with ``--schedule-epochs``, a schedule's last rate
+holds past its end). A finished run without ``--resume`` removes a stale backup of its folder (only one kerasae
+wrote).
 
 Every check on the options and the folders runs before TensorFlow is imported.
 """
@@ -53,7 +56,9 @@ def run_folder(args):
     """The checked run folder of ``args``: ``(out, backup)``, absolute paths (see
     :func:`kerasae.utils.files.check_replaceable` for what is refused)."""
     out = os.path.abspath(args.out or os.path.join("runs", args.model))
-    files.check_replaceable(out, "run", option="--out", overwrite=getattr(args, "overwrite", False))
+    # With --resume, a finished run there may be trained on (check_resume checks it is the same run).
+    overwrite = getattr(args, "overwrite", False) or (getattr(args, "resume", False) and files.is_kerasae_folder(out, "run"))
+    files.check_replaceable(out, "run", option="--out", overwrite=overwrite)
     parent, base = os.path.split(out)
     # A fixed name, so that the next --resume run of this folder finds the backup again.
     return out, os.path.join(parent, f".{base}.backup")
@@ -91,16 +96,44 @@ def _differences(recorded, current, limit=6):
     return "; ".join(found[:limit]) + (f"; and {len(found) - limit} more" if len(found) > limit else "")
 
 
-def check_resume(args, backup):
-    """Checks a ``--resume`` run against its backup before anything runs; returns the epoch it resumes
-    from (0 without a backup).
+def schedule_epochs(options):
+    """The epochs a run's ``--schedule`` spans: its ``--schedule-epochs``, else its ``--epochs`` (``options``: a
+    recorded ``config`` dict)."""
+    return options.get("schedule_epochs") or options.get("epochs")
 
-    Refuses a backup kerasae did not write, one made with other model or data options (listing them), and
-    an ``--epochs`` the backup has already reached. A backup of kerasae's that holds no training state yet
-    is replaced.
+
+def _check_same_run(recorded, args, what, fix, filled=False):
+    """Refuses to continue ``what`` (a backup or a finished run, with the options ``recorded``) with ``args`` when
+    their model or data options differ (listing them) or when its ``--schedule`` would change midway. ``filled``:
+    ``recorded`` holds the defaults the model's builder filled in (a finished run's), which an option unset now
+    takes again."""
+    current = run_config(args)
+    if filled:
+        current = {k: v for k, v in current.items() if v is not None or k not in recorded}
+        current = {**{k: recorded[k] for k in recorded if k not in current}, **current}
+    differences = _differences(*({k: v for k, v in c.items() if k != "schedule_epochs"} for c in (recorded, current)))
+    if differences:
+        raise ValueError(f"--resume: {what} is of another run ({differences}). Fix: {fix}.")
+    spanned = schedule_epochs(recorded)
+    if recorded.get("schedule", "constant") != "constant" and spanned != schedule_epochs(current):
+        raise ValueError(
+            f"--resume: {what} runs its --schedule {recorded['schedule']} over {spanned} epochs; this run's would "
+            f"span {schedule_epochs(current)}, changing the schedule midway. Fix: pass --schedule-epochs {spanned} "
+            "(with any --epochs; past them the last rate holds), or drop --resume to train afresh."
+        )
+
+
+def check_resume(args, backup, out=None):
+    """Checks a ``--resume`` run against its backup before anything runs; returns the epoch it resumes
+    from (0 when it starts afresh).
+
+    Refuses a backup kerasae did not write, one made with other model or data options (listing them) or over
+    another schedule, and an ``--epochs`` the backup has already reached. A backup of kerasae's that holds no
+    training state yet is replaced. Without a backup, a finished run in ``out`` of the same options goes on
+    from its last epoch (:func:`_finished_epochs`).
     """
     if not os.path.lexists(backup):
-        return 0
+        return _finished_epochs(args, out) if out else 0
     marker = files.read_marker(backup) if os.path.isdir(backup) else None
     if marker is None or marker.get("kind") != "backup" or not isinstance(marker.get("config"), dict):
         raise ValueError(
@@ -110,19 +143,8 @@ def check_resume(args, backup):
     if set(os.listdir(backup)) <= {files.MARKER}:  # nothing trained yet: any options may start afresh
         files.remove(backup)
         return 0
-    differences = _differences(marker["config"], run_config(args))
-    if differences:
-        raise ValueError(
-            f"--resume: the backup {backup} is of another run ({differences}). Fix: rerun with the backed-up "
-            "options, or drop --resume to train afresh (the backup is removed when that run ends)."
-        )
-    recorded = marker["config"].get("epochs")
-    if getattr(args, "schedule", "constant") != "constant" and recorded is not None and recorded != args.epochs:
-        raise ValueError(
-            f"--resume: the backup {backup} was made with --epochs {recorded}, over which its --schedule "
-            f"{args.schedule} runs; --epochs {args.epochs} would change the schedule midway. Fix: rerun with "
-            f"--epochs {recorded}, or drop --resume to train afresh."
-        )
+    _check_same_run(marker["config"], args, f"the backup {backup}", "rerun with the backed-up options, or drop "
+                    "--resume to train afresh (the backup is removed when that run ends)")
     epoch = resume_epoch(backup)
     if epoch and args.epochs <= epoch:
         raise ValueError(
@@ -130,6 +152,49 @@ def check_resume(args, backup):
             f"none to train. Fix: pass --epochs greater than {epoch}, or drop --resume to train afresh."
         )
     return epoch
+
+
+def _finished_epochs(args, out):
+    """The epochs of the finished run in ``out`` that a ``--resume`` run without a backup continues (its weights,
+    optimizer state and per-epoch log: :func:`_backup_finished_run`): 0 when ``out`` holds no kerasae run. A run
+    of other options, or one that has reached ``--epochs``, is refused, unless ``--overwrite`` asks to replace it
+    (the run then starts afresh)."""
+    try:
+        with open(os.path.join(out, "metrics.json")) as f:
+            metrics = json.load(f)
+        config, done = metrics["config"], int(metrics["initial_epoch"]) + len(metrics["history"]["loss"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+    if not files.is_kerasae_folder(out, "run") or not isinstance(config, dict):
+        return 0
+    try:
+        _check_same_run(config, args, f"the finished run {out}", "pass its options (metrics.json's config) to "
+                        "train it on, or --overwrite to replace it, or choose another --out", filled=True)
+        if args.epochs <= done:
+            raise ValueError(
+                f"--resume: the finished run {out} has trained {done} epochs, so --epochs {args.epochs} leaves none "
+                f"to train. Fix: pass --epochs greater than {done} to train it on, or --overwrite to replace it."
+            )
+    except ValueError:
+        if getattr(args, "overwrite", False):
+            return 0
+        raise
+    return done
+
+
+def _backup_finished_run(model, out, backup, config, epochs):
+    """Writes the ``--resume`` backup of the finished run in ``out`` (``epochs`` epochs) that Keras'
+    ``BackupAndRestore`` then restores: its weights and optimizer state (from its ``model.keras``), its epoch
+    count and its per-epoch log. Through the callback's own saving, so the backup is Keras' format."""
+    import keras
+
+    model.optimizer.build(model.trainable_variables)
+    model.load_weights(os.path.join(out, "model.keras"))
+    _start_backup(backup, config)
+    shutil.copyfile(os.path.join(out, HISTORY_CSV), os.path.join(backup, HISTORY_CSV))
+    writer = keras.callbacks.BackupAndRestore(backup)
+    writer.set_model(model)
+    writer.on_epoch_end(epochs - 1)  # records `epochs` epochs done
 
 
 def _start_backup(backup, config):
@@ -152,6 +217,11 @@ def check_args(args, entry):
     names a file. Returns ``(out, backup)``."""
     check_options_apply(args, entry)
     check_normal_class(args, entry)
+    if getattr(args, "schedule_epochs", None) is not None and args.schedule == "constant":
+        raise ValueError(
+            f"--schedule-epochs {args.schedule_epochs} sets how long a --schedule runs, and this run's rate is "
+            "constant. Fix: pass --schedule burda or cosine, or drop --schedule-epochs."
+        )
     args.dataset = resolve_dataset(args.dataset)
     if getattr(args, "tensorboard", None):
         import importlib.util
@@ -234,7 +304,8 @@ def learning_rate(entry, model, data, args):
 
     if args.schedule == "constant":
         return args.learning_rate
-    return schedules.get(args.schedule, args.learning_rate, steps_per_epoch(entry, model, data, args), args.epochs)
+    return schedules.get(args.schedule, args.learning_rate, steps_per_epoch(entry, model, data, args),
+                         args.schedule_epochs or args.epochs)
 
 
 def training_callbacks(entry, model, data, args, csv_path, copy_to=None):
@@ -312,7 +383,7 @@ def train(args):
     out, _ = check_args(args, entry)  # before taking the lock: refuses without writing anything
     with files.locked(out, what=f"the run folder {out}", fix="choose another --out"):
         out, backup = run_folder(args)  # again, now that no other run can change the folder
-        initial_epoch = check_resume(args, backup) if args.resume else 0
+        initial_epoch = check_resume(args, backup, out) if args.resume else 0
         return _train(args, entry, out, backup, initial_epoch)
 
 
@@ -340,6 +411,8 @@ def _train(args, entry, out, backup, initial_epoch):
                 # Keras restores weights, optimizer state and the epoch; double_checkpoint keeps the previous
                 # backup, so a crash while writing one falls back to the one before. Last: it deletes the
                 # backup (and the log in it) when training ends.
+                if initial_epoch and not os.path.lexists(backup):
+                    _backup_finished_run(model, out, backup, config, initial_epoch)
                 _start_backup(backup, config)
                 callbacks.append(keras.callbacks.BackupAndRestore(backup, double_checkpoint=True))
                 print(f"Per-epoch log: {csv_path}")

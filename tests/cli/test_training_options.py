@@ -3,6 +3,7 @@ log ``history.csv`` every run folder holds."""
 
 import argparse
 import csv
+import json
 
 import keras
 import pytest
@@ -96,8 +97,10 @@ def test_resume_refuses_other_epochs_under_a_schedule(tmp_path):
     files.write_marker(str(backup), "backup", config=train_command.run_config(recorded))
     (backup / "training_metadata.json").write_text('{"epoch": 5}')
     longer = argparse.Namespace(**{**vars(recorded), "epochs": 60})
-    with pytest.raises(ValueError, match=r"made with --epochs 30, over which its --schedule burda runs"):
+    with pytest.raises(ValueError, match=r"runs its --schedule burda over 30 epochs; this run's would span 60"):
         train_command.check_resume(longer, str(backup))
+    # The same schedule over longer training: its last rate holds past epoch 30.
+    assert train_command.check_resume(argparse.Namespace(**{**vars(longer), "schedule_epochs": 30}), str(backup)) == 5
     assert train_command.check_resume(recorded, str(backup)) == 5
     constant = argparse.Namespace(**{**vars(recorded), "schedule": "constant"})
     files.write_marker(str(backup), "backup", config=train_command.run_config(constant))
@@ -118,3 +121,51 @@ def test_resume_takes_a_backup_written_before_an_option_existed(tmp_path):
     assert train_command.check_resume(current, str(backup)) == 5
     with pytest.raises(ValueError, match=r"normal_class was '\(not set\)', now 3"):
         train_command.check_resume(argparse.Namespace(**{**vars(current), "normal_class": 3}), str(backup))
+
+
+def test_resume_trains_a_finished_run_on(tmp_path, capsys):
+    """``--resume`` with a larger ``--epochs`` continues a finished run: its weights, optimizer state (the schedule
+    goes on from its step) and per-epoch log; a schedule keeps its span with ``--schedule-epochs``."""
+    out = tmp_path / "run"
+    base = ["train", "vae", "--batch-size", "64", "--learning-rate", "1e-2", "--schedule", "cosine", "--out",
+            str(out), "--verbose", "0"]
+    assert cli.main(base + ["--epochs", "2"]) == 0
+    first = (out / "model.keras").read_bytes()
+    # Five epochs would stretch the cosine over five: refused, nothing touched.
+    assert cli.main(base + ["--epochs", "5", "--resume"]) == 2
+    assert "runs its --schedule cosine over 2 epochs; this run's would span 5" in capsys.readouterr().err
+    assert (out / "model.keras").read_bytes() == first and sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert cli.main(base + ["--epochs", "4", "--schedule-epochs", "2", "--resume"]) == 0
+    assert "Resuming from epoch 2 of 4" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["initial_epoch"] == 2 and len(metrics["history"]["loss"]) == 2
+    assert [int(r["epoch"]) for r in _rows(out / "history.csv")] == [0, 1, 2, 3]
+    steps = len(train_command.models()["vae"].make_pipeline(None, _digits(), "train", 64))
+    model = keras.saving.load_model(out / "model.keras")
+    assert int(model.optimizer.iterations.numpy()) == 4 * steps
+    # Past its two epochs the cosine holds its last rate (1% of the initial one).
+    assert [float(r) for r in metrics["history"]["learning_rate"]] == pytest.approx([1e-4, 1e-4], rel=1e-4)
+    assert not (tmp_path / ".run.backup").exists()
+
+
+def test_resume_of_a_finished_run_with_other_options(tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["train", "autoencoder", "--batch-size", "64", "--out", str(out), "--verbose", "0", "--resume"]
+    assert cli.main(base + ["--epochs", "2"]) == 0
+    first = (out / "model.keras").read_bytes()
+    assert cli.main(base + ["--epochs", "3", "--latent-dim", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "the finished run" in err and "latent_dim was 8, now 4" in err and len(err.splitlines()) == 1
+    assert cli.main(base + ["--epochs", "2"]) == 2
+    assert "has trained 2 epochs, so --epochs 2 leaves none" in capsys.readouterr().err
+    assert (out / "model.keras").read_bytes() == first
+    # --overwrite replaces a run it cannot continue: trained afresh.
+    assert cli.main(base + ["--epochs", "3", "--latent-dim", "4", "--overwrite"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["initial_epoch"] == 0
+
+
+def test_schedule_epochs_needs_a_schedule(tmp_path, capsys):
+    assert cli.main(["train", "vae", "--schedule-epochs", "3", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--schedule-epochs 3 sets how long a --schedule runs" in err and len(err.splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
