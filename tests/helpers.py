@@ -113,6 +113,20 @@ def _assert_outputs_close(actual, expected, atol, where="output"):
         np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), atol=atol, err_msg=where)
 
 
+def trained_autoencoder(data, latent_dim, epochs=2):
+    """A small MLP autoencoder (hidden width 32) fitted ``epochs`` epochs on ``data``'s training split."""
+    model = compile_model(kerasae.Autoencoder(*kerasae.networks.mlp(data.input_shape, latent_dim, hidden_units=(32,))))
+    model.fit(data.x_train, epochs=epochs, batch_size=64, verbose=0)
+    return model
+
+
+def trained_vae(data, latent_dim, epochs=2, **create):
+    """``kerasae.VAE.create(data.input_shape, latent_dim, **create)`` fitted ``epochs`` epochs on ``data``."""
+    model = compile_model(kerasae.VAE.create(data.input_shape, latent_dim, **create))
+    model.fit(data.x_train, epochs=epochs, batch_size=64, verbose=0)
+    return model
+
+
 def mean_image_mse(x_train, x_test):
     """MSE of predicting the mean training image for every test example."""
     return float(np.mean((x_test - x_train.mean(axis=0)) ** 2))

@@ -13,6 +13,7 @@ from kerasae.cli.arguments import non_negative_float, positive_int
 from kerasae.cli.registry import models
 from kerasae.cli.runs import load_data, load_model, read_config
 from kerasae.export import onnx as onnx_export
+from kerasae.export import tflm
 from kerasae.export.options import (
     ALL_FORMATS,
     DEFAULT_PARITY_SAMPLES,
@@ -28,7 +29,8 @@ from kerasae.export.options import (
 
 def add_parser(commands):
     """Adds ``export`` to the ``commands`` sub-parsers."""
-    export = commands.add_parser("export", help="export a run folder or .keras file to SavedModel / TFLite / ONNX")
+    export = commands.add_parser(
+        "export", help="export a run folder or .keras file to SavedModel / TFLite / ONNX / TFLite Micro")
     return add_export_arguments(export)
 
 
@@ -49,6 +51,8 @@ def add_export_arguments(parser, formats=(*FORMATS, "all"), default_format="all"
         "--format", nargs="+", choices=formats, default=[default_format],
         help=f"artifacts to write: {', '.join(f for f in formats if f != 'all')}"
         + (f" ({onnx_export.FORMAT} needs {onnx_export.INSTALL})" if onnx_export.FORMAT in formats else "")
+        + (f" ({tflm.FORMAT}: TFLite Micro, full int8, encoder and decoder only; needs {tflm.INSTALL})"
+           if tflm.FORMAT in formats else "")
         + (f", or all ({' and '.join(ALL_FORMATS)})" if "all" in formats else "") + f" (default: {default_format})",
     )
     tflite = "tflite" in formats or "all" in formats
@@ -57,7 +61,8 @@ def add_export_arguments(parser, formats=(*FORMATS, "all"), default_format="all"
             "--quantize", nargs="+", choices=(*QUANTIZATIONS, "all"), default=["none"],
             help="TFLite quantisation modes: none (float32), float16, dynamic (int8 weights), int8 (full integer), all (default: none)",
         )
-    parser.add_argument("--part", nargs="+", choices=(*PARTS, "all"), default=["full"], help="full model, encoder, decoder, or all (default: full)")
+    parser.add_argument("--part", nargs="+", choices=(*PARTS, "all"), default=None,
+                        help="full model, encoder, decoder, or all (default: full; encoder and decoder for --format tflm)")
     parser.add_argument("--out", default=None, help="destination folder (default: RUN_DIR/export, or MODEL_export beside a .keras file)")
     parser.add_argument("--dataset", default=None, help="data for the parity check and int8 calibration (default: the run's data set, else digits)")
     parser.add_argument("--tolerance", type=non_negative_float, default=None, help="relative parity tolerance for every artifact (default: per mode, see kerasae.export)")
@@ -144,6 +149,9 @@ def export_from_args(args):
     formats = [args.format] if isinstance(args.format, str) else list(args.format)
     if onnx_export.FORMAT in formats:  # before loading anything: a missing optional package is one line
         onnx_export.require()
+    if tflm.FORMAT in formats:
+        tflm.require()
+    parts = args.part or (list(tflm.PARTS) if formats == [tflm.FORMAT] else ["full"])
     model, config, default_out = load_source(args.source)
     data, binarize, seed = _data(args, config, input_shape_of(model))
     preprocessing = {"scaling": args.scaling or "float32 in [0, 1], as kerasae.datasets.load returns", "binarization": binarize}
@@ -164,7 +172,7 @@ def export_from_args(args):
         args.out or default_out,
         formats=formats,
         quantize=args.quantize,
-        parts=args.part,
+        parts=parts,
         parity_data=parity_data,
         representative_data=representative_data,
         preprocessing=preprocessing,
@@ -181,4 +189,10 @@ def export_from_args(args):
     for r in results:
         error, tolerance = ("unchecked", "-") if r.parity is None else (f"{r.max_rel_error:.2e}", f"{r.tolerance:g}")
         print(f"| {r.path} | {', '.join(r.signatures)} | {r.size_bytes / 1024:.1f} | {error} | {tolerance} |")
+    for r in results:
+        if r.format == tflm.FORMAT:
+            d = r.details
+            print(f"TFLite Micro {r.part}: model {d['model_bytes']} bytes; tensor arena {d['arena_bytes']} bytes measured, "
+                  f"{d['arena_recommended_bytes']} recommended ({os.path.join(r.path, d['files']['header'])}); "
+                  f"ops to register: {', '.join(d['op_resolver'])}")
     return results

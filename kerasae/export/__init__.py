@@ -1,4 +1,5 @@
-"""Export trained kerasae models to SavedModel, TFLite and ONNX, each artifact checked for parity with Keras.
+"""Export trained kerasae models to SavedModel, TFLite, ONNX and TFLite Micro, each artifact checked for parity
+with Keras.
 
 The public entry point is :func:`export` (in :mod:`kerasae.export.api`); ``kerasae export`` and the
 scripts in the repository's ``export/`` folder call it. Names load on first use, so that
@@ -12,6 +13,10 @@ scripts in the repository's ``export/`` folder call it. Names load on first use,
   :func:`run_tflite`;
 * :mod:`~kerasae.export.onnx`: ONNX files (one per signature, through tf2onnx; the optional ``kerasae[onnx]``)
   and :func:`run_onnx`;
+* :mod:`~kerasae.export.tflm`: TFLite Micro files of the encoder and decoder (full int8, batch 1) with their C
+  arrays and measured tensor arena (the optional ``kerasae[tflm]``), and :func:`run_tflm`;
+* :mod:`~kerasae.export.c_files`: the C source and header of a TFLite Micro export;
+* :mod:`~kerasae.export.formats`: how each format is written and checked (the table :func:`export` dispatches on);
 * :mod:`~kerasae.export.parity`: the parity gate and its default tolerances;
 * :mod:`~kerasae.export.precision`: float32 rebuilds of models trained in mixed precision;
 * :mod:`~kerasae.export.metadata`: the JSON file beside each artifact;
@@ -29,6 +34,7 @@ _NAMES = {
     "kerasae.export.parity": ("ParityError",),
     "kerasae.export.tflite": ("run_tflite",),
     "kerasae.export.onnx": ("MissingPackageError", "run_onnx"),
+    "kerasae.export.tflm": ("run_tflm",),
     "kerasae.export.metadata": ("metadata_path",),
 }
 _MODULE_OF = {name: module for module, names in _NAMES.items() for name in names}

@@ -1,4 +1,5 @@
-"""Export trained autoencoders to SavedModel (servers, TF-Hub style reuse), TFLite / LiteRT (devices) and ONNX.
+"""Export trained autoencoders to SavedModel (servers, TF-Hub style reuse), TFLite / LiteRT (devices), ONNX and
+TFLite Micro (microcontrollers).
 
 Every export is checked before it is kept: each signature runs on held-out inputs both in Keras and in the
 exported artifact, the errors are written to a JSON file beside the artifact, and an artifact whose error
@@ -6,8 +7,8 @@ exceeds its tolerance raises :class:`~kerasae.export.parity.ParityError` and lea
 atomic (:class:`kerasae.utils.files.Staging`): artifacts are built in a private temporary folder in the
 destination's parent and renamed into place only when every artifact of the call has passed, so a failed export
 never leaves a half-written artifact and never destroys what was already at the destination. The signatures,
-TFLite and ONNX conversions, parity tolerances and metadata are described in their own modules (see
-:mod:`kerasae.export`).
+TFLite, ONNX and TFLite Micro conversions, parity tolerances and metadata are described in their own modules (see
+:mod:`kerasae.export`); how each format is written and checked is :mod:`kerasae.export.formats`.
 
 Example:
     >>> data = kerasae.datasets.load("digits")
@@ -40,12 +41,12 @@ And on a device, with LiteRT:
 import dataclasses
 import math
 import os
-import shutil
 
 import numpy as np
 
 from kerasae.data.checks import check_array
-from kerasae.export import metadata, parity, precision, signatures, tflite
+from kerasae.export import formats as export_formats
+from kerasae.export import metadata, parity, precision, signatures, tflite, tflm
 from kerasae.export import onnx as onnx_export
 from kerasae.export.metadata import metadata_path
 from kerasae.export.options import (
@@ -79,16 +80,19 @@ class ExportResult:
     """One written artifact.
 
     Attributes:
-        path: The SavedModel folder, the ``.tflite`` file or the ONNX folder (one ``.onnx`` file per signature).
+        path: The SavedModel folder, the ``.tflite`` file, the ONNX folder (one ``.onnx`` file per signature) or
+            the TFLite Micro folder (``.tflite`` file, C source and header).
         metadata_path: The JSON file beside it.
-        format: ``"saved_model"``, ``"tflite"`` or ``"onnx"``.
+        format: ``"saved_model"``, ``"tflite"``, ``"onnx"`` or ``"tflm"``.
         part: ``"full"``, ``"encoder"`` or ``"decoder"``.
-        quantization: The TFLite quantisation mode (``"none"`` for SavedModels and ONNX).
+        quantization: The TFLite quantisation mode (``"none"`` for SavedModels and ONNX, ``"int8"`` for TFLite Micro).
         signatures: Names of the signatures in the artifact.
         parity: ``{signature: {output: {"max_abs_error": ..., "max_rel_error": ...}}}``, or None when parity
             was not checked (``check_parity=False``).
         tolerance: The relative-error tolerance it passed (None when not checked).
         size_bytes: Size on disk.
+        details: The format's own metadata key (``metadata[format]``): for ``"tflm"`` the arena sizes, ops and
+            files (:func:`kerasae.export.tflm.describe`), for ``"onnx"`` the converter's versions; else empty.
     """
 
     path: str
@@ -100,6 +104,7 @@ class ExportResult:
     parity: dict
     tolerance: float
     size_bytes: int
+    details: dict = dataclasses.field(default_factory=dict)
 
     @property
     def max_rel_error(self):
@@ -111,9 +116,10 @@ class ExportResult:
 
 
 def artifact_name(fmt, part="full", quantization="none"):
-    """The file name :func:`export` gives an artifact: ``encoder_saved_model``, ``model_int8.tflite``, ``onnx``..."""
+    """The file name :func:`export` gives an artifact: ``encoder_saved_model``, ``model_int8.tflite``, ``onnx``,
+    ``decoder_tflm``..."""
     prefix = "model" if part == "full" else part
-    if fmt in ("saved_model", onnx_export.FORMAT):
+    if fmt in ("saved_model", onnx_export.FORMAT, tflm.FORMAT):
         return fmt if part == "full" else f"{part}_{fmt}"
     return f"{prefix}_{'float32' if quantization == 'none' else quantization}.tflite"
 
@@ -146,15 +152,21 @@ class _Options:
     preprocessing: dict
 
     @property
-    def calibrates(self):
-        """Whether an int8 TFLite file is asked for (it needs representative data)."""
+    def int8_tflite(self):
+        """Whether an int8 TFLite file is asked for."""
         return "tflite" in self.formats and "int8" in self.quantize
 
-    def artifacts(self):
+    @property
+    def calibrates(self):
+        """Whether an int8 TFLite or a TFLite Micro file is asked for (they need representative data)."""
+        return self.int8_tflite or tflm.FORMAT in self.formats
+
+    def artifacts(self, part="full"):
         """``(format, quantization)`` of every artifact of one part, SavedModel first."""
         found = [("saved_model", "none")] if "saved_model" in self.formats else []
         found += [("tflite", q) for q in self.quantize] if "tflite" in self.formats else []
-        return found + ([(onnx_export.FORMAT, "none")] if onnx_export.FORMAT in self.formats else [])
+        found += [(onnx_export.FORMAT, "none")] if onnx_export.FORMAT in self.formats else []
+        return found + ([(tflm.FORMAT, "int8")] if tflm.FORMAT in self.formats and part in tflm.PARTS else [])
 
     def name(self, fmt, part, quantization):
         return self.names.get((fmt, part, quantization)) or artifact_name(fmt, part, quantization)
@@ -176,9 +188,11 @@ def _check_options(formats, quantize, parts, tolerance, int8_io, weight_scales, 
         names=dict(names or {}),
         preprocessing=dict(preprocessing or {}),
     )
-    if options.int8_io and not options.calibrates:
-        raise ValueError("int8_io=True applies to quantize='int8' TFLite files only. Fix: add 'int8' to quantize.")
-    for fmt, q in options.artifacts():
+    if options.int8_io and not options.int8_tflite:
+        raise ValueError("int8_io=True applies to quantize='int8' TFLite files only (TFLite Micro files are int8 "
+                         "throughout). Fix: add 'int8' to quantize.")
+    tflm.check_parts(options.parts, options.formats)
+    for fmt, q in options.artifacts(tflm.PARTS[0]):
         options.tolerance_of(fmt, q)  # raises for a negative or non-numeric tolerance
     return options
 
@@ -306,49 +320,29 @@ def _export_part(job, part):
         job.model, part, shape, signatures.code_size(job.table), code_outputs, k, job.options.preprocessing, job.policy
     )
     results, moves = [], []
-    for fmt, q in job.options.artifacts():
-        name = job.options.name(fmt, part, q)
+    for fmt, q in job.options.artifacts(part):
+        name, handler = job.options.name(fmt, part, q), export_formats.TABLE[fmt]
         staged, tolerance = job.staging.path(name), job.options.tolerance_of(fmt, q, job.policy)
-        if fmt == "saved_model":
-            shutil.copytree(saved_model, staged)
-        elif fmt == onnx_export.FORMAT:
-            onnx_export.write(saved_model, chosen, staged, part)
-        else:
-            _write_tflite(job, saved_model, chosen, part, q, staged, name)
-        if not checked:
-            report, tolerance, exported = None, None, parity.signature_names(staged, fmt)
-        elif fmt == "saved_model":
-            report, exported = parity.parity_saved_model(staged, chosen, reference, job.inputs, shape)
-        elif fmt == onnx_export.FORMAT:
-            report, exported = parity.parity_onnx(staged, chosen, reference, job.inputs, shape)
-        else:
-            report, exported = parity.parity_tflite(staged, chosen, reference, job.inputs)
+        own = handler.write(job, saved_model, chosen, part, q, staged, name)
         if checked:
+            report, exported = handler.check(staged, chosen, reference, job.inputs, shape)
             parity.gate(report, tolerance, f"The {fmt} export {name!r}")
-        int8_io = job.options.int8_io and q == "int8"
+        else:
+            report, tolerance, exported = None, None, handler.names(staged)
+        int8_io = fmt == tflm.FORMAT or (job.options.int8_io and q == "int8")
         meta = metadata.artifact_metadata(
             common, fmt=fmt, name=name, quantization=q, int8_io=int8_io, weight_scales=job.options.weight_scales,
             signatures=chosen, exported=exported, size=metadata.size_bytes(staged),
             parity=metadata.parity_record(report, tolerance, 0 if not checked else len(job.inputs["x"]), job.policy),
+            own=own,
         )
         staged_meta = job.staging.path(os.path.basename(metadata.metadata_path(name)))
         metadata.write_metadata(staged_meta, meta)
         final = os.path.join(job.out_dir, name)
         moves += [(staged, final), (staged_meta, metadata.metadata_path(final))]
         results.append(ExportResult(final, metadata.metadata_path(final), fmt, part, q, sorted(exported), report,
-                                    tolerance, meta["size_bytes"]))
+                                    tolerance, meta["size_bytes"], meta.get(fmt, {})))
     return results, moves
-
-
-def _write_tflite(job, saved_model, chosen, part, quantization, path, name):
-    """Converts the staged SavedModel of one part to a TFLite file at ``path``, once its weights match its label."""
-    int8 = quantization == "int8"
-    representative = tflite.representative_dataset(chosen, job.calibration) if int8 else None
-    content = tflite.convert(saved_model, chosen, quantization, representative, job.options.int8_io and int8, part,
-                             job.options.weight_scales)
-    tflite.check_weights(content, quantization, f"The TFLite file {name!r} of the {part} model")
-    with open(path, "wb") as f:
-        f.write(content)
 
 
 def export(
@@ -369,7 +363,9 @@ def export(
             a conditional one such as :class:`kerasae.CVAE` takes ``condition`` in every signature.
         out_dir: Destination folder (created if needed).
         formats: ``"saved_model"``, ``"tflite"``, ``"onnx"`` (:mod:`kerasae.export.onnx`, needs
-            ``pip install "kerasae[onnx]"``), a list of them, or ``"all"`` (SavedModel and TFLite).
+            ``pip install "kerasae[onnx]"``), ``"tflm"`` (TFLite Micro, full int8, the ``"encoder"`` and
+            ``"decoder"`` parts only: :mod:`kerasae.export.tflm`, needs ``pip install "kerasae[tflm]"``), a list
+            of them, or ``"all"`` (SavedModel and TFLite).
         quantize: TFLite quantisation modes: ``"none"`` (float32), ``"float16"``, ``"dynamic"`` (int8
             weights), ``"int8"`` (full integer, calibrated on ``representative_data``), a list, or ``"all"``.
         parts: ``"full"``, ``"encoder"``, ``"decoder"``, a list, or ``"all"``.
@@ -378,7 +374,7 @@ def export(
             ``(x, condition)`` with one-hot conditions ``(n, num_classes)``. Required.
         representative_data: Training inputs for int8 calibration (``representative_samples`` rows); for a
             conditional model ``(x, condition)``, or ``x`` alone to calibrate on one-hot conditions of
-            random classes. Required for ``"int8"``.
+            random classes. Required for ``"int8"`` and ``"tflm"``.
         preprocessing: What the inputs must go through before ``encode``, recorded in the metadata, e.g.
             ``{"scaling": "x / 255 to [0, 1]", "binarization": "static", "threshold": 0.5}``.
         tolerance: Relative-error tolerance: ``None`` for :data:`TOLERANCES`, a float for every artifact,
@@ -408,7 +404,8 @@ def export(
 
     Raises:
         ParityError: if an artifact's outputs differ from Keras's beyond the tolerance.
-        MissingPackageError: for ``"onnx"`` without tf2onnx, onnx or onnxruntime (also a ``ValueError``).
+        MissingPackageError: for ``"onnx"`` without tf2onnx, onnx or onnxruntime, or ``"tflm"`` without
+            tflite-micro (also a ``ValueError``).
         ValueError: for a model that is not a kerasae model, unknown formats, modes or parts, missing or
             mis-shaped data, too little calibration data, or a TFLite file whose weights do not match its mode.
 
@@ -418,8 +415,7 @@ def export(
     """
     reference_table = signatures.signature_table(model)  # refuses a model that is not a kerasae model
     options = _check_options(formats, quantize, parts, tolerance, int8_io, weight_scales, seed, names, preprocessing)
-    if onnx_export.FORMAT in options.formats:
-        onnx_export.require()
+    export_formats.require(options.formats)
     if not isinstance(check_parity, (bool, np.bool_)):
         raise ValueError(f"Expected check_parity to be True or False. Received: check_parity={check_parity!r}")
     check_parity = bool(check_parity)

@@ -6,9 +6,12 @@ Keys: ``model_class``, ``part``, ``input_shape``, ``code_size``, ``code_outputs`
 conditional model, else None), ``dtype_policy`` (what the artifact computes in: always ``"float32"``),
 ``trained_dtype_policy`` (the model's, e.g. ``"mixed_float16"``), ``versions``, ``format``, ``artifact``,
 ``quantization``, ``int8_io``, ``weight_scales``, ``signatures``, ``inputs`` (by signature), ``parity``,
-``size_bytes``, ``created``, and ``notes`` where a signature was left out. An ONNX export also has ``files``
-(``{signature: file name}`` in its folder) and ``onnx`` (the opset, the versions of tf2onnx, onnx and
+``size_bytes``, ``created``, and ``notes`` where a signature (or output) was left out. An ONNX export also has
+``files`` (``{signature: file name}`` in its folder) and ``onnx`` (the opset, the versions of tf2onnx, onnx and
 onnxruntime, and the execution providers its parity was checked on: :func:`kerasae.export.onnx.converter_info`).
+A TFLite Micro export has ``tflm`` (:func:`kerasae.export.tflm.describe`: its files, C array name, model and
+tensor-arena bytes, ops and op-resolver calls, inputs' and outputs' quantisation, the tflite-micro version) and
+``left_out_outputs`` in it.
 
 ``parity`` (:func:`parity_record`): ``status`` (``"passed"``, or ``"unchecked"`` when the export was asked
 not to check), ``metric``, ``tolerance``, ``num_samples``, ``errors`` (of every output) and
@@ -73,13 +76,15 @@ def parity_record(errors, tolerance, num_samples, reference_dtype_policy):
 
 
 def artifact_metadata(common, *, fmt, name, quantization, int8_io, weight_scales, signatures, exported, parity,
-                      size):
+                      size, own=None):
     """One artifact's metadata: ``common`` (:func:`part_metadata`) and its own keys.
 
     Args:
         signatures: The ``(name, ExportSignature)`` pairs asked for.
         exported: The signature names the artifact has.
         parity: Its :func:`parity_record`.
+        own: The keys its format adds (:mod:`kerasae.export.formats`): ONNX's ``files`` and ``onnx``, TFLite
+            Micro's ``tflm`` and ``notes``.
     """
     meta = {
         **common,
@@ -94,9 +99,7 @@ def artifact_metadata(common, *, fmt, name, quantization, int8_io, weight_scales
         "size_bytes": size,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-    if fmt == onnx_export.FORMAT:
-        meta["files"] = {n: onnx_export.file_name(n) for n in sorted(exported)}
-        meta["onnx"] = onnx_export.converter_info()
+    meta.update(own or {})
     left_out = [n for n, sig in signatures if sig.random and n not in exported]
     if fmt in ("tflite", onnx_export.FORMAT) and left_out:
         where = "TFLite files" if fmt == "tflite" else "this ONNX export"

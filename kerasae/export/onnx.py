@@ -28,7 +28,6 @@ Example:
     >>> (codes,) = session.run(["code"], {"x": x})
 """
 
-import importlib
 import importlib.metadata
 import os
 import warnings
@@ -36,6 +35,8 @@ import warnings
 import numpy as np
 
 from kerasae.export.options import TOLERANCES
+from kerasae.utils import packages
+from kerasae.utils.packages import MissingPackageError  # noqa: F401 - raised by require; kerasae.export's name
 
 #: The format's name in ``export(formats=...)`` and ``kerasae export --format``.
 FORMAT = "onnx"
@@ -56,29 +57,13 @@ _DTYPES = {"tensor(float)": "float32", "tensor(int32)": "int32", "tensor(int64)"
 RANDOM_OPS = ("RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial", "Bernoulli")
 
 
-class MissingPackageError(ImportError, ValueError):
-    """An optional package an export needs is not installed.
-
-    An ``ImportError``, and a ``ValueError`` too (a request this installation cannot serve), so that the
-    ``kerasae`` command reports it on one line with exit status 2.
-    """
-
-
 def require():
     """Imports the packages of an ONNX export.
 
     Raises:
         MissingPackageError: naming the package that is missing (or fails to import) and the fix.
     """
-    for module in PACKAGES:
-        try:
-            importlib.import_module(module)
-        except Exception as err:  # noqa: BLE001 - missing, or broken by its dependencies
-            reason = " ".join(f"{type(err).__name__}: {err}".split())[:300]
-            raise MissingPackageError(
-                f"ONNX export needs the optional packages {', '.join(PACKAGES[:-1])} and {PACKAGES[-1]}; {module} "
-                f"cannot be imported ({reason}). Nothing was written. Fix: {INSTALL}", name=module,
-            ) from err
+    packages.require(PACKAGES, "ONNX export", INSTALL)
 
 
 def file_name(signature):

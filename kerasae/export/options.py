@@ -1,8 +1,9 @@
 """What an export can be asked for, and its defaults: plain data, importable without TensorFlow (the CLI
 builds ``kerasae export --help`` from it)."""
 
-#: Export formats (``"onnx"`` needs the optional ``kerasae[onnx]``, :mod:`kerasae.export.onnx`).
-FORMATS = ("saved_model", "tflite", "onnx")
+#: Export formats (``"onnx"`` needs the optional ``kerasae[onnx]``, :mod:`kerasae.export.onnx`; ``"tflm"``, TFLite
+#: Micro files of the encoder and decoder, ``kerasae[tflm]``, :mod:`kerasae.export.tflm`).
+FORMATS = ("saved_model", "tflite", "onnx", "tflm")
 #: What ``formats="all"`` exports: the formats that need no optional package.
 ALL_FORMATS = ("saved_model", "tflite")
 #: TFLite quantisation modes.
@@ -17,7 +18,8 @@ DEFAULT_WEIGHT_SCALES = "per_tensor"
 DEFAULT_PARITY_SAMPLES = 64
 DEFAULT_REPRESENTATIVE_SAMPLES = 1000
 #: Default tolerance on the relative parity error of each output, per artifact.
-TOLERANCES = {"saved_model": 1e-5, "onnx": 1e-4, "none": 1e-4, "float16": 5e-3, "dynamic": 5e-2, "int8": 0.08}
+TOLERANCES = {"saved_model": 1e-5, "onnx": 1e-4, "none": 1e-4, "float16": 5e-3, "dynamic": 5e-2, "int8": 0.08,
+              "tflm": 0.08}
 #: Signatures that need random ops and are left out of TFLite files.
 RANDOM_SIGNATURES = ("sample",)
 #: Name of the extra input of a conditional model's signatures (one-hot rows, ``(batch, num_classes)``).

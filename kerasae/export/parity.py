@@ -19,11 +19,13 @@ TFLite ``int8``        8e-2        int8 weights and activations, 256 levels per 
                                    the representative data; with ``int8_io`` the inputs and outputs
                                    are int8 too, which adds one input and one output rounding
 ONNX                   1e-4        float32; ONNX Runtime's kernels may sum in another order
+TFLite Micro           8e-2        int8 throughout, inputs and outputs too (as TFLite ``int8`` with
+                                   ``int8_io``), run by TFLite Micro's own kernels
 ====================== =========== =================================================================
 
 Each tolerance leaves a margin over the errors measured on small trained models of every family, recorded in
 benchmarks/RESULTS.md ("TFLite export"). Override them with ``tolerance=`` (a float, or a dict by
-``"saved_model"``, ``"onnx"`` or TFLite mode). A model trained in mixed precision is exported in float32 and
+``"saved_model"``, ``"onnx"``, ``"tflm"`` or TFLite mode). A model trained in mixed precision is exported in float32 and
 compared with the model as trained, so its default tolerances are at least those of its training precision
 (:data:`~kerasae.export.options.PRECISION_TOLERANCES`, see :mod:`kerasae.export.precision`).
 
@@ -52,7 +54,7 @@ class ParityError(ValueError):
 
 
 def tolerance_for(tolerances, key, floor=0.0):
-    """The tolerance of one artifact (``key``: ``"saved_model"``, ``"onnx"`` or a TFLite quantisation mode) from
+    """The tolerance of one artifact (``key``: ``"saved_model"``, ``"onnx"``, ``"tflm"`` or a TFLite mode) from
     ``tolerance=``.
 
     A default tolerance is at least ``floor`` (that of a model trained in mixed precision,

@@ -21,23 +21,17 @@ from kerasae import export as ex
 from kerasae.cli import main as cli
 from kerasae.export import onnx as onnx_export
 from kerasae.export import parity
-from helpers import one_line, snapshot
+from helpers import one_line, snapshot, trained_autoencoder, trained_vae
 
 LATENT = 4
 
 
 def _autoencoder(data):
-    model = kerasae.Autoencoder(*kerasae.networks.mlp((64,), LATENT, hidden_units=(32,)))
-    model.compile(optimizer=keras.optimizers.Adam(3e-3))
-    model.fit(data.x_train, epochs=2, batch_size=64, verbose=0)
-    return model
+    return trained_autoencoder(data, LATENT)
 
 
 def _vae(data):
-    model = kerasae.VAE.create((64,), LATENT)
-    model.compile(optimizer=keras.optimizers.Adam(3e-3))
-    model.fit(data.x_train, epochs=2, batch_size=64, verbose=0)
-    return model
+    return trained_vae(data, LATENT)
 
 
 def _cvae(data):
@@ -294,15 +288,6 @@ def test_missing_package_is_one_line_and_writes_nothing(small, digits, tmp_path,
 
 
 # ==================================================================================================== CLI
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """``kerasae train autoencoder --epochs 1 --out DIR``: a tiny run folder."""
-    folder = tmp_path_factory.mktemp("cli") / "run"
-    assert cli.main(["train", "autoencoder", "--epochs", "1", "--latent-dim", str(LATENT), "--out", str(folder),
-                     "--verbose", "0"]) == 0
-    return folder
-
-
 def test_cli_exports_onnx_end_to_end(trained_run, capsys):
     capsys.readouterr()
     assert cli.main(["export", str(trained_run), "--format", "onnx"]) == 0
