@@ -289,7 +289,7 @@ def test_no_measured_figure_in_docstrings():
 
 # ================================================================================ (f) registration
 #: Public base classes that are never instantiated themselves (each must have a registered subclass).
-ABSTRACT_BASES = {"kerasae.layers.distributions.DistributionLayer"}
+ABSTRACT_BASES = {"kerasae.layers.distributions.DistributionLayer", "kerasae.layers.priors.Prior"}
 
 
 def public_keras_classes():

@@ -1,2 +1,3 @@
 """Keras 3 layers: distribution layers that return ``tfp.distributions`` objects
-(:mod:`~kerasae.layers.distributions`) and input corruptions (:mod:`~kerasae.layers.corruption`)."""
+(:mod:`~kerasae.layers.distributions`), the VAE's priors (:mod:`~kerasae.layers.priors`: standard normal, mixture
+of Gaussians, VampPrior) and input corruptions (:mod:`~kerasae.layers.corruption`)."""

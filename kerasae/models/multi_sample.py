@@ -173,8 +173,8 @@ class PIWAE(MIWAE):
 
     two gradients of one forward pass, applied as one optimizer step. ``phi`` are the variables of the
     networks named in ``inference_networks`` (the encoder and the posterior layer), ``theta`` those of
-    ``generative_networks`` (the decoder and the likelihood layer, a learned scale included); the two must
-    hold every trainable variable, none twice. The reported ``loss`` is ``-L_{MK}`` (the generative network's
+    ``generative_networks`` (the decoder, the likelihood layer, a learned scale included, and the prior); the
+    two must hold every trainable variable, none twice. The reported ``loss`` is ``-L_{MK}`` (the generative network's
     objective, comparable with an IWAE of ``M K`` samples); ``miwae_bound`` is the inference network's.
     ``M = 1`` trains exactly as the IWAE with ``K`` samples. Metrics: ``loss``, ``iwae_bound``,
     ``miwae_bound``, and the diagnostics ``reconstruction_nll``, ``kl`` and ``elbo``.
@@ -203,7 +203,7 @@ class PIWAE(MIWAE):
     inference_objective_term = "miwae_bound"
     #: Attributes holding the inference network ``q(z|x)``, and the generative network ``p(x|z)``.
     inference_networks = ("encoder", "posterior_layer")
-    generative_networks = ("decoder", "likelihood_layer")
+    generative_networks = ("decoder", "likelihood_layer", "prior_layer")
 
     def variable_groups(self):
         """``(inference, generative)``: the model's trainable variables split by the networks that hold them

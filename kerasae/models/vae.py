@@ -2,8 +2,9 @@
 (:mod:`~kerasae.models.cvae`) build.
 
 The encoder network outputs the parameters of the approximate posterior ``q(z|x)`` (a diagonal or a
-full-covariance normal, :mod:`kerasae.layers.distributions`), the prior is ``p(z) = N(0, I)``, and the decoder
-network outputs the parameters of the likelihood ``p(x|z)``:
+full-covariance normal, :mod:`kerasae.layers.distributions`), the prior is ``p(z) = N(0, I)``, a learned mixture
+of Gaussians or a VampPrior (:mod:`kerasae.layers.priors`), and the decoder network outputs the parameters of the
+likelihood ``p(x|z)``:
 
 * ``"bernoulli"``: independent Bernoulli pixels from logits, for binary (or binarised) data in [0, 1].
 * ``"gaussian"``: ``N(mu(z), sigma^2 I)`` with a fixed ``sigma`` (``likelihood_scale``).
@@ -34,6 +35,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from kerasae.layers import distributions as dists
+from kerasae.layers import priors
 from kerasae import networks
 from kerasae.ops import sampling
 from kerasae.models import likelihood as likelihood_estimate
@@ -64,7 +66,7 @@ def likelihood_decoder_outputs(likelihood, num_bins=16):
 
 @keras.saving.register_keras_serializable(package="kerasae")
 class VAE(Autoencoder):
-    """Variational autoencoder ``q(z|x) = N(mu(x), Sigma(x))``, ``p(z) = N(0, I)``, ``p(x|z)`` from the decoder.
+    """Variational autoencoder ``q(z|x) = N(mu(x), Sigma(x))``, a prior ``p(z)``, ``p(x|z)`` from the decoder.
 
     Objective (minimised), per example, with ``S = num_samples`` reparameterised samples
     ``z_s = mu(x) + L(x) eps_s``, ``eps_s ~ N(0, I)``:
@@ -76,7 +78,7 @@ class VAE(Autoencoder):
     ``ELBO = E_q[log p(x|z)] - KL(q || p) <= log p(x)``. The KL term is analytic where
     ``tfp.distributions.kl_divergence`` knows the pair (diagonal and full normal posteriors against the
     standard normal), and the Monte Carlo estimate ``(1/S) sum_s [log q(z_s|x) - log p(z_s)]`` otherwise
-    (or when ``analytic_kl=False``). Metrics: ``loss``, ``reconstruction_nll`` (``-(1/S) sum_s log
+    (a mixture prior, or ``analytic_kl=False``). Metrics: ``loss``, ``reconstruction_nll`` (``-(1/S) sum_s log
     p(x|z_s)``), ``kl``, and the diagnostic ``elbo`` (always with weight 1 on the KL), all in nats per
     example.
 
@@ -99,6 +101,9 @@ class VAE(Autoencoder):
             (0: no warm-up).
         num_samples: Reparameterised samples ``S`` per example in training, >= 1.
         analytic_kl: Use the closed-form KL when tfp has it.
+        prior: ``"standard"`` (``N(0, I)``), ``"mog"`` (:class:`~kerasae.layers.priors.MixtureOfGaussiansPrior`),
+            ``"vamp"`` (:class:`~kerasae.layers.priors.VampPrior`, through this model's encoder), or a prior layer.
+        num_components: ``K`` of ``"mog"`` (default 10) or of ``"vamp"`` (pseudo-inputs, default 500).
         min_scale: Floor of the posterior's scale, > 0.
         seed: Seed of the sampling (``None``: random).
         l2: Weight of an L2 penalty on every kernel, >= 0.
@@ -130,7 +135,7 @@ class VAE(Autoencoder):
 
     def __init__(self, encoder, decoder, latent_dim=None, posterior="diagonal", likelihood="bernoulli",
                  likelihood_scale=1.0, num_bins=16, beta=1.0, kl_warmup_steps=0, num_samples=1, analytic_kl=True,
-                 min_scale=1e-4, seed=None, l2=0.0, **kwargs):
+                 min_scale=1e-4, seed=None, l2=0.0, prior="standard", num_components=None, **kwargs):
         check_choice("posterior", posterior, POSTERIORS)
         check_choice("likelihood", likelihood, LIKELIHOODS)
         num_bins = check_int("num_bins", num_bins, minimum=2)
@@ -165,6 +170,9 @@ class VAE(Autoencoder):
             "gaussian_learned": lambda: dists.LearnedScaleNormal(shape, initial_scale=likelihood_scale, name="likelihood"),
             "categorical": lambda: dists.Categorical(num_bins, event_shape=shape, name="likelihood"),
         }[likelihood]()
+        self.prior_layer = priors.get(prior, self._latent_dim, shape, posterior, num_components)
+        self.prior_layer.check_model(self._latent_dim, self._encoder_input_shape())
+        self._prior_name = prior if isinstance(prior, str) else None  # a layer given is saved as its config
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     # ------------------------------------------------------------------ construction helpers
@@ -174,6 +182,12 @@ class VAE(Autoencoder):
         except (AttributeError, IndexError, TypeError):
             raise ValueError("Could not infer latent_dim from the decoder (not a functional model). "
                              "Pass latent_dim=...") from None
+
+    def _encoder_input_shape(self):
+        try:
+            return tuple(self.encoder.inputs[0].shape[1:])
+        except (AttributeError, IndexError, TypeError):
+            return None
 
     def _check_networks(self):
         expected = posterior_params_size(self.posterior, self._latent_dim)
@@ -266,12 +280,10 @@ class VAE(Autoencoder):
         return inputs, None
 
     # ------------------------------------------------------------------ distributions
-    def prior(self):
-        """The prior ``p(z) = N(0, I)``, of the same family as the posterior (so the KL is analytic)."""
-        zeros = tf.zeros((self._latent_dim,), "float32")
-        if self.posterior == "full":
-            return tfd.MultivariateNormalDiag(loc=zeros, scale_diag=tf.ones_like(zeros))
-        return tfd.Independent(tfd.Normal(zeros, tf.ones_like(zeros)), reinterpreted_batch_ndims=1)
+    def prior(self, training=False):
+        """The prior ``p(z)`` from :attr:`prior_layer`: ``N(0, I)`` of the posterior's family (so the KL is
+        analytic), a mixture of Gaussians, or the VampPrior (this model's posteriors of its pseudo-inputs)."""
+        return self.prior_layer(encode=lambda u: self._posterior(u, training=training))
 
     def _posterior(self, x, condition=None, training=False):
         """``q(z|x)`` (``condition``: None here; the CVAE's one-hot rows)."""
@@ -329,12 +341,12 @@ class VAE(Autoencoder):
         posterior = self._posterior(x, condition, training=training)
         z = sampling.reparameterized_sample(posterior, num_samples, seed)
         likelihood = self._likelihood(z, condition, training=training)
-        return {"log_px_z": likelihood.log_prob(self._likelihood_value(x)), "log_pz": self.prior().log_prob(z),
+        return {"log_px_z": likelihood.log_prob(self._likelihood_value(x)), "log_pz": self.prior(training).log_prob(z),
                 "log_qz": posterior.log_prob(z), "posterior": posterior, "likelihood": likelihood}
 
     def kl_divergence(self, posterior, log_qz=None, log_pz=None):
         """``KL(q(z|x) || p(z))`` per example: analytic if possible, else ``mean_s [log q - log p]``."""
-        if self.analytic_kl:
+        if self.analytic_kl and self.prior_layer.closed_form_kl:
             try:
                 return tfd.kl_divergence(posterior, self.prior())
             except NotImplementedError:
@@ -394,7 +406,8 @@ class VAE(Autoencoder):
         """Decodes ``n`` codes drawn from the prior (``seed``: an optional int, for reproducible draws).
 
         Returns:
-            A numpy array ``(n, *data_shape)`` of likelihood means ``E[x|z]``, ``z ~ N(0, I)``.
+            A numpy array ``(n, *data_shape)`` of likelihood means ``E[x|z]``, ``z ~ p(z)`` (a mixture: a component
+            drawn by its weight, then its normal).
         """
         return keras.ops.convert_to_numpy(self.decode(self._prior_codes(n, seed)))
 
@@ -474,4 +487,7 @@ class VAE(Autoencoder):
         names = ("posterior", "likelihood", "likelihood_scale", "num_bins", "beta", "kl_warmup_steps", "num_samples",
                  "analytic_kl", "min_scale", "seed")
         config.update(latent_dim=self._latent_dim, **{name: getattr(self, name) for name in names})
+        named = self._prior_name is not None
+        config.update(prior=self._prior_name if named else keras.saving.serialize_keras_object(self.prior_layer),
+                      num_components=self.prior_layer.num_components if named else None)
         return config
