@@ -38,6 +38,8 @@ _MODELS = {
     "HierarchicalIWAE": "kerasae.models.hvae",
     "SemiSupervisedAutoencoder": "kerasae.models.semi_supervised",
     "LatentPredictor": "kerasae.models.latent_predictor",
+    "EncoderPredictor": "kerasae.models.encoder_predictor",
+    "M2": "kerasae.models.m2",
 }
 
 # === Layers ===
@@ -53,6 +55,10 @@ _LAYERS = {
     "SaltAndPepperCorruption": "kerasae.layers.corruption",
     "MaskingCorruption": "kerasae.layers.corruption",
     "DropoutCorruption": "kerasae.layers.corruption",
+    "StandardNormalPrior": "kerasae.layers.priors",
+    "MixtureOfGaussiansPrior": "kerasae.layers.priors",
+    "VampPrior": "kerasae.layers.priors",
+    "PretrainedEncoder": "kerasae.models.encoder_predictor",
 }
 
 # === Functions ===
@@ -81,12 +87,13 @@ _MODULES = {
     "pipelines": "kerasae.data.pipelines",
     "distributions": "kerasae.layers.distributions",
     "corruption": "kerasae.layers.corruption",
+    "priors": "kerasae.layers.priors",
     "losses": "kerasae.ops.losses",
     "sampling": "kerasae.ops.sampling",
     "jacobian": "kerasae.ops.jacobian",
     **{name: f"kerasae.models.{name}" for name in (
         "autoencoder", "linear", "sparse", "denoising", "contractive", "stacked", "vae", "iwae", "multi_sample",
-        "cvae", "hvae", "semi_supervised", "latent_predictor",
+        "cvae", "hvae", "semi_supervised", "latent_predictor", "encoder_predictor", "m2",
     )},
 }
 

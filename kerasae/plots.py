@@ -76,15 +76,23 @@ def image_grid(images, rows=None, cols=None, image_shape=None, title=None, row_l
     return fig
 
 
-def reconstructions(originals, reconstructed, n=10, image_shape=None, path=None, title="Originals (top) and reconstructions (bottom)"):
-    """Originals in the top row, their reconstructions below. Returns the ``Figure``."""
+def reconstructions(originals, reconstructed, n=10, image_shape=None, path=None,
+                    title="Originals (top) and reconstructions (bottom)", baseline=None, baseline_name="PCA"):
+    """Originals in the top row, their reconstructions below, and, with ``baseline`` (another model's
+    reconstructions of the same examples, e.g. PCA's), those in a third row. Returns the ``Figure``."""
     originals = np.asarray(originals)[:n]
-    reconstructed = np.asarray(reconstructed)[:n]
     n = len(originals)
-    both = np.concatenate([originals.reshape(n, -1), reconstructed.reshape(n, -1)])
+    rows, labels = [originals, np.asarray(reconstructed)[:n]], None
+    if baseline is not None:
+        rows.append(np.asarray(baseline)[:n])
+        labels = ["input", "model", baseline_name]
+        if title == "Originals (top) and reconstructions (bottom)":
+            title = f"Originals (top), reconstructions (middle), {baseline_name} (bottom)"
+    both = np.concatenate([row.reshape(n, -1) for row in rows])
     if image_shape is None and originals.ndim == 4:
         image_shape = originals.shape[1:]
-    return image_grid(both, rows=2, cols=n, image_shape=image_shape, title=title, path=path)
+    return image_grid(both, rows=len(rows), cols=n, image_shape=image_shape, title=title, row_labels=labels,
+                      path=path)
 
 
 def loss_curves(history, path=None, title="Training curves"):
@@ -107,7 +115,8 @@ def loss_curves(history, path=None, title="Training curves"):
     ax.set_xlabel("epoch")
     ax.set_ylabel("value")
     ax.set_title(title)
-    ax.legend(fontsize="small")
+    if names:
+        ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     save(fig, path)
     return fig

@@ -8,12 +8,14 @@ def _widths(model):
     return [layer.units for layer in model.layers if hasattr(layer, "units")]
 
 
-def test_mlp_mirrors_and_narrows_gradually():
+def test_mlp_mirrors_and_narrows():
     encoder, decoder = networks.mlp((64,), 4, hidden_units=None)
     enc = _widths(encoder)
-    assert enc == sorted(enc, reverse=True) and enc[-1] == 4 and enc[0] < 64
+    assert enc == [256, 128, 4]
     assert _widths(decoder)[:-1] == enc[:-1][::-1] and _widths(decoder)[-1] == 64
-    assert networks.default_hidden_units(784, 8, depth=3) == (249, 79, 25)
+    assert networks.default_hidden_units(784, 8, depth=3) == (512, 256, 128)
+    assert networks.default_hidden_units(10, 2) == (256, 128)
+    assert networks.default_hidden_units(64, 200) == (256, 200)  # never narrower than the code
 
 
 @pytest.mark.parametrize("shape", [(8, 8, 1), (28, 28, 1)])

@@ -17,7 +17,8 @@ from typing import Callable
 from kerasae.cli.arguments import common_arguments
 
 #: Modules of ``kerasae.cli.families`` whose import registers the CLI's model names.
-FAMILIES = ("autoencoder", "linear", "sparse", "denoising", "contractive", "stacked", "vae", "hvae", "semi_supervised")
+FAMILIES = ("autoencoder", "linear", "sparse", "denoising", "contractive", "stacked", "vae", "hvae", "semi_supervised",
+            "m2")
 
 MODELS = {}
 

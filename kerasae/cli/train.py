@@ -25,6 +25,7 @@ import shutil
 import time
 
 from kerasae.cli.arguments import Parser, common_arguments
+from kerasae.cli.baseline import pca_baseline
 from kerasae.cli.registry import add_model_options, check_options_apply, keras_verbose, models
 from kerasae.cli.runs import (
     HISTORY_CSV,
@@ -146,7 +147,7 @@ def check_resume(args, backup, out=None):
     _check_same_run(marker["config"], args, f"the backup {backup}", "rerun with the backed-up options, or drop "
                     "--resume to train afresh (the backup is removed when that run ends)")
     epoch = resume_epoch(backup)
-    if epoch and args.epochs <= epoch:
+    if epoch and args.epochs < epoch:
         raise ValueError(
             f"--resume: the backup {backup} has completed {epoch} epochs, so --epochs {args.epochs} leaves "
             f"none to train. Fix: pass --epochs greater than {epoch}, or drop --resume to train afresh."
@@ -206,7 +207,8 @@ def _start_backup(backup, config):
 
 
 def _remove_stale_backup(backup):
-    """After a run without ``--resume``: its folder's old backup is stale; removed if kerasae wrote it."""
+    """Once a run folder is written: its backup (a stale one without ``--resume``, one done with after a
+    ``--resume`` run) is removed if kerasae wrote it."""
     if files.is_kerasae_folder(backup, "backup"):
         files.remove(backup)
 
@@ -263,9 +265,10 @@ def _jit(value):
     return {"auto": "auto", "on": True, "off": False}[value]
 
 
-def standard_plots(model, data, history, out_dir, reconstructions=True):
-    """Writes the plots every run gets (loss curves; reconstructions and 2-D codes where the model takes
-    plain inputs); returns their paths."""
+def standard_plots(model, data, history, out_dir, reconstructions=True, baseline=None, codes=True):
+    """Writes the plots every run gets (loss curves; where the model takes plain inputs, reconstructions, with
+    PCA's below them when ``baseline`` (a :class:`~kerasae.models.linear.PCA`) is given, and with ``codes`` the
+    2-D codes); returns their paths."""
     import numpy as np
 
     from kerasae import plots
@@ -276,9 +279,11 @@ def standard_plots(model, data, history, out_dir, reconstructions=True):
         return paths
     x = data.x_test[:10]
     paths.append(os.path.join(out_dir, "reconstructions.png"))
-    plots.reconstructions(x, np.asarray(model.reconstruct(x)), image_shape=data.image_shape, path=paths[-1])
-    codes = np.asarray(model.encode_mean(data.x_test))
-    if codes.ndim == 2 and codes.shape[1] == 2:
+    plots.reconstructions(x, np.asarray(model.reconstruct(x)), image_shape=data.image_shape, path=paths[-1],
+                          baseline=None if baseline is None else baseline.reconstruct(x),
+                          baseline_name=None if baseline is None else f"PCA k={len(baseline.components)}")
+    codes = np.asarray(model.encode_mean(data.x_test)) if codes else None
+    if codes is not None and codes.ndim == 2 and codes.shape[1] == 2:
         paths.append(os.path.join(out_dir, "latent_scatter.png"))
         plots.latent_scatter(codes, data.y_test, path=paths[-1])
     return paths
@@ -356,7 +361,10 @@ def _write_run(run, model, data, entry, args, history, results, seconds, initial
     os.makedirs(run)
     shutil.move(log, os.path.join(run, HISTORY_CSV))
     model.save(os.path.join(run, "model.keras"))
-    standard_plots(model, data, history, run, reconstructions=entry.plots is None)
+    plain, reference = entry.pipeline is None, None
+    if plain:  # plain examples in, reconstructions out: shown beside PCA of the same code size
+        results["pca_baseline"], reference = pca_baseline(model, data, args.latent_dim)
+    standard_plots(model, data, history, run, reconstructions=plain, baseline=reference, codes=entry.plots is None)
     if entry.plots is not None:
         entry.plots(model, data, run)
     config = run_config(args)
@@ -409,14 +417,19 @@ def _train(args, entry, out, backup, initial_epoch):
             callbacks = [StopOnNaN(), *training_callbacks(entry, model, data, args, csv_path, log)]
             if args.resume:
                 # Keras restores weights, optimizer state and the epoch; double_checkpoint keeps the previous
-                # backup, so a crash while writing one falls back to the one before. Last: it deletes the
-                # backup (and the log in it) when training ends.
+                # backup, so a crash while writing one falls back to the one before. The backup goes only once
+                # the run folder is written: an error after training (evaluation, plots) keeps the trained model,
+                # and the same command then writes the run without training again.
                 if initial_epoch and not os.path.lexists(backup):
                     _backup_finished_run(model, out, backup, config, initial_epoch)
                 _start_backup(backup, config)
-                callbacks.append(keras.callbacks.BackupAndRestore(backup, double_checkpoint=True))
+                callbacks.append(keras.callbacks.BackupAndRestore(backup, double_checkpoint=True,
+                                                                  delete_checkpoint=False))
                 print(f"Per-epoch log: {csv_path}")
-                if initial_epoch:
+                if initial_epoch == args.epochs:
+                    print(f"Training finished in {backup} ({initial_epoch} epochs) without its run written: "
+                          "evaluating and writing it.")
+                elif initial_epoch:
                     print(f"Resuming from epoch {initial_epoch} of {args.epochs} ({backup}).")
             start = time.perf_counter()
             history = _fit(entry, model, data, args, callbacks)
@@ -434,10 +447,13 @@ def _train(args, entry, out, backup, initial_epoch):
             run = staging.path("run")
             _write_run(run, model, data, entry, args, history, results, seconds, initial_epoch, log)
             staging.commit([(run, out)])
-        if not args.resume:
-            _remove_stale_backup(backup)
+        _remove_stale_backup(backup)  # with --resume: the run is written, its backup done with
     finally:
         keras.config.set_dtype_policy(previous_policy)
     print("test: " + format_metrics(results["test"]))
+    if "pca_baseline" in results:
+        found = results["pca_baseline"]
+        print(f"test reconstruction MSE {found['test_mse']:.5g}; PCA with {found['components']} components (the same "
+              f"code size) {found['pca_test_mse']:.5g}")
     print(f"Run written to {out}")
     return out

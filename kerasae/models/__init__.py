@@ -5,10 +5,12 @@ from kerasae.models.autoencoder import Autoencoder
 from kerasae.models.contractive import ContractiveAutoencoder
 from kerasae.models.cvae import CVAE
 from kerasae.models.denoising import DenoisingAutoencoder
+from kerasae.models.encoder_predictor import EncoderPredictor, PretrainedEncoder
 from kerasae.models.hvae import HierarchicalIWAE, HierarchicalVAE
 from kerasae.models.iwae import IWAE
 from kerasae.models.latent_predictor import LatentPredictor
 from kerasae.models.linear import LinearAutoencoder
+from kerasae.models.m2 import M2
 from kerasae.models.multi_sample import CIWAE, MIWAE, PIWAE
 from kerasae.models.semi_supervised import SemiSupervisedAutoencoder
 from kerasae.models.sparse import SparseAutoencoder
@@ -17,7 +19,8 @@ from kerasae.models.vae import VAE
 from kerasae import schedules as _schedules  # noqa: F401  registers the learning-rate schedules optimizers save
 
 __all__ = [
-    "Autoencoder", "CIWAE", "CVAE", "ContractiveAutoencoder", "DenoisingAutoencoder", "HierarchicalIWAE",
-    "HierarchicalVAE", "IWAE", "LatentPredictor", "MIWAE", "PIWAE",
+    "Autoencoder", "CIWAE", "CVAE", "ContractiveAutoencoder", "DenoisingAutoencoder", "EncoderPredictor",
+    "HierarchicalIWAE",
+    "HierarchicalVAE", "IWAE", "LatentPredictor", "M2", "MIWAE", "PIWAE", "PretrainedEncoder",
     "LinearAutoencoder", "SemiSupervisedAutoencoder", "SparseAutoencoder", "StackedAutoencoder", "VAE",
 ]

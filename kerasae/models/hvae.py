@@ -163,6 +163,8 @@ class HierarchicalVAE(VAE):
     """
 
     nested_objects = ("encoder", "decoder", "top_encoder", "top_decoder")
+    #: The layers the top code ``E[h2|x]`` depends on (:class:`~kerasae.models.encoder_predictor.PretrainedEncoder`).
+    inference_networks = ("encoder", "h1_posterior_layer", "top_encoder", "posterior_layer")
     network_name = "hvae"
 
     def __init__(self, encoder, top_encoder, top_decoder, decoder, latent_dims=None, likelihood="bernoulli",

@@ -169,3 +169,27 @@ def test_schedule_epochs_needs_a_schedule(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "--schedule-epochs 3 sets how long a --schedule runs" in err and len(err.splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_error_after_training_keeps_the_trained_model(tmp_path, monkeypatch, capsys):
+    """With --resume the backup outlives training until the run folder is written: an error in the evaluation or
+    the plots loses nothing, and the same command then writes the run without training again."""
+    out = tmp_path / "run"
+    argv = ["train", "autoencoder", "--epochs", "3", "--out", str(out), "--verbose", "0", "--resume"]
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("plotting failed")
+
+    monkeypatch.setattr(train_command, "standard_plots", broken)
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        cli.main(argv)
+    backup = tmp_path / ".run.backup"
+    assert not out.exists() and train_command.resume_epoch(str(backup)) == 3
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    assert "Training finished in" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["initial_epoch"] == 3 and not metrics["history"].get("loss")
+    assert [int(r["epoch"]) for r in _rows(out / "history.csv")] == [0, 1, 2]
+    assert not backup.exists()

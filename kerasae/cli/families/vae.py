@@ -12,6 +12,11 @@ from kerasae.cli.registry import networks_from_args, register_model
 #: no TensorFlow).
 POSTERIORS = ("diagonal", "full")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned", "categorical")
+#: ``--prior`` choices, :data:`kerasae.layers.priors.PRIORS`, and the defaults of their component counts
+#: (:class:`~kerasae.layers.priors.VampPrior`, :class:`~kerasae.layers.priors.MixtureOfGaussiansPrior`).
+PRIORS = ("standard", "vamp", "mog")
+PSEUDO_INPUTS = 500
+PRIOR_COMPONENTS = 10
 
 
 def _steps_per_epoch(args, data):
@@ -95,7 +100,8 @@ def evaluate(model, data, args):
 
 
 def plots(model, data, out_dir):
-    """Prior samples, reconstructions, an interpolation, and for a 2-D code the manifold and the codes."""
+    """Prior samples, an interpolation, the reconstructions of a conditional model (the standard plots draw a
+    plain model's, beside PCA's), and for a 2-D code the manifold and the codes."""
     import numpy as np
 
     from kerasae import plots as kplots
@@ -120,10 +126,12 @@ def plots(model, data, out_dir):
         few = x[:10]
         strip = model.interpolate(x[0], x[1], steps=10)
     paths.append(path("samples.png"))
-    kplots.reconstructions(x[:10], np.asarray(model.reconstruct(few)), image_shape=shape,
-                           path=path("reconstructions.png"))
+    if conditional:
+        kplots.reconstructions(x[:10], np.asarray(model.reconstruct(few)), image_shape=shape,
+                               path=path("reconstructions.png"))
+        paths.append(path("reconstructions.png"))
     kplots.interpolation_strip(strip, image_shape=shape, path=path("interpolation.png"))
-    paths += [path("reconstructions.png"), path("interpolation.png")]
+    paths.append(path("interpolation.png"))
     if model.latent_dim == 2:
         if conditional:
             decode = lambda z: model.decode(z, condition=0)  # noqa: E731
@@ -147,13 +155,38 @@ _BETA_OPTIONS = (
     (("--beta",), {"type": non_negative_float, "default": 1.0, "help": "KL weight (beta-VAE)"}),
     (("--kl-warmup",), {"type": non_negative_float, "default": 0.0, "help": "epochs of linear KL warm-up from 0 to beta"}),
 )
+#: The prior p(z) (``vae`` and ``iwae``): each mixture's size has its own option, refused with the other prior.
+_PRIOR_OPTIONS = (
+    (("--prior",), {"choices": PRIORS, "default": None,  # None, not "standard": runs from before --prior resume
+                    "help": "p(z): standard normal (default), vamp (a mixture of the model's posteriors of learned "
+                    "pseudo-inputs, Tomczak & Welling 2018) or mog (a learned mixture of Gaussians); a mixture's "
+                    "KL is estimated by Monte Carlo"}),
+    (("--pseudo-inputs",), {"type": positive_int, "default": None, "metavar": "K",
+                            "help": f"pseudo-inputs of --prior vamp (default: {PSEUDO_INPUTS})"}),
+    (("--prior-components",), {"type": positive_int, "default": None, "metavar": "K",
+                               "help": f"Gaussian components of --prior mog (default: {PRIOR_COMPONENTS})"}),
+)
+
+
+def _prior_kwargs(args, data):
+    """The ``prior`` and ``num_components`` of ``--prior`` and its mixture's size option."""
+    prior = getattr(args, "prior", None) or "standard"
+    if prior == "standard":
+        return {"prior": prior}
+    count = args.pseudo_inputs if prior == "vamp" else args.prior_components
+    return {"prior": prior, "num_components": count or (PSEUDO_INPUTS if prior == "vamp" else PRIOR_COMPONENTS)}
 
 
 def unused_options(args):
-    """``--loss`` (the likelihood is the reconstruction term) and ``--num-bins`` unless categorical."""
+    """``--loss`` (the likelihood is the reconstruction term), ``--num-bins`` unless categorical, and the size of
+    each mixture prior (``--pseudo-inputs``, ``--prior-components``) with another ``--prior``."""
     unused = [("--loss", "a VAE's reconstruction term is its --likelihood")]
     if getattr(args, "likelihood", None) != "categorical":
         unused.append(("--num-bins", "it sets the levels of --likelihood categorical only"))
+    if getattr(args, "prior", None) != "vamp":
+        unused.append(("--pseudo-inputs", "it sets the size of --prior vamp only"))
+    if getattr(args, "prior", None) != "mog":
+        unused.append(("--prior-components", "it sets the size of --prior mog only"))
     return unused
 
 
@@ -192,17 +225,17 @@ def register_variational(name, build, *, help, model_class, arguments, **extra):
 
 register_variational(
     "vae",
-    _builder("kerasae.models.vae", "VAE", 1),
-    help="variational autoencoder (-ELBO, optional beta and KL warm-up)",
+    _builder("kerasae.models.vae", "VAE", 1, extra=_prior_kwargs),
+    help="variational autoencoder (-ELBO, optional beta and KL warm-up; --prior standard, vamp or mog)",
     model_class="VAE",
-    arguments=_COMMON_OPTIONS + _BETA_OPTIONS,
+    arguments=_COMMON_OPTIONS + _BETA_OPTIONS + _PRIOR_OPTIONS,
 )
 register_variational(
     "iwae",
-    _builder("kerasae.models.iwae", "IWAE", 5),
-    help="importance-weighted autoencoder (k-sample bound, k = --num-samples, default 5)",
+    _builder("kerasae.models.iwae", "IWAE", 5, extra=_prior_kwargs),
+    help="importance-weighted autoencoder (k-sample bound, k = --num-samples, default 5; --prior as for vae)",
     model_class="IWAE",
-    arguments=_COMMON_OPTIONS,
+    arguments=_COMMON_OPTIONS + _PRIOR_OPTIONS,
 )
 register_variational(
     "cvae",
