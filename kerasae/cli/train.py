@@ -11,10 +11,11 @@ working directory, one of its parents, the home folder or a filesystem root.
 With ``--resume`` the run backs itself up every epoch in ``.NAME.backup`` beside the run folder, where the
 next ``--resume`` run of the same folder finds it. The backup records the run's options; a ``--resume`` run
 whose model or data options differ, whose schedule would change, or whose ``--epochs`` the backup has already
-reached, is refused. Without a backup, ``--resume`` with a larger ``--epochs`` trains a finished run of the same
-options on (its weights, optimizer state and per-epoch log; with ``--schedule-epochs``, a schedule's last rate
-holds past its end). A finished run without ``--resume`` removes a stale backup of its folder (only one kerasae
-wrote).
+passed, is refused. The backup goes only once the run folder is written: after an error in the evaluation or the
+plots, the same command writes the run without training again. Without a backup, ``--resume`` with a larger
+``--epochs`` trains a finished run of the same options on (its weights, optimizer state and per-epoch log; with
+``--schedule-epochs``, a schedule's last rate holds past its end). A finished run without ``--resume`` removes a
+stale backup of its folder (only one kerasae wrote).
 
 Every check on the options and the folders runs before TensorFlow is imported.
 """
@@ -58,7 +59,8 @@ def run_folder(args):
     :func:`kerasae.utils.files.check_replaceable` for what is refused)."""
     out = os.path.abspath(args.out or os.path.join("runs", args.model))
     # With --resume, a finished run there may be trained on (check_resume checks it is the same run).
-    overwrite = getattr(args, "overwrite", False) or (getattr(args, "resume", False) and files.is_kerasae_folder(out, "run"))
+    overwrite = getattr(args, "overwrite", False) or (
+        getattr(args, "resume", False) and files.is_kerasae_folder(out, "run"))
     files.check_replaceable(out, "run", option="--out", overwrite=overwrite)
     parent, base = os.path.split(out)
     # A fixed name, so that the next --resume run of this folder finds the backup again.
@@ -129,7 +131,8 @@ def check_resume(args, backup, out=None):
     from (0 when it starts afresh).
 
     Refuses a backup kerasae did not write, one made with other model or data options (listing them) or over
-    another schedule, and an ``--epochs`` the backup has already reached. A backup of kerasae's that holds no
+    another schedule, and an ``--epochs`` the backup has already passed (one it has reached: training finished but
+    the run was not written, which this run then does without training). A backup of kerasae's that holds no
     training state yet is replaced. Without a backup, a finished run in ``out`` of the same options goes on
     from its last epoch (:func:`_finished_epochs`).
     """

@@ -50,8 +50,8 @@ class PretrainedEncoder(keras.layers.Layer):
         super().__init__(**kwargs)
         if isinstance(model, dict):  # from get_config
             model = keras.saving.deserialize_keras_object(model)
-        self.saved_model = isinstance(model, keras.layers.TFSMLayer)
-        if not self.saved_model:
+        self.from_saved_model = isinstance(model, keras.layers.TFSMLayer)
+        if not self.from_saved_model:
             if not callable(getattr(model, "encode", None)) or not hasattr(model, "data_shape"):
                 raise ValueError(
                     "Expected a trained kerasae model with encode(x) (an autoencoder or a VAE) or a "
@@ -77,7 +77,7 @@ class PretrainedEncoder(keras.layers.Layer):
     def _freeze_outside_code(self):
         """Freezes the model's layers that are not among its ``inference_networks``."""
         model = getattr(self, "model", None)
-        if model is None or self.saved_model:
+        if model is None or self.from_saved_model:
             return
         names = getattr(model, "inference_networks", INFERENCE_NETWORKS)
         keep = {id(getattr(model, name)) for name in names if getattr(model, name, None) is not None}
@@ -87,16 +87,17 @@ class PretrainedEncoder(keras.layers.Layer):
 
     @property
     def metrics(self):
-        """None: the pre-trained model's own trackers (its ``loss``...) are not the predictor's."""
+        """No metrics of its own: the pre-trained model's trackers (its ``loss``...) are not the predictor's."""
         return []
 
     def build(self, input_shape):
-        if not self.saved_model and not self.model.built:  # every variable, the decoder's too, before weights load
+        # Every variable, the decoder's too, before a loaded predictor's weights are restored.
+        if not self.from_saved_model and not self.model.built:
             self.model(np.zeros((1, *input_shape[1:]), "float32"), training=False)
         self.built = True
 
     def call(self, x, training=None):
-        if self.saved_model:
+        if self.from_saved_model:
             outputs = self.model(x)
             if not isinstance(outputs, dict):
                 return outputs

@@ -62,21 +62,22 @@ def test_fine_tuned_or_frozen(freeze, autoencoder, digits):
 
 def test_vae_code_is_the_posterior_mean_and_round_trips(digits, tmp_path):
     binary = datasets.load("digits", validation_split=0.0, binarize="dynamic")
-    encoder, decoder = small_mlp(latent_dim=2 * 4, hidden_units=(32,))[0], small_mlp(latent_dim=4, hidden_units=(32,))[1]
-    vae = compile_model(kerasae.VAE(encoder, decoder, latent_dim=4, seed=0))
+    vae = compile_model(kerasae.VAE.create((64,), 4, hidden_units=(32,), seed=0))
     vae.fit(binary.x_train, epochs=2, batch_size=64, verbose=0)
     predictor = EncoderPredictor(vae, units=10, hidden_units=(16,), dropout=0.1)
-    np.testing.assert_allclose(np.asarray(predictor.encoder(binary.x_test[:16])), vae.encode_mean(binary.x_test[:16]),
-                               atol=1e-6)
-    layers = predictor.encoder.model
-    trainable = {id(v) for v in predictor.encoder.trainable_weights}
-    assert trainable == {id(v) for v in layers.encoder.trainable_weights + layers.posterior_layer.trainable_weights}
+    x = binary.x_test[:16]
+    np.testing.assert_allclose(np.asarray(predictor.encoder(x)), vae.encode_mean(x), atol=1e-6)
+
+    def inference_side(predictor):
+        inner = predictor.encoder.model
+        return {id(v) for v in inner.encoder.trainable_weights + inner.posterior_layer.trainable_weights}
+
+    assert {id(v) for v in predictor.encoder.trainable_weights} == inference_side(predictor)
     predictor.compile(optimizer=keras.optimizers.Adam(1e-3))
     predictor.fit(binary.x_train, binary.y_train, epochs=1, batch_size=64, verbose=0)
-    loaded = assert_keras_roundtrip(predictor, binary.x_test[:32], tmp_path, outputs=lambda m, x: m.predict(x, verbose=0),
-                                    refit=False)
-    assert {id(v) for v in loaded.encoder.trainable_weights} == {
-        id(v) for v in loaded.encoder.model.encoder.trainable_weights + loaded.encoder.model.posterior_layer.trainable_weights}
+    loaded = assert_keras_roundtrip(predictor, binary.x_test[:32], tmp_path,
+                                    outputs=lambda m, x: m.predict(x, verbose=0), refit=False)
+    assert {id(v) for v in loaded.encoder.trainable_weights} == inference_side(loaded)
     history = loaded.fit(binary.x_train, binary.y_train, epochs=1, batch_size=64, verbose=0)
     assert np.isfinite(history.history["loss"][-1]) and "accuracy" in history.history
 
