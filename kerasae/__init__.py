@@ -58,6 +58,8 @@ _LAYERS = {
     "StandardNormalPrior": "kerasae.layers.priors",
     "MixtureOfGaussiansPrior": "kerasae.layers.priors",
     "VampPrior": "kerasae.layers.priors",
+    "InverseAutoregressiveFlow": "kerasae.layers.flows",
+    "MADE": "kerasae.layers.flows",
     "PretrainedEncoder": "kerasae.models.encoder_predictor",
 }
 
@@ -88,6 +90,8 @@ _MODULES = {
     "distributions": "kerasae.layers.distributions",
     "corruption": "kerasae.layers.corruption",
     "priors": "kerasae.layers.priors",
+    "flows": "kerasae.layers.flows",
+    "posteriors": "kerasae.layers.posteriors",
     "losses": "kerasae.ops.losses",
     "sampling": "kerasae.ops.sampling",
     "jacobian": "kerasae.ops.jacobian",

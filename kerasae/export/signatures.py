@@ -11,7 +11,11 @@ signature           inputs                outputs
 =================== ===================== =====================================================================
 ``encode``          ``x``                 ``code``; for a probabilistic encoder (a VAE's posterior): ``mean``
                                           and ``scale`` (the posterior's standard deviation), plus
-                                          ``scale_tril`` for a full-covariance posterior
+                                          ``scale_tril`` for a full-covariance posterior; for a flow posterior
+                                          (``posterior="iaf"``, whose mean has no closed form): ``code`` (the
+                                          flow's image of the base mean, what ``reconstruct`` decodes: pass it
+                                          to ``decode``), ``base_mean``, ``base_scale`` and the flow's
+                                          ``context``
 ``decode``          ``z``                 ``reconstruction`` (the likelihood's mean for a probabilistic decoder)
 ``reconstruct``     ``x``                 ``reconstruction``; also exported as ``serving_default``
 ``sample``          ``n`` (int32 scalar)  ``samples``, ``(n, *input_shape)``; generative models (VAEs) in

@@ -1,3 +1,4 @@
 """Keras 3 layers: distribution layers that return ``tfp.distributions`` objects
 (:mod:`~kerasae.layers.distributions`), the VAE's priors (:mod:`~kerasae.layers.priors`: standard normal, mixture
-of Gaussians, VampPrior) and input corruptions (:mod:`~kerasae.layers.corruption`)."""
+of Gaussians, VampPrior), its posteriors (:mod:`~kerasae.layers.posteriors`), among them the inverse autoregressive
+flow (:mod:`~kerasae.layers.flows`), and input corruptions (:mod:`~kerasae.layers.corruption`)."""

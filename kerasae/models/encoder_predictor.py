@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow_probability as tfp
 
 from kerasae.data.labels import check_task
+from kerasae.layers import posteriors
 from kerasae.utils.validation import check_positive_int
 
 #: The layers of a kerasae model its code depends on, unless the model names them (``inference_networks``).
@@ -107,7 +108,7 @@ class PretrainedEncoder(keras.layers.Layer):
                                  f"Received outputs: {sorted(outputs)}.")
             return outputs[name]
         code = self.model.encode(x, training=training)
-        return code.mean() if isinstance(code, tfp.distributions.Distribution) else code
+        return posteriors.point_code(code) if isinstance(code, tfp.distributions.Distribution) else code
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], None)

@@ -31,6 +31,7 @@ from keras import ops
 from kerasae import networks
 from kerasae.data.labels import UNLABELLED
 from kerasae.layers import distributions as dists
+from kerasae.layers import posteriors
 from kerasae.models.autoencoder import Autoencoder, ExportSignature, float32_outputs
 from kerasae.models.cvae import CVAE
 from kerasae.models.semi_supervised import _supervised_per_example
@@ -235,7 +236,7 @@ class M2(Autoencoder):
         x = tf.cast(x, "float32")
         if self.m1 is None:
             return x
-        return tf.stop_gradient(tf.cast(self.m1.encode(x).mean(), "float32"))
+        return tf.stop_gradient(tf.cast(posteriors.point_code(self.m1.encode(x)), "float32"))
 
     def prior(self):
         """``p(z) = N(0, I)``."""

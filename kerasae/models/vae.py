@@ -2,9 +2,9 @@
 (:mod:`~kerasae.models.cvae`) build.
 
 The encoder network outputs the parameters of the approximate posterior ``q(z|x)`` (a diagonal or a
-full-covariance normal, :mod:`kerasae.layers.distributions`), the prior is ``p(z) = N(0, I)``, a learned mixture
-of Gaussians or a VampPrior (:mod:`kerasae.layers.priors`), and the decoder network outputs the parameters of the
-likelihood ``p(x|z)``:
+full-covariance normal, or a normal through inverse autoregressive flow steps: :mod:`kerasae.layers.posteriors`),
+the prior is ``p(z) = N(0, I)``, a learned mixture of Gaussians or a VampPrior (:mod:`kerasae.layers.priors`), and
+the decoder network outputs the parameters of the likelihood ``p(x|z)``:
 
 * ``"bernoulli"``: independent Bernoulli pixels from logits, for binary (or binarised) data in [0, 1].
 * ``"gaussian"``: ``N(mu(z), sigma^2 I)`` with a fixed ``sigma`` (``likelihood_scale``).
@@ -35,7 +35,8 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from kerasae.layers import distributions as dists
-from kerasae.layers import priors
+from kerasae.layers import posteriors, priors
+from kerasae.layers.posteriors import POSTERIORS, posterior_params_size
 from kerasae import networks
 from kerasae.ops import sampling
 from kerasae.models import likelihood as likelihood_estimate
@@ -44,18 +45,9 @@ from kerasae.utils.validation import check_choice, check_int, check_number, chec
 
 tfd = tfp.distributions
 
-POSTERIORS = ("diagonal", "full")
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned", "categorical")
 #: Keyword arguments of :meth:`VAE.create` that go to the network builders rather than to the model.
 NETWORK_ARGUMENTS = ("hidden_units", "filters", "kernel_size", "activation", "dropout", "code_activation")
-
-
-def posterior_params_size(posterior, latent_dim):
-    """Encoder outputs needed by the posterior: ``2 d`` (diagonal) or ``d + d (d + 1) / 2`` (full)."""
-    check_choice("posterior", posterior, POSTERIORS)
-    if posterior == "full":
-        return dists.MultivariateNormalTriL.params_size(latent_dim)
-    return dists.IndependentNormal.params_size(latent_dim)
 
 
 def likelihood_decoder_outputs(likelihood, num_bins=16):
@@ -69,7 +61,7 @@ class VAE(Autoencoder):
     """Variational autoencoder ``q(z|x) = N(mu(x), Sigma(x))``, a prior ``p(z)``, ``p(x|z)`` from the decoder.
 
     Objective (minimised), per example, with ``S = num_samples`` reparameterised samples
-    ``z_s = mu(x) + L(x) eps_s``, ``eps_s ~ N(0, I)``:
+    ``z_s = mu(x) + L(x) eps_s``, ``eps_s ~ N(0, I)`` (pushed through the flow, ``z_s = f(...)``, for ``"iaf"``):
 
         loss = -(1/S) sum_s log p(x | z_s) + beta_t * KL(q(z|x) || p(z)),
         beta_t = beta * min(1, t / kl_warmup_steps)    (t = optimizer step; beta_t = beta without warm-up)
@@ -78,9 +70,9 @@ class VAE(Autoencoder):
     ``ELBO = E_q[log p(x|z)] - KL(q || p) <= log p(x)``. The KL term is analytic where
     ``tfp.distributions.kl_divergence`` knows the pair (diagonal and full normal posteriors against the
     standard normal), and the Monte Carlo estimate ``(1/S) sum_s [log q(z_s|x) - log p(z_s)]`` otherwise
-    (a mixture prior, or ``analytic_kl=False``). Metrics: ``loss``, ``reconstruction_nll`` (``-(1/S) sum_s log
-    p(x|z_s)``), ``kl``, and the diagnostic ``elbo`` (always with weight 1 on the KL), all in nats per
-    example.
+    (a mixture prior, a flow posterior, or ``analytic_kl=False``). Metrics: ``loss``, ``reconstruction_nll``
+    (``-(1/S) sum_s log p(x|z_s)``), ``kl``, and the diagnostic ``elbo`` (always with weight 1 on the KL), all in
+    nats per example.
 
     The KL warm-up reads ``optimizer.iterations`` inside the step, so it works in graph and XLA mode,
     continues where it stopped after a ``.keras`` round trip, and needs no callback; ``evaluate`` reports the
@@ -91,8 +83,12 @@ class VAE(Autoencoder):
         decoder: Network mapping codes ``(batch, latent_dim)`` to likelihood parameters of the data's shape
             (last axis times ``num_bins`` for ``"categorical"``), linear outputs.
         latent_dim: Size of the code; ``None`` infers it from the decoder's input.
-        posterior: ``"diagonal"`` (:class:`~kerasae.distributions.IndependentNormal`) or ``"full"``
-            (:class:`~kerasae.distributions.MultivariateNormalTriL`).
+        posterior: ``"diagonal"`` (:class:`~kerasae.distributions.IndependentNormal`), ``"full"``
+            (:class:`~kerasae.distributions.MultivariateNormalTriL`) or ``"iaf"``
+            (:class:`~kerasae.layers.flows.InverseAutoregressiveFlow`; its point code, encoder outputs and exports:
+            :mod:`kerasae.layers.posteriors`).
+        flow_steps: IAF steps of ``"iaf"`` (default 2); ``None`` with the other posteriors.
+        flow_hidden_units: Widths of each IAF step's MADE (default two layers of ``4 latent_dim``).
         likelihood: ``"bernoulli"``, ``"gaussian"``, ``"gaussian_learned"`` or ``"categorical"``.
         likelihood_scale: ``sigma`` of ``"gaussian"``; the initial ``sigma`` of ``"gaussian_learned"``.
         num_bins: Number of intensity levels ``K`` of ``"categorical"``, >= 2.
@@ -100,7 +96,8 @@ class VAE(Autoencoder):
         kl_warmup_steps: Optimizer steps over which the KL weight ramps linearly from 0 to ``beta``
             (0: no warm-up).
         num_samples: Reparameterised samples ``S`` per example in training, >= 1.
-        analytic_kl: Use the closed-form KL when tfp has it.
+        analytic_kl: Use the closed-form KL when tfp has it; ``None`` (auto): ``True`` for the normal posteriors,
+            ``False`` (Monte Carlo) for a flow, which refuses ``True``.
         prior: ``"standard"`` (``N(0, I)``), ``"mog"`` (:class:`~kerasae.layers.priors.MixtureOfGaussiansPrior`),
             ``"vamp"`` (:class:`~kerasae.layers.priors.VampPrior`, through this model's encoder), or a prior layer.
         num_components: ``K`` of ``"mog"`` (default 10) or of ``"vamp"`` (pseudo-inputs, default 500).
@@ -127,6 +124,7 @@ class VAE(Autoencoder):
         Higgins et al. (2017), beta-VAE: learning basic visual concepts with a constrained variational
         framework. ICLR.
         Bowman et al. (2016), Generating sentences from a continuous space (KL annealing). CoNLL.
+        Kingma et al. (2016), Improved variational inference with inverse autoregressive flow. NeurIPS.
     """
 
     loss_terms = ("reconstruction_nll", "kl", "elbo")
@@ -134,9 +132,12 @@ class VAE(Autoencoder):
     undercomplete = False  # the KL term regularises the code; a wide encoder output is expected.
 
     def __init__(self, encoder, decoder, latent_dim=None, posterior="diagonal", likelihood="bernoulli",
-                 likelihood_scale=1.0, num_bins=16, beta=1.0, kl_warmup_steps=0, num_samples=1, analytic_kl=True,
-                 min_scale=1e-4, seed=None, l2=0.0, prior="standard", num_components=None, **kwargs):
+                 likelihood_scale=1.0, num_bins=16, beta=1.0, kl_warmup_steps=0, num_samples=1, analytic_kl=None,
+                 min_scale=1e-4, seed=None, l2=0.0, prior="standard", num_components=None, flow_steps=None,
+                 flow_hidden_units=None, **kwargs):
         check_choice("posterior", posterior, POSTERIORS)
+        flow_steps, flow_hidden_units = posteriors.flow_arguments(posterior, flow_steps, flow_hidden_units)
+        analytic_kl = posteriors.resolve_analytic_kl(posterior, analytic_kl)
         check_choice("likelihood", likelihood, LIKELIHOODS)
         num_bins = check_int("num_bins", num_bins, minimum=2)
         beta = check_number("beta", beta, minimum=0)
@@ -155,14 +156,15 @@ class VAE(Autoencoder):
         self.beta = beta
         self.kl_warmup_steps = kl_warmup_steps
         self.num_samples = num_samples
-        self.analytic_kl = bool(analytic_kl)
+        self.analytic_kl = analytic_kl
         self.min_scale = float(min_scale)
         self.seed = seed
+        self.flow_steps = flow_steps
+        self.flow_hidden_units = flow_hidden_units
         self._latent_dim = int(latent_dim) if latent_dim is not None else self._infer_latent_dim()
         self._check_networks()
         # === Distribution layers (attributes, called on the networks' outputs) ===
-        posterior_class = dists.MultivariateNormalTriL if posterior == "full" else dists.IndependentNormal
-        self.posterior_layer = posterior_class(self._latent_dim, min_scale=min_scale, name="posterior")
+        self.posterior_layer = posteriors.build(posterior, self._latent_dim, min_scale, flow_steps, flow_hidden_units)
         shape = self.data_shape
         self.likelihood_layer = {
             "bernoulli": lambda: dists.IndependentBernoulli(shape, name="likelihood"),
@@ -170,8 +172,10 @@ class VAE(Autoencoder):
             "gaussian_learned": lambda: dists.LearnedScaleNormal(shape, initial_scale=likelihood_scale, name="likelihood"),
             "categorical": lambda: dists.Categorical(num_bins, event_shape=shape, name="likelihood"),
         }[likelihood]()
-        self.prior_layer = priors.get(prior, self._latent_dim, shape, posterior, num_components)
+        family = "diagonal" if posterior in posteriors.FLOWS else posterior  # the standard normal's (KL by MC)
+        self.prior_layer = priors.get(prior, self._latent_dim, shape, family, num_components)
         self.prior_layer.check_model(self._latent_dim, self._encoder_input_shape())
+        posteriors.check_prior(posterior, self.prior_layer)
         self._prior_name = prior if isinstance(prior, str) else None  # a layer given is saved as its config
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -190,16 +194,7 @@ class VAE(Autoencoder):
             return None
 
     def _check_networks(self):
-        expected = posterior_params_size(self.posterior, self._latent_dim)
-        try:
-            got = int(self.encoder.outputs[0].shape[-1])
-        except (AttributeError, IndexError, TypeError):
-            return
-        if got != expected:
-            raise ValueError(f"The {self.posterior!r} posterior over a {self._latent_dim}-dimensional code needs "
-                             f"{expected} encoder outputs. Received an encoder with {got} outputs. Fix: build the "
-                             f"encoder with latent_dim=kerasae.vae.posterior_params_size({self.posterior!r}, "
-                             f"{self._latent_dim}), or use VAE.create(...).")
+        posteriors.check_encoder(self.encoder, self.posterior, self._latent_dim)
 
     @classmethod
     def create(cls, input_shape, latent_dim, architecture="mlp", posterior="diagonal", likelihood="bernoulli",
@@ -339,10 +334,10 @@ class VAE(Autoencoder):
         x, condition = self._split_inputs(inputs)
         seed = self._next_seed() if seed is None else seed
         posterior = self._posterior(x, condition, training=training)
-        z = sampling.reparameterized_sample(posterior, num_samples, seed)
+        z, log_qz = posteriors.sample_and_log_prob(posterior, num_samples, seed)
         likelihood = self._likelihood(z, condition, training=training)
         return {"log_px_z": likelihood.log_prob(self._likelihood_value(x)), "log_pz": self.prior(training).log_prob(z),
-                "log_qz": posterior.log_prob(z), "posterior": posterior, "likelihood": likelihood}
+                "log_qz": log_qz, "posterior": posterior, "likelihood": likelihood}
 
     def kl_divergence(self, posterior, log_qz=None, log_pz=None):
         """``KL(q(z|x) || p(z))`` per example: analytic if possible, else ``mean_s [log q - log p]``."""
@@ -375,27 +370,29 @@ class VAE(Autoencoder):
         """The approximate posterior ``q(z|x)``, a ``tfp`` distribution with batch shape ``(batch,)``.
 
         Use ``.mean()`` (or :meth:`encode_mean`) for the codes, ``.stddev()`` for a diagonal posterior's
-        scales and ``.sample(seed=...)`` for draws.
+        scales and ``.sample(seed=...)`` for draws (a flow's has no ``.mean()``: see :meth:`encode_mean`).
         """
         x, condition = self._split_inputs(x)
         return self._posterior(x, condition, training=training)
 
     def encode_mean(self, x):
-        """The posterior mean ``E_q[z]``, shape ``(batch, latent_dim)``, as a numpy array."""
-        return keras.ops.convert_to_numpy(self.encode(x).mean())
+        """The posterior mean ``E_q[z]``, shape ``(batch, latent_dim)``, as a numpy array; for a flow posterior, the
+        flow's image of the base mean (:func:`kerasae.layers.posteriors.point_code`), what :meth:`reconstruct`
+        decodes."""
+        return keras.ops.convert_to_numpy(posteriors.point_code(self.encode(x)))
 
     def decode(self, z, training=False):
         """The likelihood's mean ``E[x|z]`` in data space (probabilities for Bernoulli), as a tensor."""
         return self._likelihood_mean(self._likelihood(z, training=training))
 
     def reconstruct(self, x):
-        """Decodes the posterior mean: ``E[x | z = E_q[z|x]]``."""
+        """Decodes the posterior mean (a flow's point code, :meth:`encode_mean`): ``E[x | z = E_q[z|x]]``."""
         return self.call(x, training=False)
 
     def call(self, inputs, training=None):
         x, condition = self._split_inputs(inputs)
         q = self._posterior(x, condition, training=training)
-        return self._likelihood_mean(self._likelihood(q.mean(), condition, training=training))
+        return self._likelihood_mean(self._likelihood(posteriors.point_code(q), condition, training=training))
 
     def _prior_codes(self, n, seed):
         n, seed = check_positive_int("n", n), likelihood_estimate.check_seed(seed)
@@ -427,7 +424,7 @@ class VAE(Autoencoder):
         if single:
             a, b = a[None], b[None]
             ca = None if ca is None else np.asarray(ca, "float32")[None]
-        za, zb = self._posterior(a, ca).mean(), self._posterior(b, ca).mean()
+        za, zb = (posteriors.point_code(self._posterior(v, ca)) for v in (a, b))
         t = tf.reshape(tf.linspace(0.0, 1.0, steps), (steps, 1, 1))
         z = (1.0 - t) * za + t * zb  # (steps, batch, d)
         out = keras.ops.convert_to_numpy(self._likelihood_mean(self._likelihood(z, ca)))
@@ -464,9 +461,16 @@ class VAE(Autoencoder):
     # ------------------------------------------------------------------ export
     def posterior_outputs(self, posterior):
         """The ``encode`` signature's outputs: ``mean`` and ``scale`` (standard deviations) of ``q(z|x)``, and
-        ``scale_tril`` (its Cholesky factor) for a full posterior."""
-        extra = {"scale_tril": posterior.parameters["scale_tril"]} if self.posterior == "full" else {}
-        return float32_outputs(mean=posterior.mean(), scale=posterior.stddev(), **extra)
+        ``scale_tril`` (its Cholesky factor) for a full posterior; for a flow, ``code`` (the point code that
+        ``reconstruct`` decodes: edge users pass it to ``decode``), ``base_mean``, ``base_scale`` and the flow's
+        ``context`` (:func:`kerasae.layers.posteriors.export_outputs`)."""
+        return float32_outputs(**posteriors.export_outputs(posterior, self.posterior))
+
+    def reconstruction_log_likelihood(self, x, mean):
+        """``log p(x | E[x|z] = mean)`` per example in nats (numpy; None for the categorical likelihood): how export's
+        quality gate scores a quantised artifact's reconstructions (:mod:`kerasae.export.quality`)."""
+        scale = self.likelihood_layer.scale() if self.likelihood == "gaussian_learned" else self.likelihood_scale
+        return likelihood_estimate.log_likelihood_of_mean(self.likelihood, x, mean, keras.ops.convert_to_numpy(scale))
 
     def export_signatures(self):
         """The autoencoder's signatures, with ``encode`` giving the posterior (:meth:`posterior_outputs`), and
@@ -485,8 +489,10 @@ class VAE(Autoencoder):
         config.pop("reconstruction_loss", None)
         config.pop("output_activation", None)
         names = ("posterior", "likelihood", "likelihood_scale", "num_bins", "beta", "kl_warmup_steps", "num_samples",
-                 "analytic_kl", "min_scale", "seed")
+                 "analytic_kl", "min_scale", "seed", "flow_steps")
         config.update(latent_dim=self._latent_dim, **{name: getattr(self, name) for name in names})
+        units = self.flow_hidden_units
+        config["flow_hidden_units"] = None if units is None else list(units)
         named = self._prior_name is not None
         config.update(prior=self._prior_name if named else keras.saving.serialize_keras_object(self.prior_layer),
                       num_components=self.prior_layer.num_components if named else None)

@@ -4,13 +4,17 @@ evaluation, plots."""
 import math
 import os
 
-from kerasae.cli.arguments import non_negative_float, positive_int, unit_interval
+from kerasae.cli.arguments import int_list, non_negative_float, positive_int, unit_interval
 from kerasae.cli.registry import networks_from_args, register_model
 
 #: ``--posterior`` and ``--likelihood`` choices: :data:`kerasae.models.vae.POSTERIORS` and
 #: :data:`kerasae.models.vae.LIKELIHOODS` (a test keeps them equal; spelled out here so that ``--help`` needs
 #: no TensorFlow).
-POSTERIORS = ("diagonal", "full")
+POSTERIORS = ("diagonal", "full", "iaf")
+#: The flow posteriors (:data:`kerasae.layers.posteriors.FLOWS`), which take ``--flow-steps`` and
+#: ``--flow-hidden-units``, and their default number of steps (``DEFAULT_FLOW_STEPS``).
+FLOWS = ("iaf",)
+FLOW_STEPS = 2
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned", "categorical")
 #: ``--prior`` choices, :data:`kerasae.layers.priors.PRIORS`, and the defaults of their component counts
 #: (:class:`~kerasae.layers.priors.VampPrior`, :class:`~kerasae.layers.priors.MixtureOfGaussiansPrior`).
@@ -32,6 +36,9 @@ def _model_kwargs(args, data, iwae=False):
         "seed": getattr(args, "seed", None),
         "l2": getattr(args, "l2", 0.0) or 0.0,
     }
+    if args.posterior in FLOWS:
+        kwargs["flow_steps"] = getattr(args, "flow_steps", None) or FLOW_STEPS
+        kwargs["flow_hidden_units"] = getattr(args, "flow_hidden_units", None)
     if not iwae:
         kwargs["beta"] = args.beta
         kwargs["kl_warmup_steps"] = int(round(args.kl_warmup * _steps_per_epoch(args, data)))
@@ -147,9 +154,19 @@ _COMMON_OPTIONS = (
     (("--likelihood",), {"choices": LIKELIHOODS, "default": "bernoulli",
                          "help": "p(x|z); bernoulli turns on dynamic binarisation"}),
     (("--num-bins",), {"type": int, "default": 16, "help": "intensity levels of the categorical likelihood (default: 16)"}),
-    (("--posterior",), {"choices": POSTERIORS, "default": "diagonal", "help": "q(z|x) covariance"}),
+    (("--posterior",), {"choices": POSTERIORS, "default": "diagonal",
+                         "help": "q(z|x): a diagonal or full-covariance normal, or iaf (a diagonal normal through "
+                         "--flow-steps inverse autoregressive flow steps, Kingma et al. 2016; KL by Monte Carlo)"}),
     (("--num-samples",), {"type": positive_int, "default": None, "help": "samples per example in training"}),
     (("--nll-samples",), {"type": positive_int, "default": 100, "help": "importance samples of the test NLL"}),
+)
+#: The options of a flow posterior (every family with ``--posterior``), refused unless ``--posterior iaf``.
+_FLOW_OPTIONS = (
+    (("--flow-steps",), {"type": positive_int, "default": None, "metavar": "T",
+                         "help": f"IAF steps of --posterior iaf (default: {FLOW_STEPS})"}),
+    (("--flow-hidden-units",), {"type": int_list, "default": None,
+                                "help": "widths of each IAF step's MADE, e.g. 200,200 (default: two layers of 4 x "
+                                "--latent-dim)"}),
 )
 _BETA_OPTIONS = (
     (("--beta",), {"type": non_negative_float, "default": 1.0, "help": "KL weight (beta-VAE)"}),
@@ -178,9 +195,13 @@ def _prior_kwargs(args, data):
 
 
 def unused_options(args):
-    """``--loss`` (the likelihood is the reconstruction term), ``--num-bins`` unless categorical, and the size of
-    each mixture prior (``--pseudo-inputs``, ``--prior-components``) with another ``--prior``."""
+    """``--loss`` (the likelihood is the reconstruction term), ``--num-bins`` unless categorical, the flow's options
+    (``--flow-steps``, ``--flow-hidden-units``) unless ``--posterior iaf``, and the size of each mixture prior
+    (``--pseudo-inputs``, ``--prior-components``) with another ``--prior``."""
     unused = [("--loss", "a VAE's reconstruction term is its --likelihood")]
+    if getattr(args, "posterior", None) not in FLOWS:
+        unused += [("--flow-steps", "it sets the steps of --posterior iaf only"),
+                   ("--flow-hidden-units", "it sets the networks of --posterior iaf only")]
     if getattr(args, "likelihood", None) != "categorical":
         unused.append(("--num-bins", "it sets the levels of --likelihood categorical only"))
     if getattr(args, "prior", None) != "vamp":
@@ -228,21 +249,21 @@ register_variational(
     _builder("kerasae.models.vae", "VAE", 1, extra=_prior_kwargs),
     help="variational autoencoder (-ELBO, optional beta and KL warm-up; --prior standard, vamp or mog)",
     model_class="VAE",
-    arguments=_COMMON_OPTIONS + _BETA_OPTIONS + _PRIOR_OPTIONS,
+    arguments=_COMMON_OPTIONS + _FLOW_OPTIONS + _BETA_OPTIONS + _PRIOR_OPTIONS,
 )
 register_variational(
     "iwae",
     _builder("kerasae.models.iwae", "IWAE", 5, extra=_prior_kwargs),
     help="importance-weighted autoencoder (k-sample bound, k = --num-samples, default 5; --prior as for vae)",
     model_class="IWAE",
-    arguments=_COMMON_OPTIONS + _PRIOR_OPTIONS,
+    arguments=_COMMON_OPTIONS + _FLOW_OPTIONS + _PRIOR_OPTIONS,
 )
 register_variational(
     "cvae",
     _builder("kerasae.models.cvae", "CVAE", 1, extra=_cvae_classes),
     help="conditional VAE on one-hot labels (samples a chosen class)",
     model_class="CVAE",
-    arguments=_COMMON_OPTIONS + _BETA_OPTIONS,
+    arguments=_COMMON_OPTIONS + _FLOW_OPTIONS + _BETA_OPTIONS,
     pipeline=_cvae_pipeline,
 )
 
@@ -256,8 +277,8 @@ _GROUPED_OPTIONS = tuple(option for option in _COMMON_OPTIONS if option[0] != ("
     (("--num-samples",), {"type": positive_int, "default": None,
                           "help": f"K, the samples of each bound; a step draws M K per example (default: "
                           f"{MULTI_SAMPLE_DEFAULTS['num_samples']})"}),
-)
-_CIWAE_OPTIONS = _COMMON_OPTIONS + (
+) + _FLOW_OPTIONS
+_CIWAE_OPTIONS = _COMMON_OPTIONS + _FLOW_OPTIONS + (
     (("--beta",), {"type": unit_interval, "default": MULTI_SAMPLE_DEFAULTS["beta"],
                    "help": "weight of the ELBO in beta ELBO + (1 - beta) IWAE bound, in [0, 1] (default: "
                    f"{MULTI_SAMPLE_DEFAULTS['beta']}); not a KL weight"}),
