@@ -80,6 +80,10 @@ def collect_other_results(results_dir=RESULTS_DIR):
             entry["kind"] = "contractive_cost"
             entry["command"] = data.get("command", "")
             entry["markdown"] = data.get("markdown", "")
+        elif data.get("benchmark") == "edge":
+            entry["kind"] = "edge"
+            for key in ("command", "date", "data", "settings", "machine", "versions", "rows", "targets"):
+                entry[key] = data.get(key)
         elif "semi_supervised" in data:
             entry["kind"] = "semi_supervised"
             entry["command"] = data.get("command") or _command_from_settings(
@@ -88,6 +92,7 @@ def collect_other_results(results_dir=RESULTS_DIR):
             entry["anomaly_auc"] = {k: v.get("auc") for k, v in data.get("anomaly", {}).items()}
             entry["labels_per_class"] = data.get("config", {}).get("labels_per_class")
             entry["epochs"] = data.get("config", {}).get("epochs")
+            entry["markdown"] = data.get("markdown", "")
         elif "rows" in data and data["rows"] and "size_kib" in data["rows"][0]:
             entry["kind"] = "export"
             entry["command"] = data.get("command") or _command_from_settings(

@@ -11,8 +11,8 @@ import os
 from benchmarks import zoo_report
 from benchmarks.collect import RESULTS_DIR, collect_other_results
 from benchmarks.models import BLOCK_STEPS
-from benchmarks.report_sections import (STALE_ABLATIONS, pct, render_others, render_profile, render_run,
-                                        stale_ablations, table)
+from benchmarks.report_sections import (STALE_ABLATIONS, edge_meeting, fmt, pct, render_others, render_profile,
+                                        render_run, stale_ablations, table)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MARKDOWN = os.path.join(HERE, "RESULTS.md")
@@ -134,12 +134,22 @@ def _others_rows(others):
                       "families" + "".join(f"; {r['family']} ({float32[r['family']]:.0f} KiB) {r['size_ratio']:.3f}"
                                            for r in tiny)
                       + f"; test MSE change {_range([100 * r['mse_change'] for r in int8], '{:+.1f}%'.format, ' to ')}")
-            rows.append(("TFLite int8 file / float32 file (one scale per weight tensor, the export default)", figure,
-                         o["command"], o["recorded"]))
+            rows.append(("TFLite int8 file / float32 file, models trained briefly on digits (a scale per output "
+                         "channel, the export default)", figure, o["command"], o["recorded"]))
             rows.append(("Encode latency, batch 1: LiteRT int8 vs Keras",
                          f"{_range([r['litert_encode_ms'] for r in int8], '{:.3f}'.format)} ms vs "
                          f"{_range([r['keras_encode_ms'] for r in int8], '{:.2f}'.format)} ms", o["command"],
                          o["recorded"]))
+    for o in (o for o in others if o.get("kind") == "edge"):
+        targets = o.get("targets") or []
+        for preset, meeting in edge_meeting(targets).items():
+            int8 = {t["files"]: t for t in targets if t["preset"] == preset and t["mode"] == "int8"}
+            sizes = "; ".join(f"{files} {fmt(t.get('size_ratio'), '.3f')}" for files, t in int8.items())
+            unmeasured = any(t.get("log_likelihood_change") is None for t in targets if t["preset"] == preset)
+            rows.append((f"Preset {preset} on devices: int8 files / float32, and the quantised files meeting all of "
+                         "issue #21's targets (size <= 0.30, log-lik. within 1 nat, rec. MSE within 5%)",
+                         f"int8 {sizes}; meeting the targets{' (log-lik. not measured)' if unmeasured else ''}: "
+                         f"{', '.join(meeting) or 'none'}", o["command"], o["recorded"]))
     return rows
 
 

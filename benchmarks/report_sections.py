@@ -247,6 +247,8 @@ def render_others(others):
         out += table(["method", "test accuracy"], [[k, fmt(val, ".4f")] for k, val in o["accuracy"].items()])
         if o["anomaly_auc"]:
             out += ["", "Anomaly detection AUC: " + ", ".join(f"{k} {fmt(val, '.3f')}" for k, val in o["anomaly_auc"].items())]
+        if o.get("markdown"):  # error rates per label count, mean and spread over seeds, with times
+            out += ["", o["markdown"]]
         out += [""]
     for o in (o for o in others if o.get("kind") == "pytorch_peer"):
         settings = o.get("settings") or {}
@@ -297,8 +299,9 @@ def render_others(others):
     for o in (o for o in others if o.get("kind") == "export"):
         out += [f"### TFLite export ({o['file']})", "", f"Command: `{o['command']}`; data: {o.get('dataset')}; "
                 "latencies per call, batch 1. Targets: int8 file <= 0.30 of float32, int8 test MSE within 5% of "
-                "float32's, LiteRT latency well under Keras's. `dynamic`/`int8` use the export default, one scale "
-                "per weight tensor; `/per_channel` rows use TFLite's own default (a scale per output channel). The linear "
+                "float32's, LiteRT latency well under Keras's. `dynamic`/`int8` use the export default, a scale per "
+                "output channel (TFLite's own), and its quality gate; `/per_tensor` rows one scale per weight tensor "
+                "(measured, not gated). The linear "
                 "autoencoder on digits (64-8, ~1,000 weights, 7 KiB) is dominated by the file's fixed structure "
                 "(~3.8 KiB), which quantisation cannot shrink; its size target is checked at MNIST size "
                 "(`linear@mnist`, 784-50), where the weights make up the file.", ""]
@@ -309,7 +312,136 @@ def render_others(others):
                        fmt(r["saved_model_encode_ms"], ".3f"), fmt(r["keras_encode_ms"], ".3f"),
                        f"{r['mse']:.5f} ({100 * r['mse_change']:+.1f}%)"] for r in o["rows"]])
         out += [""]
+    for o in (o for o in others if o.get("kind") == "edge"):
+        out += render_edge(o)
     for o in (o for o in others if o.get("kind") in ("unknown", None)):
         out += [f"- {o['file']}: not recognised ({o.get('error') or ', '.join(o.get('keys', []))})"]
     return out
 
+
+
+# ================================================================================================ edge
+#: The issue's targets of the edge benchmark (benchmarks/edge_benchmark.py): file size over float32's, decrease
+#: of the mean log-likelihood (nats per example), relative increase of the reconstruction MSE.
+EDGE_TARGETS = {"size_ratio": 0.30, "log_likelihood": 1.0, "reconstruction_mse": 0.05}
+
+
+def _kib(value):
+    return "-" if value is None else f"{value / 1024:.1f}"
+
+
+def _change(value, spec="{:+.1%}"):
+    return "-" if value is None else spec.format(value)
+
+
+def _latencies(ms):
+    """``"encode 0.041 / decode 0.052 / reconstruct 0.090"`` of a row's LiteRT latencies (ms), or ``"-"``."""
+    ms = ms or {}
+    return " / ".join(f"{name} {ms[name]:.3f}" for name in ("encode", "decode", "reconstruct") if name in ms) or "-"
+
+
+def _gates(row):
+    """Whether a row passes the export's default gates: element-wise and, for quantised artifacts, quality."""
+    if row.get("error"):
+        return "failed: " + row["error"][:80]
+    if row["passes_elementwise"]:
+        element = "pass"
+    elif row.get("gated"):
+        element = f"**fail** (RMS {row['rms_rel_error']:.3g} > {row['tolerance']:g})"
+    else:
+        element = f"**fail** (max {row['max_rel_error']:.3g} > {row['tolerance']:g})"
+    if row.get("passes_quality") is None:
+        return element
+    failed = row.get("quality_failures") or []
+    return f"{element}; quality " + ("pass" if row["passes_quality"] else "**fail** (" + ", ".join(failed) + ")")
+
+
+def edge_table(rows):
+    """The per-artifact Markdown table of the edge benchmark."""
+    return table(
+        ["preset", "part", "artifact", "size KiB (x float32)", "LiteRT ms, 1 thread, batch 1", "TFLM ms / sample",
+         "TFLM arena bytes (recommended)", "rec. MSE (change)", "log-lik. change, nats", "RMS rel. error (max)",
+         "default gates"],
+        [[r["preset"], r["part"], r["artifact"],
+          f"{_kib(r['size_bytes'])} ({fmt(r.get('size_ratio'), '.3f')})", _latencies(r.get("litert_ms")),
+          fmt(r.get("tflm_ms"), ".3f"),
+          "-" if r.get("arena_bytes") is None
+          else f"{r['arena_bytes']:,} ({fmt(r.get('arena_recommended_bytes'), ',')})",
+          "-" if r.get("mse") is None else f"{r['mse']:.5f} ({_change(r.get('mse_change'))})",
+          _change(r.get("log_likelihood_change"), "{:+.3f}"),
+          f"{fmt(r.get('rms_rel_error'), '.2e')} ({fmt(r.get('max_rel_error'), '.2e')})", _gates(r)]
+         for r in rows])
+
+
+def _met(value, limit):
+    return None if value is None else bool(value <= limit)
+
+
+def edge_targets_table(targets):
+    """The issue's three targets per quantised mode (full model; encoder and decoder files together)."""
+    rows = []
+    for t in targets:
+        checks = [_met(t.get("size_ratio"), EDGE_TARGETS["size_ratio"]),
+                  _met(t.get("log_likelihood_change"), EDGE_TARGETS["log_likelihood"]),
+                  _met(t.get("mse_change"), EDGE_TARGETS["reconstruction_mse"])]
+        known = [c for c in checks if c is not None]
+        status = "met" if known and all(known) else "**not met**"
+        if checks[1] is None and status == "met":
+            status = "met (log-lik. not measured)"
+        rows.append([t["preset"], t["files"], t["mode"], fmt(t.get("size_ratio"), ".3f"),
+                     _change(t.get("log_likelihood_change"), "{:+.3f}"), _change(t.get("mse_change")), status])
+    return table(["preset", "files", "mode", f"size / float32 (<= {EDGE_TARGETS['size_ratio']:.2f})",
+                  f"log-lik. decrease, nats (<= {EDGE_TARGETS['log_likelihood']:g})",
+                  f"rec. MSE change (<= {EDGE_TARGETS['reconstruction_mse']:.0%})", "all three"], rows)
+
+
+def edge_meeting(targets):
+    """``{preset: [files + mode of every row that meets the measured targets]}``."""
+    found = {}
+    for t in targets:
+        checks = [_met(t.get("size_ratio"), EDGE_TARGETS["size_ratio"]),
+                  _met(t.get("log_likelihood_change"), EDGE_TARGETS["log_likelihood"]),
+                  _met(t.get("mse_change"), EDGE_TARGETS["reconstruction_mse"])]
+        known = [c for c in checks if c is not None]
+        found.setdefault(t["preset"], [])
+        if known and all(known):
+            found[t["preset"]].append(f"{t['files']} {t['mode']}")
+    return found
+
+
+def render_edge(o):
+    """The RESULTS.md section of benchmarks/edge_benchmark.py's JSON (as :func:`benchmarks.collect` reads it)."""
+    settings, machine = o.get("settings") or {}, o.get("machine") or {}
+    versions = ", ".join(f"{k} {v}" for k, v in (o.get("versions") or {}).items() if v)
+    out = [f"### Edge: presets exported to every format ({o['file']})", "",
+           f"Command: `{o['command']}`; date {str(o.get('date'))[:10]}; {machine.get('cpu_model', '')}, "
+           f"{machine.get('cpu_cores', '')} cores, 1-minute load {machine.get('load_1min_start', 0):.1f} at the start, "
+           f"{machine.get('load_1min_end', 0):.1f} at the end (on this shared 2-core machine latencies are noisy); "
+           f"{versions}. Each preset (`kerasae.presets.load`) is exported by `kerasae.export.export` with its default "
+           "weight scales (per channel) unless the mode says `/per_tensor`: the full model to TFLite float32, float16, "
+           "dynamic and int8, the encoder and decoder alone to TFLite float32, dynamic, int8 and int16x8 and to TFLite "
+           "Micro (full int8, batch 1). The export's gates are opened so that every file is measured; the last "
+           "column says whether it passes the default ones (element-wise: the largest relative error of float "
+           "files, the relative RMS error of quantised ones, against `kerasae.export.options.TOLERANCES`; quality, "
+           "quantised files only: against `QUALITY_TOLERANCES`). Data: "
+           f"{o.get('data', '')}; parity on the first {settings.get('parity_samples', '')} test examples, quality "
+           f"figures on the first {settings.get('quality_samples', '')}, int8 calibration on "
+           f"{settings.get('representative_samples', '')} training examples. Size: the `.tflite` file (for TFLite "
+           "Micro, its `.tflite` file without the C source), ratio to the float32 file of the same part. LiteRT: "
+           f"`num_threads=1`, one example, median of {settings.get('repeats', '')} calls per signature. TFLM: TFLite "
+           "Micro's Python interpreter (reference kernels) in its measured arena, one example (set the int8 input, "
+           "invoke, read the output), median of as many calls; arena: the smallest that allocates, measured on this "
+           "64-bit host (recommended: +25%, rounded up to 1 KiB). Quality against the float32 Keras model on the "
+           "same examples (`kerasae.export.quality`): an encoder file's codes decoded by Keras, a decoder file's "
+           "decoding of Keras's codes; the log-likelihood figure is there for models that declare "
+           "`reconstruction_log_likelihood`.", ""]
+    targets = o.get("targets") or []
+    if targets:
+        out += ["Targets of the MNIST VAE preset (issue #21): int8 file <= 0.30 of float32, log-likelihood within 1 "
+                "nat of float32's (the quality gate's figure: the reconstruction's log-likelihood at the posterior "
+                "mean, a proxy of the test NLL), reconstruction MSE within 5%; per quantised mode, for the full "
+                "model's file and for the encoder and decoder files together (quality of the encoder file's codes "
+                "decoded by the decoder file).", ""]
+        out += edge_targets_table(targets) + [""]
+    out += edge_table(o.get("rows") or []) + [""]
+    return out

@@ -17,11 +17,13 @@ from kerasae.export import tflm
 from kerasae.export.options import (
     ALL_FORMATS,
     DEFAULT_PARITY_SAMPLES,
+    DEFAULT_QUALITY_SAMPLES,
     DEFAULT_REPRESENTATIVE_SAMPLES,
     DEFAULT_WEIGHT_SCALES,
     FORMATS,
     MIN_REPRESENTATIVE_SAMPLES,
     PARTS,
+    QUALITY_TOLERANCES,
     QUANTIZATIONS,
     WEIGHT_SCALES,
 )
@@ -59,7 +61,8 @@ def add_export_arguments(parser, formats=(*FORMATS, "all"), default_format="all"
     if tflite:
         parser.add_argument(
             "--quantize", nargs="+", choices=(*QUANTIZATIONS, "all"), default=["none"],
-            help="TFLite quantisation modes: none (float32), float16, dynamic (int8 weights), int8 (full integer), all (default: none)",
+            help="TFLite quantisation modes: none (float32), float16, dynamic (int8 weights), int8 (full integer), "
+            "int16x8 (int8 weights, 16-bit activations; --part encoder decoder), all (default: none)",
         )
     parser.add_argument("--part", nargs="+", choices=(*PARTS, "all"), default=None,
                         help="full model, encoder, decoder, or all (default: full; encoder and decoder for --format tflm)")
@@ -68,14 +71,19 @@ def add_export_arguments(parser, formats=(*FORMATS, "all"), default_format="all"
     parser.add_argument("--tolerance", type=non_negative_float, default=None, help="relative parity tolerance for every artifact (default: per mode, see kerasae.export)")
     parser.add_argument("--parity-samples", type=positive_int, default=DEFAULT_PARITY_SAMPLES,
                         help=f"held-out examples compared, at least 1 (default: {DEFAULT_PARITY_SAMPLES})")
+    parser.add_argument("--quality-tolerance", nargs="+", type=quality_limit, default=None, metavar="FIGURE=LIMIT",
+                        help="limits of the quality gate of quantised artifacts: reconstruction_mse=RELATIVE_INCREASE, "
+                        f"log_likelihood=NATS (defaults: {', '.join(f'{k}={v:g}' for k, v in QUALITY_TOLERANCES.items())})")
+    parser.add_argument("--quality-samples", type=positive_int, default=DEFAULT_QUALITY_SAMPLES,
+                        help=f"held-out examples the quality figures use, at most (default: {DEFAULT_QUALITY_SAMPLES})")
     parser.add_argument("--skip-parity", action="store_true",
                         help="do not compare the artifacts with the model; their metadata then say parity is unchecked")
     if tflite:
         parser.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs for --quantize int8")
         parser.add_argument(
             "--weight-scales", choices=WEIGHT_SCALES, default=DEFAULT_WEIGHT_SCALES,
-            help="int8 weight scales for dynamic/int8: per_tensor (smallest files), per_channel (TFLite's "
-            f"default), auto (per tensor for Dense, per channel for convolutions) (default: {DEFAULT_WEIGHT_SCALES})",
+            help="int8 weight scales of quantised files: per_channel (TFLite's default), per_tensor (smaller "
+            f"files, coarser), auto (per tensor for Dense, per channel for convolutions) (default: {DEFAULT_WEIGHT_SCALES})",
         )
         parser.add_argument("--representative-samples", type=positive_int, default=DEFAULT_REPRESENTATIVE_SAMPLES,
                             help=f"training examples for int8 calibration, at least {MIN_REPRESENTATIVE_SAMPLES} "
@@ -86,6 +94,15 @@ def add_export_arguments(parser, formats=(*FORMATS, "all"), default_format="all"
     parser.add_argument("--scaling", default=None, help="input scaling to record in the metadata (default: 'float32 in [0, 1]')")
     parser.add_argument("--binarize", choices=("none", "static", "dynamic"), default=None, help="binarisation to record and apply to the data (default: the run's)")
     return parser
+
+
+def quality_limit(text):
+    """``FIGURE=LIMIT`` of ``--quality-tolerance`` as ``(figure, limit)``."""
+    figure, _, value = text.partition("=")
+    if figure not in QUALITY_TOLERANCES or not value:
+        raise argparse.ArgumentTypeError(
+            f"expected FIGURE=LIMIT with FIGURE in {', '.join(QUALITY_TOLERANCES)}, e.g. log_likelihood=2; got {text!r}")
+    return figure, non_negative_float(value)
 
 
 def load_source(source):
@@ -183,12 +200,15 @@ def export_from_args(args):
         representative_samples=args.representative_samples,
         seed=seed,
         check_parity=not getattr(args, "skip_parity", False),
+        quality_tolerance=dict(args.quality_tolerance or ()),
+        quality_samples=args.quality_samples,
     )
-    print("| artifact | signatures | size (KiB) | max rel. error | tolerance |")
-    print("|---|---|---:|---:|---:|")
+    print("| artifact | signatures | size (KiB) | max rel. error | tolerance | quality |")
+    print("|---|---|---:|---:|---:|---|")
     for r in results:
         error, tolerance = ("unchecked", "-") if r.parity is None else (f"{r.max_rel_error:.2e}", f"{r.tolerance:g}")
-        print(f"| {r.path} | {', '.join(r.signatures)} | {r.size_bytes / 1024:.1f} | {error} | {tolerance} |")
+        print(f"| {r.path} | {', '.join(r.signatures)} | {r.size_bytes / 1024:.1f} | {error} | {tolerance} | "
+              f"{_quality_text(r.quality)} |")
     for r in results:
         if r.format == tflm.FORMAT:
             d = r.details
@@ -196,3 +216,14 @@ def export_from_args(args):
                   f"{d['arena_recommended_bytes']} recommended ({os.path.join(r.path, d['files']['header'])}); "
                   f"ops to register: {', '.join(d['op_resolver'])}")
     return results
+
+
+def _quality_text(quality):
+    """An artifact's quality figures in one cell: ``MSE +0.7%, log-lik. -0.14 nats`` (``-`` for float artifacts)."""
+    if not quality:
+        return "-"
+    figures = quality["figures"]
+    text = f"MSE {100 * figures['reconstruction_mse']['change']:+.1f}%"
+    if "log_likelihood" in figures:
+        text += f", log-lik. {-figures['log_likelihood']['change']:+.2f} nats"
+    return text

@@ -6,7 +6,7 @@ scripts in the repository's ``export/`` folder call it. Names load on first use,
 :mod:`kerasae.export.options` (plain data) imports without TensorFlow.
 
 * :mod:`~kerasae.export.api`: :func:`export`, :func:`export_saved_model`, :func:`export_tflite`, the checks
-  of their data, and the procedure: stage, check, commit;
+  of their options, and the procedure: stage, check, commit;
 * :mod:`~kerasae.export.signatures`: the signatures each artifact holds (as the model declares them with
   :meth:`kerasae.Autoencoder.export_signatures`), their inputs and outputs, and the SavedModel writer;
 * :mod:`~kerasae.export.tflite`: TFLite conversion, quantisation modes, int8 calibration, file sizes and
@@ -18,6 +18,8 @@ scripts in the repository's ``export/`` folder call it. Names load on first use,
 * :mod:`~kerasae.export.c_files`: the C source and header of a TFLite Micro export;
 * :mod:`~kerasae.export.formats`: how each format is written and checked (the table :func:`export` dispatches on);
 * :mod:`~kerasae.export.parity`: the parity gate and its default tolerances;
+* :mod:`~kerasae.export.quality`: the quality gate of quantised artifacts (reconstruction MSE, log-likelihood);
+* :mod:`~kerasae.export.inputs`: the held-out and calibration data an export is checked on;
 * :mod:`~kerasae.export.precision`: float32 rebuilds of models trained in mixed precision;
 * :mod:`~kerasae.export.metadata`: the JSON file beside each artifact;
 * :mod:`~kerasae.export.options`: the choices and defaults, as plain data.
@@ -27,8 +29,8 @@ import importlib
 
 #: Public names, by the module that defines them.
 _NAMES = {
-    "kerasae.export.options": ("FORMATS", "MIN_REPRESENTATIVE_SAMPLES", "PARTS", "PRECISION_TOLERANCES", "QUANTIZATIONS",
-                               "TOLERANCES", "WEIGHT_SCALES"),
+    "kerasae.export.options": ("FORMATS", "MIN_REPRESENTATIVE_SAMPLES", "PARTS", "PRECISION_TOLERANCES", "QUALITY_TOLERANCES",
+                               "QUANTIZATIONS", "TOLERANCES", "WEIGHT_SCALES"),
     "kerasae.export.api": ("ExportResult", "artifact_name", "export", "export_saved_model", "export_tflite"),
     "kerasae.export.signatures": ("condition_size", "input_shape_of"),
     "kerasae.export.parity": ("ParityError",),

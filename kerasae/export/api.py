@@ -39,20 +39,20 @@ And on a device, with LiteRT:
 """
 
 import dataclasses
-import math
 import os
 
 import numpy as np
 
-from kerasae.data.checks import check_array
 from kerasae.export import formats as export_formats
-from kerasae.export import metadata, parity, precision, signatures, tflite, tflm
+from kerasae.export import inputs as export_inputs
+from kerasae.export import metadata, parity, precision, quality, signatures, tflm
 from kerasae.export import onnx as onnx_export
 from kerasae.export.metadata import metadata_path
 from kerasae.export.options import (
     ALL_FORMATS,
-    CONDITION,
+    CALIBRATED,
     DEFAULT_PARITY_SAMPLES,
+    DEFAULT_QUALITY_SAMPLES,
     DEFAULT_REPRESENTATIVE_SAMPLES,
     DEFAULT_WEIGHT_SCALES,
     FORMATS,
@@ -93,6 +93,8 @@ class ExportResult:
         size_bytes: Size on disk.
         details: The format's own metadata key (``metadata[format]``): for ``"tflm"`` the arena sizes, ops and
             files (:func:`kerasae.export.tflm.describe`), for ``"onnx"`` the converter's versions; else empty.
+        quality: A quantised artifact's quality figures and the limits they passed (:mod:`kerasae.export.quality`);
+            None for float artifacts and unchecked ones.
     """
 
     path: str
@@ -105,6 +107,7 @@ class ExportResult:
     tolerance: float
     size_bytes: int
     details: dict = dataclasses.field(default_factory=dict)
+    quality: dict = None
 
     @property
     def max_rel_error(self):
@@ -150,6 +153,7 @@ class _Options:
     seed: object
     names: dict
     preprocessing: dict
+    quality_tolerance: dict
 
     @property
     def int8_tflite(self):
@@ -158,8 +162,9 @@ class _Options:
 
     @property
     def calibrates(self):
-        """Whether an int8 TFLite or a TFLite Micro file is asked for (they need representative data)."""
-        return self.int8_tflite or tflm.FORMAT in self.formats
+        """Whether a calibrated TFLite file (int8, int16x8) or a TFLite Micro file is asked for (they need
+        representative data)."""
+        return ("tflite" in self.formats and bool(set(self.quantize) & set(CALIBRATED))) or tflm.FORMAT in self.formats
 
     def artifacts(self, part="full"):
         """``(format, quantization)`` of every artifact of one part, SavedModel first."""
@@ -176,111 +181,34 @@ class _Options:
         return parity.tolerance_for(self.tolerance, key, precision.precision_tolerance(policy))
 
 
-def _check_options(formats, quantize, parts, tolerance, int8_io, weight_scales, seed, names, preprocessing):
+def _check_options(formats, quantize, parts, tolerance, int8_io, weight_scales, seed, names, preprocessing,
+                   quality_tolerance):
+    parts = _normalize(parts, PARTS, "part")
     options = _Options(
         formats=_normalize(formats, FORMATS, "format", everything=ALL_FORMATS),
-        quantize=_normalize(quantize, QUANTIZATIONS, "quantize"),
-        parts=_normalize(parts, PARTS, "part"),
+        # "all": every mode that applies to the parts asked for (int16x8 makes no full-model file)
+        quantize=_normalize(quantize, QUANTIZATIONS, "quantize",
+                            everything=[q for q in QUANTIZATIONS if q != "int16x8" or "full" not in parts]),
+        parts=parts,
         tolerance=tolerance,
         int8_io=bool(int8_io),
         weight_scales=check_choice("weight_scales", weight_scales, WEIGHT_SCALES),
         seed=check_int("seed", seed, minimum=0, optional=True),
         names=dict(names or {}),
         preprocessing=dict(preprocessing or {}),
+        quality_tolerance=quality.tolerances(quality_tolerance),
     )
     if options.int8_io and not options.int8_tflite:
         raise ValueError("int8_io=True applies to quantize='int8' TFLite files only (TFLite Micro files are int8 "
                          "throughout). Fix: add 'int8' to quantize.")
     tflm.check_parts(options.parts, options.formats)
+    if "tflite" in options.formats and "int16x8" in options.quantize and "full" in options.parts:
+        raise ValueError("quantize='int16x8' makes encoder and decoder files only (TensorFlow's converter mis-scales "
+                         "the weights that the full model's signatures share in this mode). Received: parts="
+                         f"{options.parts}. Fix: pass parts=('encoder', 'decoder') (--part encoder decoder).")
     for fmt, q in options.artifacts(tflm.PARTS[0]):
         options.tolerance_of(fmt, q)  # raises for a negative or non-numeric tolerance
     return options
-
-
-def _check_data(x, shape, name, fix):
-    if x is None:
-        raise ValueError(f"Expected {name}. Received None. Fix: {fix}")
-    x = np.asarray(x)
-    if x.ndim >= 2 and tuple(x.shape[1:]) != shape and math.prod(x.shape[1:]) == math.prod(shape):
-        x = x.reshape((len(x), *shape))
-    if x.ndim < 2 or tuple(x.shape[1:]) != shape or len(x) == 0:
-        raise ValueError(
-            f"Expected {name} of shape (n, {', '.join(map(str, shape))}) matching the model's input. "
-            f"Received shape {x.shape}. Fix: {fix}"
-        )
-    return check_array(x, name, unit_interval=False)  # numeric, finite, float32
-
-
-def _check_inputs(data, shape, k, name, fix, rng=None):
-    """``(x, condition)`` from ``data``: inputs ``x``, or for a conditional model the pair ``(x, condition)``.
-
-    ``condition`` is None for an unconditional model (``k`` None). With ``rng``, a conditional model's lone
-    ``x`` gets one-hot conditions of random classes (fine for calibration, not for a parity check).
-    """
-    if k is None:
-        if isinstance(data, tuple) and len(data) == 2:
-            raise ValueError(
-                f"Expected {name} to be an array of inputs: the model is not conditional (its signatures take no "
-                f"condition). Received a pair. Fix: {fix}"
-            )
-        return _check_data(data, shape, name, fix), None
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        x = _check_data(data[0], shape, name, fix)
-        condition = np.asarray(data[1])
-        if condition.shape != (len(x), k):
-            raise ValueError(
-                f"Expected the condition of {name} to be one-hot rows of shape ({len(x)}, {k}), one per input "
-                f"(num_classes={k}). Received shape {condition.shape}. Fix: keras.utils.to_categorical(labels, {k})."
-            )
-        condition = condition.astype("float32")
-        if not np.all(np.isfinite(condition)):
-            raise ValueError(f"The condition of {name} contains NaN or inf values. Expected one-hot rows.")
-        return x, condition
-    if rng is None or data is None:
-        raise ValueError(
-            f"Expected {name}=(x, condition) for a conditional model (condition: one-hot rows of width "
-            f"num_classes={k}). Received {'None' if data is None else 'a single array'}. Fix: {fix}"
-        )
-    x = _check_data(data, shape, name, fix)
-    return x, np.eye(k, dtype="float32")[rng.integers(k, size=len(x))]
-
-
-def _fixes(k):
-    """How to pass parity and representative data, for an unconditional model or one of ``k`` classes."""
-    if k is None:
-        return (
-            "pass held-out inputs, e.g. parity_data=data.x_test from kerasae.datasets.load(...).",
-            "pass training inputs, e.g. representative_data=data.x_train, or choose another quantisation.",
-        )
-    return (
-        f"pass held-out inputs and their conditions, e.g. parity_data=(data.x_test, "
-        f"keras.utils.to_categorical(data.y_test, {k})).",
-        f"pass training inputs and their conditions, e.g. representative_data=(data.x_train, "
-        f"keras.utils.to_categorical(data.y_train, {k})), or choose another quantisation.",
-    )
-
-
-def _parity_inputs(model, data, shape, k, samples):
-    """The held-out inputs every signature is checked on: ``x``, its codes ``z`` and its ``condition``."""
-    x, condition = _check_inputs(data, shape, k, "parity_data", _fixes(k)[0])
-    x, condition = x[:samples], None if condition is None else condition[:samples]
-    z = np.asarray(model.encode_mean(x if condition is None else (x, condition)), "float32")
-    return {"x": x, "z": z, CONDITION: condition}
-
-
-def _calibration(model, table, data, shape, k, samples, seed):
-    """int8 calibration inputs (:func:`kerasae.export.tflite.calibration_inputs`) from ``samples`` random rows."""
-    rng = np.random.default_rng(seed)
-    name = "representative_data for int8 quantisation"
-    x, condition = _check_inputs(data, shape, k, name, _fixes(k)[1], rng)
-    if len(x) < MIN_REPRESENTATIVE_SAMPLES:
-        raise ValueError(
-            f"Expected at least {MIN_REPRESENTATIVE_SAMPLES} examples in {name} (int8 ranges calibrated on fewer "
-            f"clip held-out values). Received {len(x)}. Fix: {_fixes(k)[1]}"
-        )
-    keep = rng.permutation(len(x))[:samples]
-    x, condition = x[keep], None if condition is None else condition[keep]
-    return tflite.calibration_inputs(model, table, x, condition, seed)
 
 
 def _destination(out_dir):
@@ -324,16 +252,20 @@ def _export_part(job, part):
         name, handler = job.options.name(fmt, part, q), export_formats.TABLE[fmt]
         staged, tolerance = job.staging.path(name), job.options.tolerance_of(fmt, q, job.policy)
         own = handler.write(job, saved_model, chosen, part, q, staged, name)
+        gated, label = quality.gated(fmt, q), f"The {fmt} export {name!r}"
         if checked:
             report, exported = handler.check(staged, chosen, reference, job.inputs, shape)
-            parity.gate(report, tolerance, f"The {fmt} export {name!r}")
+            parity.gate(report, tolerance, label, "rms_rel_error" if gated else "max_rel_error")
         else:
             report, tolerance, exported = None, None, handler.names(staged)
+        if gated:
+            own["quality"] = _quality(job, handler, staged, part, label) if checked else None
         int8_io = fmt == tflm.FORMAT or (job.options.int8_io and q == "int8")
         meta = metadata.artifact_metadata(
             common, fmt=fmt, name=name, quantization=q, int8_io=int8_io, weight_scales=job.options.weight_scales,
             signatures=chosen, exported=exported, size=metadata.size_bytes(staged),
-            parity=metadata.parity_record(report, tolerance, 0 if not checked else len(job.inputs["x"]), job.policy),
+            parity=metadata.parity_record(report, tolerance, 0 if not checked else len(job.inputs["x"]), job.policy,
+                                          "rms_rel_error" if gated else "max_rel_error"),
             own=own,
         )
         staged_meta = job.staging.path(os.path.basename(metadata.metadata_path(name)))
@@ -341,15 +273,23 @@ def _export_part(job, part):
         final = os.path.join(job.out_dir, name)
         moves += [(staged, final), (staged_meta, metadata.metadata_path(final))]
         results.append(ExportResult(final, metadata.metadata_path(final), fmt, part, q, sorted(exported), report,
-                                    tolerance, meta["size_bytes"], meta.get(fmt, {})))
+                                    tolerance, meta["size_bytes"], meta.get(fmt, {}), meta.get("quality")))
     return results, moves
+
+
+def _quality(job, handler, staged, part, label):
+    """The quality figures of a quantised artifact (:mod:`kerasae.export.quality`), gated; its metadata's ``quality``."""
+    figures = quality.figures(job.model, job.reference_table, lambda signature, **inputs: handler.run(
+        staged, signature, **inputs), part, job.inputs["quality"])
+    quality.gate(figures, job.options.quality_tolerance, label)
+    return {"figures": figures, "tolerances": job.options.quality_tolerance}
 
 
 def export(
     model, out_dir, *, formats=ALL_FORMATS, quantize=("none",), parts=("full",), parity_data=None,
     representative_data=None, preprocessing=None, tolerance=None, int8_io=False, weight_scales=DEFAULT_WEIGHT_SCALES,
     parity_samples=DEFAULT_PARITY_SAMPLES, representative_samples=DEFAULT_REPRESENTATIVE_SAMPLES, seed=0, names=None,
-    check_parity=True,
+    check_parity=True, quality_tolerance=None, quality_samples=DEFAULT_QUALITY_SAMPLES,
 ):
     """Exports a model's encoder, decoder or both to SavedModel, TFLite and ONNX files, each checked for parity.
 
@@ -367,7 +307,8 @@ def export(
             ``"decoder"`` parts only: :mod:`kerasae.export.tflm`, needs ``pip install "kerasae[tflm]"``), a list
             of them, or ``"all"`` (SavedModel and TFLite).
         quantize: TFLite quantisation modes: ``"none"`` (float32), ``"float16"``, ``"dynamic"`` (int8
-            weights), ``"int8"`` (full integer, calibrated on ``representative_data``), a list, or ``"all"``.
+            weights), ``"int8"`` (full integer, calibrated on ``representative_data``), ``"int16x8"`` (int8
+            weights, 16-bit activations, calibrated; encoder and decoder parts only), a list, or ``"all"``.
         parts: ``"full"``, ``"encoder"``, ``"decoder"``, a list, or ``"all"``.
         parity_data: Held-out inputs ``(n, *input_shape)`` for the parity check (the first
             ``parity_samples`` rows are used); for a conditional model (see :func:`condition_size`) the pair
@@ -378,12 +319,17 @@ def export(
         preprocessing: What the inputs must go through before ``encode``, recorded in the metadata, e.g.
             ``{"scaling": "x / 255 to [0, 1]", "binarization": "static", "threshold": 0.5}``.
         tolerance: Relative-error tolerance: ``None`` for :data:`TOLERANCES`, a float for every artifact,
-            or a dict by ``"saved_model"``, ``"onnx"`` / quantisation mode (see :mod:`kerasae.export.parity`).
+            or a dict by ``"saved_model"``, ``"onnx"`` / quantisation mode (see :mod:`kerasae.export.parity`);
+            quantised artifacts compare it with their relative RMS error, the others with their largest.
+        quality_tolerance: Limits of the quality gate of quantised artifacts, a dict updating
+            ``{"reconstruction_mse": 0.05, "log_likelihood": 1.0}`` (relative MSE increase; nats lost per
+            example), see :mod:`kerasae.export.quality`.
+        quality_samples: Held-out rows of ``parity_data`` the quality figures use, at most (default 1000).
         int8_io: For ``"int8"``, make the TFLite inputs and outputs int8 too (see :func:`run_tflite`).
-        weight_scales: How ``"dynamic"`` and ``"int8"`` files scale their int8 weights (see "File sizes" in
-            :mod:`kerasae.export.tflite`): ``"per_tensor"`` (one scale per kernel: the smallest files),
-            ``"per_channel"`` (one per output channel, TFLite's own default: finer, larger files) or
-            ``"auto"`` (per tensor for Dense kernels, per channel for convolutions).
+        weight_scales: How quantised files scale their int8 weights (see "File sizes" in
+            :mod:`kerasae.export.tflite`): ``"per_channel"`` (one per output channel, TFLite's own default and
+            kerasae's), ``"per_tensor"`` (one scale per kernel: smaller files, coarser) or ``"auto"`` (per
+            tensor for Dense kernels, per channel for convolutions).
         parity_samples: Number of held-out rows compared, >= 1 (parity is always checked on at least one
             example unless ``check_parity=False``).
         representative_samples: Number of calibration rows (at most the rows given), >= 10
@@ -403,7 +349,8 @@ def export(
         A list of :class:`ExportResult`, one per artifact.
 
     Raises:
-        ParityError: if an artifact's outputs differ from Keras's beyond the tolerance.
+        ParityError: if an artifact's outputs differ from Keras's beyond the tolerance, or a quantised artifact
+            loses more quality than ``quality_tolerance`` allows.
         MissingPackageError: for ``"onnx"`` without tf2onnx, onnx or onnxruntime, or ``"tflm"`` without
             tflite-micro (also a ``ValueError``).
         ValueError: for a model that is not a kerasae model, unknown formats, modes or parts, missing or
@@ -414,7 +361,8 @@ def export(
         ...                                 parity_data=data.x_test, representative_data=data.x_train)
     """
     reference_table = signatures.signature_table(model)  # refuses a model that is not a kerasae model
-    options = _check_options(formats, quantize, parts, tolerance, int8_io, weight_scales, seed, names, preprocessing)
+    options = _check_options(formats, quantize, parts, tolerance, int8_io, weight_scales, seed, names, preprocessing,
+                             quality_tolerance)
     export_formats.require(options.formats)
     if not isinstance(check_parity, (bool, np.bool_)):
         raise ValueError(f"Expected check_parity to be True or False. Received: check_parity={check_parity!r}")
@@ -422,7 +370,8 @@ def export(
     shape, k = signatures.input_shape(reference_table), signatures.condition_width(reference_table)
     inputs = None
     if check_parity:
-        inputs = _parity_inputs(model, parity_data, shape, k, check_positive_int("parity_samples", parity_samples))
+        inputs = export_inputs.parity_inputs(model, parity_data, shape, k, check_positive_int("parity_samples", parity_samples),
+                                             check_positive_int("quality_samples", quality_samples))
     samples = None
     if options.calibrates:
         samples = check_int("representative_samples", representative_samples, minimum=MIN_REPRESENTATIVE_SAMPLES,
@@ -432,7 +381,7 @@ def export(
     table = reference_table if exported is model else signatures.signature_table(exported)
     calibration = None
     if samples is not None:
-        calibration = _calibration(exported, table, representative_data, shape, k, samples, options.seed)
+        calibration = export_inputs.calibration(exported, table, representative_data, shape, k, samples, options.seed)
     out_dir = _destination(out_dir)
     results, moves = [], []
     with files.Staging(os.path.dirname(out_dir)) as staging:
@@ -468,7 +417,8 @@ def export_saved_model(model, path, *, part="full", parity_data=None, preprocess
 
 def export_tflite(
     model, path, *, quantize="none", part="full", parity_data=None, representative_data=None,
-    preprocessing=None, tolerance=None, int8_io=False, weight_scales="per_tensor", check_parity=True,
+    preprocessing=None, tolerance=None, int8_io=False, weight_scales=DEFAULT_WEIGHT_SCALES, check_parity=True,
+    quality_tolerance=None,
 ):
     """Exports one TFLite file at ``path`` (with the metadata JSON beside it). See :func:`export`.
 
@@ -486,6 +436,6 @@ def export_tflite(
         model, os.path.dirname(path), formats="tflite", quantize=quantize, parts=part, parity_data=parity_data,
         representative_data=representative_data, preprocessing=preprocessing, tolerance=tolerance, int8_io=int8_io,
         weight_scales=weight_scales, names={("tflite", part, quantize): os.path.basename(path)},
-        check_parity=check_parity,
+        check_parity=check_parity, quality_tolerance=quality_tolerance,
     )
     return result

@@ -10,7 +10,9 @@ TFLite quantisation mode, its tolerance in :data:`kerasae.export.options.TOLERAN
 
 ``write(job, saved_model, signatures, part, quantization, path, name)`` returns the artifact's own metadata
 keys (a dict, possibly empty); ``check(path, signatures, reference, inputs, shape)`` returns ``(error report,
-signature names)``; ``names(path)`` the signature names of an artifact whose parity is not checked.
+signature names)``; ``names(path)`` the signature names of an artifact whose parity is not checked; ``run(path,
+signature, **inputs)`` runs one signature (formats with quantised artifacts, for their quality figures,
+:mod:`kerasae.export.quality`).
 """
 
 import dataclasses
@@ -19,6 +21,7 @@ from typing import Callable, Optional
 
 from kerasae.export import onnx as onnx_export
 from kerasae.export import parity, tflite, tflm
+from kerasae.export.options import CALIBRATED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,6 +32,7 @@ class Format:
     check: Callable
     names: Callable
     require: Optional[Callable] = None
+    run: Optional[Callable] = None
 
 
 def _write_saved_model(job, saved_model, signatures, part, quantization, path, name):
@@ -38,10 +42,10 @@ def _write_saved_model(job, saved_model, signatures, part, quantization, path, n
 
 def _write_tflite(job, saved_model, signatures, part, quantization, path, name):
     """Converts the staged SavedModel of one part to a TFLite file at ``path``, once its weights match its label."""
-    int8 = quantization == "int8"
-    representative = tflite.representative_dataset(signatures, job.calibration) if int8 else None
-    content = tflite.convert(saved_model, signatures, quantization, representative, job.options.int8_io and int8,
-                             part, job.options.weight_scales)
+    calibrated = quantization in CALIBRATED
+    representative = tflite.representative_dataset(signatures, job.calibration) if calibrated else None
+    content = tflite.convert(saved_model, signatures, quantization, representative,
+                             job.options.int8_io and quantization == "int8", part, job.options.weight_scales)
     tflite.check_weights(content, quantization, f"The TFLite file {name!r} of the {part} model")
     with open(path, "wb") as f:
         f.write(content)
@@ -77,10 +81,12 @@ def _check_tflm(path, signatures, reference, inputs, shape):
 #: Each format's functions, by name (they look their modules' functions up when called, so tests can replace them).
 TABLE = {
     "saved_model": Format(_write_saved_model, _check_saved_model, lambda path: parity.signature_names(path, "saved_model")),
-    "tflite": Format(_write_tflite, _check_tflite, lambda path: parity.signature_names(path, "tflite")),
+    "tflite": Format(_write_tflite, _check_tflite, lambda path: parity.signature_names(path, "tflite"),
+                     run=lambda path, signature, **inputs: tflite.run_tflite(path, signature, **inputs)),
     onnx_export.FORMAT: Format(_write_onnx, _check_onnx, lambda path: onnx_export.signature_names(path),
                                lambda: onnx_export.require()),
-    tflm.FORMAT: Format(_write_tflm, _check_tflm, lambda path: tflm.signature_names(path), lambda: tflm.require()),
+    tflm.FORMAT: Format(_write_tflm, _check_tflm, lambda path: tflm.signature_names(path), lambda: tflm.require(),
+                        run=lambda path, signature, **inputs: tflm.run_tflm(path, **inputs)),
 }
 
 

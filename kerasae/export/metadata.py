@@ -14,20 +14,26 @@ tensor-arena bytes, ops and op-resolver calls, inputs' and outputs' quantisation
 ``left_out_outputs`` in it.
 
 ``parity`` (:func:`parity_record`): ``status`` (``"passed"``, or ``"unchecked"`` when the export was asked
-not to check), ``metric``, ``tolerance``, ``num_samples``, ``errors`` (of every output) and
-``reference_dtype_policy`` (the precision of the Keras model compared with); all but ``status`` are null when
-unchecked.
+not to check), ``metric`` (the error gated: the largest relative error, or the relative RMS error for quantised
+artifacts), ``tolerance``, ``num_samples``, ``errors`` (of every output: largest absolute, largest relative and
+relative RMS) and ``reference_dtype_policy`` (the precision of the Keras model compared with); all but ``status``
+are null when unchecked. Quantised artifacts also have ``quality`` (:mod:`kerasae.export.quality`): their quality
+figures beside Keras's, the limits they passed (``tolerances``), or ``null`` when parity was not checked.
 """
 
 import datetime
 import os
 
 from kerasae.export import onnx as onnx_export
-from kerasae.export.options import CONDITION
+from kerasae.export.options import CONDITION, QUANTIZED
 from kerasae.utils import files
 from kerasae.utils.versions import versions
 
-PARITY_METRIC = "max |artifact - keras| / max |keras| per output (relative); max abs also"
+#: What each parity gate compares with its tolerance, by the ``errors`` key it reads.
+PARITY_METRICS = {
+    "max_rel_error": "max |artifact - keras| / max |keras| per output (relative); max abs also",
+    "rms_rel_error": "sqrt(mean (artifact - keras)^2) / max |keras| per output (relative RMS); max errors also",
+}
 
 
 def metadata_path(artifact_path):
@@ -66,12 +72,13 @@ def part_metadata(model, part, input_shape, code_size, code_outputs, condition_s
     }
 
 
-def parity_record(errors, tolerance, num_samples, reference_dtype_policy):
-    """The ``parity`` key: the errors of a check that passed, or ``"status": "unchecked"`` (``errors`` None)."""
+def parity_record(errors, tolerance, num_samples, reference_dtype_policy, measure="max_rel_error"):
+    """The ``parity`` key: the errors of a check that passed (gated on ``measure``), or ``"status": "unchecked"``
+    (``errors`` None)."""
     if errors is None:
         return {"status": "unchecked", "metric": None, "tolerance": None, "num_samples": 0, "errors": None,
                 "reference_dtype_policy": None}
-    return {"status": "passed", "metric": PARITY_METRIC, "tolerance": tolerance, "num_samples": int(num_samples),
+    return {"status": "passed", "metric": PARITY_METRICS[measure], "tolerance": tolerance, "num_samples": int(num_samples),
             "errors": errors, "reference_dtype_policy": reference_dtype_policy}
 
 
@@ -92,7 +99,7 @@ def artifact_metadata(common, *, fmt, name, quantization, int8_io, weight_scales
         "artifact": name,
         "quantization": quantization,
         "int8_io": bool(int8_io),
-        "weight_scales": weight_scales if quantization in ("dynamic", "int8") else None,
+        "weight_scales": weight_scales if quantization in QUANTIZED else None,
         "signatures": sorted(exported),
         "inputs": {n: list(sig.input_names) for n, sig in signatures if n in exported},
         "parity": parity,

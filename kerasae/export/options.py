@@ -6,20 +6,31 @@ builds ``kerasae export --help`` from it)."""
 FORMATS = ("saved_model", "tflite", "onnx", "tflm")
 #: What ``formats="all"`` exports: the formats that need no optional package.
 ALL_FORMATS = ("saved_model", "tflite")
-#: TFLite quantisation modes.
-QUANTIZATIONS = ("none", "float16", "dynamic", "int8")
+#: TFLite quantisation modes (``"int16x8"``: int8 weights, 16-bit activations; encoder and decoder files only).
+QUANTIZATIONS = ("none", "float16", "dynamic", "int8", "int16x8")
+#: TFLite modes calibrated on representative data.
+CALIBRATED = ("int8", "int16x8")
+#: Quantised artifacts (TFLite modes and formats): gated on quality and on relative RMS errors
+#: (:mod:`kerasae.export.quality`).
+QUANTIZED = ("dynamic", "int8", "int16x8", "tflm")
 #: What to export: the whole model, the encoder alone or the decoder alone.
 PARTS = ("full", "encoder", "decoder")
 #: How int8 weights are scaled (``weight_scales=``): one scale per tensor, per output channel (TFLite's own
 #: default), or per channel for convolutions only.
 WEIGHT_SCALES = ("per_tensor", "per_channel", "auto")
-DEFAULT_WEIGHT_SCALES = "per_tensor"
+DEFAULT_WEIGHT_SCALES = "per_channel"
 #: Held-out examples each artifact is compared on, and training examples int8 is calibrated on, by default.
 DEFAULT_PARITY_SAMPLES = 64
 DEFAULT_REPRESENTATIVE_SAMPLES = 1000
-#: Default tolerance on the relative parity error of each output, per artifact.
+#: Held-out examples the quality figures of a quantised artifact are measured on, at most.
+DEFAULT_QUALITY_SAMPLES = 1000
+#: Default tolerance on the relative parity error of each output, per artifact (the largest error for float
+#: artifacts, the RMS error for quantised ones).
 TOLERANCES = {"saved_model": 1e-5, "onnx": 1e-4, "none": 1e-4, "float16": 5e-3, "dynamic": 5e-2, "int8": 0.08,
-              "tflm": 0.08}
+              "int16x8": 5e-2, "tflm": 0.08}
+#: Default limits of the quality gate of quantised artifacts: the relative increase of the reconstruction MSE
+#: and the decrease of the mean log-likelihood in nats per example (:mod:`kerasae.export.quality`).
+QUALITY_TOLERANCES = {"reconstruction_mse": 0.05, "log_likelihood": 1.0}
 #: Signatures that need random ops and are left out of TFLite files.
 RANDOM_SIGNATURES = ("sample",)
 #: Name of the extra input of a conditional model's signatures (one-hot rows, ``(batch, num_classes)``).

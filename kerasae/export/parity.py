@@ -2,7 +2,9 @@
 
 The error of one output is its *relative* error, the largest absolute difference between the artifact and
 Keras divided by the largest absolute value of the Keras output; both it and the largest absolute difference
-are recorded in the artifact's metadata. An artifact whose relative error exceeds its tolerance raises
+are recorded in the artifact's metadata, with the relative RMS error (the root mean square of the difference
+divided by the same largest value). Quantised artifacts are gated on the relative RMS error and on the model's
+quality (:mod:`kerasae.export.quality`), float artifacts on the largest relative error. An artifact whose relative error exceeds its tolerance raises
 :class:`ParityError` (and :func:`kerasae.export.export` then writes nothing). Random signatures (``sample``)
 cannot match Keras draw for draw: their outputs are checked for shape and finiteness.
 
@@ -14,12 +16,13 @@ artifact               tolerance   why
 SavedModel             1e-5        the same TensorFlow graph
 TFLite ``none``        1e-4        float32; LiteRT's kernels may sum in another order
 TFLite ``float16``     5e-3        float16 weights (11-bit mantissa), float32 arithmetic
-TFLite ``dynamic``     5e-2        int8 weights, activations quantised on the fly
-TFLite ``int8``        8e-2        int8 weights and activations, 256 levels per tensor calibrated on
+TFLite ``dynamic``     5e-2 (RMS)  int8 weights, activations quantised on the fly
+TFLite ``int8``        8e-2 (RMS)  int8 weights and activations, 256 levels per tensor calibrated on
                                    the representative data; with ``int8_io`` the inputs and outputs
                                    are int8 too, which adds one input and one output rounding
+TFLite ``int16x8``     5e-2 (RMS)  int8 weights, 16-bit activations
 ONNX                   1e-4        float32; ONNX Runtime's kernels may sum in another order
-TFLite Micro           8e-2        int8 throughout, inputs and outputs too (as TFLite ``int8`` with
+TFLite Micro           8e-2 (RMS)  int8 throughout, inputs and outputs too (as TFLite ``int8`` with
                                    ``int8_io``), run by TFLite Micro's own kernels
 ====================== =========== =================================================================
 
@@ -77,11 +80,13 @@ def errors(actual, expected, signature):
         got = np.asarray(actual[name], dtype="float32")
         if got.shape != ref.shape:
             raise ParityError(f"The exported {signature!r} output {name!r} has shape {got.shape}, Keras gives {ref.shape}.")
-        abs_error = float(np.max(np.abs(got - ref))) if ref.size else 0.0
+        difference = np.abs(got - ref)
+        abs_error = float(np.max(difference)) if ref.size else 0.0
+        rms_error = float(np.sqrt(np.mean(difference**2))) if ref.size else 0.0
         if not np.all(np.isfinite(got)):
-            abs_error = float("inf")
-        scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-        report[name] = {"max_abs_error": abs_error, "max_rel_error": abs_error / max(scale, 1e-12)}
+            abs_error = rms_error = float("inf")
+        scale = max(float(np.max(np.abs(ref))) if ref.size else 0.0, 1e-12)
+        report[name] = {"max_abs_error": abs_error, "max_rel_error": abs_error / scale, "rms_rel_error": rms_error / scale}
     return report
 
 
@@ -176,13 +181,15 @@ def parity_onnx(path, signatures, reference, inputs, shape):
     return report, names
 
 
-def gate(report, tolerance, label):
-    """Raises :class:`ParityError` naming every output whose relative error exceeds ``tolerance``."""
+def gate(report, tolerance, label, measure="max_rel_error"):
+    """Raises :class:`ParityError` naming every output whose ``measure`` (``"max_rel_error"`` or, for quantised
+    artifacts, ``"rms_rel_error"``) exceeds ``tolerance``."""
     failures = [
-        f"{sig}/{out}: relative error {e['max_rel_error']:.3g} (max abs {e['max_abs_error']:.3g})"
+        f"{sig}/{out}: relative {'RMS ' if measure == 'rms_rel_error' else ''}error {e[measure]:.3g} (max abs "
+        f"{e['max_abs_error']:.3g})"
         for sig, outs in report.items()
         for out, e in outs.items()
-        if "max_rel_error" in e and not e["max_rel_error"] <= tolerance
+        if measure in e and not e[measure] <= tolerance
     ]
     if failures:
         raise ParityError(

@@ -7,18 +7,25 @@ is to draw the noise on the host, ``z ~ N(0, I)`` (the model's prior), and call 
 (with the chosen ``condition`` for a conditional model); this works in every runtime.
 
 Quantisation modes: ``"none"`` (float32), ``"float16"`` (float16 weights, float32 arithmetic), ``"dynamic"``
-(int8 weights, activations quantised on the fly) and ``"int8"`` (int8 weights and activations, 256 levels per
-tensor calibrated on representative data; with ``int8_io`` the inputs and outputs are int8 too).
+(int8 weights, activations quantised on the fly), ``"int8"`` (int8 weights and activations, 256 levels per
+tensor calibrated on representative data; with ``int8_io`` the inputs and outputs are int8 too) and
+``"int16x8"`` (int8 weights, 16-bit activations calibrated the same way: TFLite's
+``EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8``). On a trained model int8 activations can
+cost more quality than the quality gate allows (:mod:`kerasae.export.quality`); 16-bit activations keep it at
+the file size of int8 weights. ``int16x8`` files hold the encoder or the decoder alone (``part="encoder"`` /
+``"decoder"``): TensorFlow's converter mis-scales the weights that several signatures share in this mode
+(``encode`` and ``reconstruct`` share the encoder's), and the files it makes of the full model fail parity.
 
-File sizes. The weights are stored once, however many signatures use them; ``int8`` and ``dynamic`` files
-hold them as int8 (a quarter of float32), biases stay 4 bytes (int32 or float32). Each quantised tensor also
+File sizes. The weights are stored once, however many signatures use them; quantised files hold them as int8
+(a quarter of float32), biases stay 4 bytes (int32 or float32; int64 in ``int16x8``). Each quantised tensor also
 carries its scales (float32) and zero points (int64) in the tensor table of *each* signature that uses it
-(``reconstruct`` repeats the encoder's and the decoder's). With ``weight_scales="per_tensor"`` (the default)
-that is one pair per tensor; TFLite's own default, ``"per_channel"``, keeps a pair per output channel: finer
-for convolutions whose channels differ in range, but larger files; ``"auto"`` uses per-channel scales for
-convolutions only. A model of a few thousand weights stays close to its float32 size, its file being mostly
-fixed structure (tensor tables, signature definitions). The sizes and errors of every mode, per model family,
-are measured by ``benchmarks/export_benchmark.py`` and recorded in benchmarks/RESULTS.md ("TFLite export").
+(``reconstruct`` repeats the encoder's and the decoder's). With ``weight_scales="per_channel"`` (the default,
+TFLite's own) there is a pair per output channel; ``"per_tensor"`` keeps one pair per tensor: smaller files,
+but a coarser grid that costs trained models most of their quality in ``dynamic`` and ``int8`` (measured in
+benchmarks/RESULTS.md, "Edge"); ``"auto"`` uses per-channel scales for convolutions only. A model of a few
+thousand weights stays close to its float32 size, its file being mostly fixed structure (tensor tables,
+signature definitions). The sizes and errors of every mode, per model family, are measured by
+``benchmarks/export_benchmark.py`` and recorded in benchmarks/RESULTS.md ("TFLite export").
 Export ``part="encoder"``/``"decoder"`` files for the smallest device artifacts.
 
 Labels match contents. After conversion the file's weight tensors are read back (:func:`weight_types`) and a
@@ -35,15 +42,16 @@ import numpy as np
 import tensorflow as tf
 
 from kerasae import _compat
-from kerasae.export.options import CONDITION
+from kerasae.export.options import CALIBRATED, CONDITION, DEFAULT_WEIGHT_SCALES
 from kerasae.export.signatures import feed
 
 
-def converter(saved_model_path, signatures, quantize, representative=None, int8_io=False, weight_scales="per_tensor"):
+def converter(saved_model_path, signatures, quantize, representative=None, int8_io=False,
+              weight_scales=DEFAULT_WEIGHT_SCALES):
     """A ``tf.lite.TFLiteConverter`` for the deterministic ``(name, ExportSignature)`` pairs of a SavedModel."""
     keys = [name for name, sig in signatures if not sig.random]
     result = tf.lite.TFLiteConverter.from_saved_model(saved_model_path, signature_keys=keys)
-    if quantize in ("dynamic", "int8"):
+    if quantize in ("dynamic", *CALIBRATED):
         try:
             _compat.set_weight_scales(result, weight_scales)
         except RuntimeError as err:  # a weight_scales this TensorFlow cannot honour: a bad argument here
@@ -53,17 +61,20 @@ def converter(saved_model_path, signatures, quantize, representative=None, int8_
         result.target_spec.supported_types = [tf.float16]
     elif quantize == "dynamic":
         result.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif quantize == "int8":
+    elif quantize in CALIBRATED:
         result.optimizations = [tf.lite.Optimize.DEFAULT]
         result.representative_dataset = representative
-        result.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        result.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8 if quantize == "int8"
+            else tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        ]
         if int8_io:
             result.inference_input_type = tf.int8
             result.inference_output_type = tf.int8
     return result
 
 
-def convert(saved_model_path, signatures, quantize, representative, int8_io, part, weight_scales="per_tensor"):
+def convert(saved_model_path, signatures, quantize, representative, int8_io, part, weight_scales=DEFAULT_WEIGHT_SCALES):
     """Converts a staged SavedModel's deterministic signatures to TFLite bytes.
 
     Raises:
@@ -81,7 +92,7 @@ def convert(saved_model_path, signatures, quantize, representative, int8_io, par
 
 
 #: The weight type a file of each quantisation mode must hold (at least one such weight tensor).
-WEIGHT_TYPES = {"none": "FLOAT32", "float16": "FLOAT16", "dynamic": "INT8", "int8": "INT8"}
+WEIGHT_TYPES = {"none": "FLOAT32", "float16": "FLOAT16", "dynamic": "INT8", "int8": "INT8", "int16x8": "INT8"}
 #: TFLite's dynamic-range quantisation leaves weight tensors smaller than this in float32.
 DYNAMIC_MIN_ELEMENTS = 1024
 
@@ -109,11 +120,11 @@ def weight_types(content):
 def check_weights(content, quantization, label):
     """Raises ``ValueError`` unless a converted file holds the weights its label promises: float32 for
     ``"none"`` (no quantised weights), float16 weights for ``"float16"``, int8 weights for ``"dynamic"``,
-    and int8 weights only for ``"int8"``."""
+    and int8 weights only for ``"int8"`` and ``"int16x8"``."""
     found = weight_types(content)
     want = WEIGHT_TYPES[quantization]
     wrong = sorted(set(found) & {"FLOAT16", "INT8"}) if quantization == "none" else []
-    if quantization == "int8":
+    if quantization in CALIBRATED:
         wrong = sorted(set(found) & {"FLOAT32", "FLOAT16"})
     if found.get(want) and not wrong:
         return
@@ -121,8 +132,8 @@ def check_weights(content, quantization, label):
         "dynamic": f"TFLite's dynamic-range quantisation leaves weight tensors of fewer than {DYNAMIC_MIN_ELEMENTS} "
                    "values in float32, and this model has no larger one. Fix: use quantize='int8' (calibrated) or "
                    "'float16' instead of 'dynamic'.",
-        "int8": "Fix: give more representative data (representative_data, --representative-samples), or use "
-                "quantize='dynamic' or 'float16'.",
+        **dict.fromkeys(CALIBRATED, "Fix: give more representative data (representative_data, "
+                        "--representative-samples), or use quantize='dynamic' or 'float16'."),
     }
     what = f"{', '.join(t.lower() for t in wrong)} weights" if wrong else f"no {want.lower()} weights"
     raise ValueError(

@@ -48,6 +48,7 @@ import importlib.metadata
 import math
 import os
 import re
+import subprocess
 import sys
 import tempfile
 
@@ -236,12 +237,55 @@ def _reported_total(micro):
     return int(found.group(1))
 
 
+#: The bisection of :func:`measure_arena`, run in a child process: prints ``try N`` before each arena size it tries,
+#: then ``ok N`` or ``fail N``.
+_BISECTION = """
+import sys
+from tflite_micro import runtime
+content, (low, high) = open(sys.argv[1], "rb").read(), map(int, sys.argv[2:4])
+while high - low > 1:
+    middle = (low + high) // 2
+    print("try", middle, flush=True)
+    try:
+        runtime.Interpreter.from_bytes(content, arena_size=middle)
+        print("ok", middle, flush=True)
+        high = middle
+    except RuntimeError:
+        print("fail", middle, flush=True)
+        low = middle
+"""
+
+
+def _bisect(path, low, high):
+    """The smallest arena in ``(low, high]`` in which the TFLite file at ``path`` allocates (``low`` fails, ``high``
+    works), found in child processes: for an arena up to 16 bytes short of what it needs, tflite-micro's
+    interpreter crashes its process (SIGSEGV) rather than raising. A size that crashed its child counts as too
+    small, and a new child goes on from there."""
+    while high - low > 1:
+        done = subprocess.run([sys.executable, "-c", _BISECTION, path, str(low), str(high)], capture_output=True,
+                              text=True, timeout=600)
+        tried = None
+        for word, size in (line.split() for line in done.stdout.splitlines() if line.strip()):
+            size = int(size)
+            if word == "ok":
+                high, tried = size, None
+            elif word == "fail":
+                low, tried = size, None
+            else:
+                tried = size
+        if tried is not None:  # the child died trying it
+            low = tried
+        elif done.returncode != 0:
+            raise RuntimeError(f"The arena search of tflite-micro failed: {' '.join(done.stderr.split())[-500:]}")
+    return high
+
+
 def measure_arena(content, label):
     """``(smallest arena that allocates, in bytes; the total the interpreter reports after allocating)``.
 
     The interpreter first allocates in :data:`MAX_ARENA` and reports its total; the smallest arena is then found
-    by bisection above that total (an arena below it cannot hold what was allocated, and one far below the
-    interpreter's own structures would crash it rather than fail).
+    by bisection between that total (an arena below it cannot hold what was allocated) and :data:`MAX_ARENA`, in
+    child processes (:func:`_bisect`).
 
     Raises:
         ValueError: when TFLite Micro cannot load the model (an op it lacks, a type its kernel refuses), with
@@ -254,13 +298,11 @@ def measure_arena(content, label):
             "export the format 'tflite' for LiteRT instead, or use layers whose int8 kernels TFLite Micro has."
         )
     total = _reported_total(micro)
-    low, high = total - 1, max(total, 1)  # low fails (too small for what was allocated), high is to be found
-    while interpreter(content, high)[0] is None:
-        low, high = high, min(2 * high, MAX_ARENA)
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if interpreter(content, middle)[0] is not None else (middle, high)
-    return high, total
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "model.tflite")
+        with open(path, "wb") as f:
+            f.write(bytes(content))
+        return _bisect(path, total - 1, MAX_ARENA), total
 
 
 def _tensor(details, name, index):

@@ -88,3 +88,24 @@ def log_likelihood(model, x, num_samples=1000, batch_size=100, sample_batch_size
     log_weights = log_weight_batches(model, x, num_samples, batch_size, sample_batch_size, seed)
     k = math.log(check_positive_int("num_samples", num_samples))
     return np.concatenate([(tf.reduce_logsumexp(log_w, axis=0) - k).numpy() for log_w in log_weights])
+
+
+#: Bernoulli means scored by :func:`log_likelihood_of_mean` are clipped to ``[eps, 1 - eps]``: a quantised sigmoid
+#: rounds to exactly 0 or 1, a probability the model never gives.
+BERNOULLI_EPSILON = 1e-6
+
+
+def log_likelihood_of_mean(likelihood, x, mean, scale=None):
+    """``log p(x | mean)`` per example, in nats (numpy), for a likelihood known by its mean: ``"bernoulli"``
+    (``mean`` the probabilities, clipped to ``[BERNOULLI_EPSILON, 1 - BERNOULLI_EPSILON]``), ``"gaussian"`` or
+    ``"gaussian_learned"`` (``scale`` the standard deviation, a scalar or one per dimension). None for others.
+    """
+    if likelihood not in ("bernoulli", "gaussian", "gaussian_learned"):
+        return None
+    x = np.asarray(x, "float64").reshape(len(x), -1)
+    mean = np.asarray(mean, "float64").reshape(len(x), -1)
+    if likelihood == "bernoulli":
+        p = np.clip(mean, BERNOULLI_EPSILON, 1 - BERNOULLI_EPSILON)
+        return np.sum(x * np.log(p) + (1 - x) * np.log1p(-p), axis=1)
+    sigma = np.broadcast_to(np.asarray(scale, "float64").reshape(-1), x.shape[1:])
+    return np.sum(-0.5 * ((x - mean) / sigma) ** 2 - np.log(sigma) - 0.5 * math.log(2 * math.pi), axis=1)

@@ -234,7 +234,16 @@ def test_probabilistic_encoder_exports_mean_and_scale(exported):
 
 
 # ============================================================================================ TFLite
-@pytest.mark.parametrize("mode", ex.QUANTIZATIONS)
+#: The modes of full-model files (int16x8 makes encoder and decoder files only: tests/export/test_quality.py).
+FULL_MODES = [q for q in ex.QUANTIZATIONS if q != "int16x8"]
+QUANTISED = ("dynamic", "int8")
+
+
+def _rms_rel_error(actual, expected):
+    return float(np.sqrt(np.mean((np.asarray(actual) - expected) ** 2)) / np.max(np.abs(expected)))
+
+
+@pytest.mark.parametrize("mode", FULL_MODES)
 def test_tflite_signatures_match_keras_within_tolerance(exported, mode):
     model, data, results = exported
     result = results[("tflite", mode)]
@@ -245,14 +254,15 @@ def test_tflite_signatures_match_keras_within_tolerance(exported, mode):
         got = interpreter.get_signature_runner(name)(**_feed(inputs, name))
         for key, want in _keras_outputs(model, name, **_feed(inputs, name)).items():
             assert got[key].shape == want.shape
-            assert _rel_error(got[key], want) <= ex.TOLERANCES[mode], (name, key)
+            error = (_rms_rel_error if mode in QUANTISED else _rel_error)(got[key], want)
+            assert error <= ex.TOLERANCES[mode], (name, key)
     if mode == "none":
         np.testing.assert_allclose(got["reconstruction"], want, atol=1e-5)
 
 
 def test_tflite_weights_match_their_label(exported):
     _, _, results = exported
-    for mode in ex.QUANTIZATIONS:
+    for mode in FULL_MODES:
         with open(results[("tflite", mode)].path, "rb") as f:
             found = export_tflite.weight_types(f.read())
         assert found.get(export_tflite.WEIGHT_TYPES[mode]), (mode, found)
@@ -261,7 +271,7 @@ def test_tflite_weights_match_their_label(exported):
 
 def test_quantised_files_are_smaller(exported):
     model, _, results = exported
-    size = {q: results[("tflite", q)].size_bytes for q in ex.QUANTIZATIONS}
+    size = {q: results[("tflite", q)].size_bytes for q in FULL_MODES}
     assert size["float16"] < size["none"]
     assert size["dynamic"] <= size["none"]  # dynamic range quantisation skips weights under 1024 values
     weights = 4 * model.count_params() / size["none"]  # the float32 weights' share of the float32 file
@@ -294,9 +304,18 @@ def test_metadata_beside_each_artifact(exported):
                                          "encoding": f"one-hot rows, num_classes={k}"}
         assert meta["dtype_policy"] == meta["trained_dtype_policy"] == "float32"
         assert meta["parity"]["status"] == "passed" and meta["parity"]["num_samples"] >= 1
-        errors = meta["parity"]["errors"]
-        assert errors["encode"] and all(e["max_rel_error"] <= meta["parity"]["tolerance"]
-                                        for outs in errors.values() for e in outs.values() if "max_rel_error" in e)
+        errors, gated = meta["parity"]["errors"], mode in QUANTISED
+        measure = "rms_rel_error" if gated else "max_rel_error"
+        assert meta["parity"]["metric"].startswith("sqrt" if gated else "max")
+        assert errors["encode"] and all(e[measure] <= meta["parity"]["tolerance"]
+                                        for outs in errors.values() for e in outs.values() if measure in e)
+        if gated:  # quantised: quality figures beside Keras's, within the default limits
+            figures = meta["quality"]["figures"]
+            assert meta["quality"]["tolerances"] == ex.QUALITY_TOLERANCES
+            assert figures["reconstruction_mse"]["change"] <= ex.QUALITY_TOLERANCES["reconstruction_mse"]
+            assert figures["reconstruction_mse"]["num_samples"] == min(len(data.x_test), 1000)
+        else:
+            assert "quality" not in meta
         assert meta["size_bytes"] == result.size_bytes > 0
 
 
@@ -316,9 +335,10 @@ def test_cvae_decode_with_a_chosen_condition_matches_keras(cvae):
         condition = _one_hot(model, np.full(6, label))
         got = saved["decode"](z=tf.constant(z), condition=tf.constant(condition))["reconstruction"].numpy()
         np.testing.assert_allclose(got, want, atol=1e-5)
-        for mode in ex.QUANTIZATIONS:
+        for mode in FULL_MODES:
             got = ex.run_tflite(results[("tflite", mode)].path, "decode", z=z, condition=condition)["reconstruction"]
-            assert _rel_error(got, want) <= (1e-5 if mode == "none" else ex.TOLERANCES[mode]), mode
+            error = (_rms_rel_error if mode in QUANTISED else _rel_error)(got, want)
+            assert error <= (1e-5 if mode == "none" else ex.TOLERANCES[mode]), mode
         decoded[label] = got
     assert np.max(np.abs(decoded[3] - decoded[7])) > 0.05  # the condition does change what is decoded
     samples = saved["sample"](condition=tf.constant(_one_hot(model, [7, 7, 3, 0, 1])))["samples"].numpy()
@@ -418,22 +438,22 @@ def _weight_scale_counts(path):
     return counts
 
 
-def test_int8_weight_scales_per_tensor_by_default_and_file_under_30_percent_of_float32(tmp_path):
+def test_int8_weight_scales_per_channel_by_default_per_tensor_smaller(tmp_path):
     data = kerasae.datasets.load("digits")
     keras.utils.set_random_seed(0)  # the export benchmark's MLP: big enough for the weights to dominate
     model = Autoencoder(*kerasae.networks.mlp((64,), 8, hidden_units=(512, 256)))
     kwargs = {"formats": "tflite", "parity_data": data.x_test, "representative_data": data.x_train}
     results = ex.export(model, tmp_path / "default", quantize=("none", "int8"), **kwargs)
-    (channel,) = ex.export(model, tmp_path / "channel", quantize="int8", weight_scales="per_channel", **kwargs)
+    (tensor,) = ex.export(model, tmp_path / "tensor", quantize="int8", weight_scales="per_tensor", **kwargs)
     size = {r.quantization: r.size_bytes for r in results}
-    assert size["int8"] <= 0.30 * size["none"]  # the export issue's target
-    assert size["int8"] < 0.95 * channel.size_bytes
-    default = _weight_scale_counts(tmp_path / "default" / "model_int8.tflite")
-    per_channel = _weight_scale_counts(channel.path)
-    assert len(default) == len(per_channel) >= 6 and set(default.values()) == {1}  # 6 kernels, in 3 signatures
+    assert tensor.size_bytes <= 0.30 * size["none"] and tensor.size_bytes < 0.95 * size["int8"] < 0.4 * size["none"]
+    per_channel = _weight_scale_counts(tmp_path / "default" / "model_int8.tflite")
+    per_tensor = _weight_scale_counts(tensor.path)
+    assert len(per_tensor) == len(per_channel) >= 6 and set(per_tensor.values()) == {1}  # 6 kernels, in 3 signatures
     assert sorted(set(per_channel.values())) == [8, 64, 256, 512]  # one scale per output unit
-    with open(channel.metadata_path) as f:
-        assert json.load(f)["weight_scales"] == "per_channel"
+    for path, scales in ((results[1].metadata_path, "per_channel"), (tensor.metadata_path, "per_tensor")):
+        with open(path) as f:
+            assert json.load(f)["weight_scales"] == scales
 
 
 def test_linear_autoencoder_at_mnist_size_int8_file_under_30_percent_of_float32(tmp_path):
@@ -444,7 +464,7 @@ def test_linear_autoencoder_at_mnist_size_int8_file_under_30_percent_of_float32(
     keras.utils.set_random_seed(0)
     model = kerasae.LinearAutoencoder.from_shape((784,), 50)
     results = ex.export(model, tmp_path, formats="tflite", quantize=("none", "int8"), parity_data=x[1000:],
-                        representative_data=x[:1000])
+                        representative_data=x[:1000], weight_scales="per_tensor")
     size = {r.quantization: r.size_bytes for r in results}
     assert size["int8"] <= 0.30 * size["none"]
 
@@ -465,7 +485,8 @@ def test_missing_converter_option_is_a_clear_error(mlp, tmp_path, monkeypatch):
     model, data = mlp
     monkeypatch.setitem(_compat.PER_TENSOR_FLAGS, "per_tensor", "_option_of_another_tensorflow")
     with pytest.raises(ValueError, match="does not have.*weight_scales='per_channel'"):
-        ex.export(model, tmp_path / "out", formats="tflite", quantize="dynamic", parity_data=data.x_test)
+        ex.export(model, tmp_path / "out", formats="tflite", quantize="dynamic", parity_data=data.x_test,
+                  weight_scales="per_tensor")
     assert os.listdir(tmp_path) == []
 
 
@@ -551,17 +572,18 @@ def test_export_from_run_folder_and_keras_file(mlp, tmp_path):
     model.save(run / "model.keras")
     (run / "metrics.json").write_text(json.dumps({"config": {"dataset": "digits", "model": "autoencoder"}}))
     results = cli_export.export_from_args(
-        _parse([str(run), "--format", "tflite", "--quantize", "dynamic", "int8", "--weight-scales", "per_channel"])
+        _parse([str(run), "--format", "tflite", "--quantize", "dynamic", "int8", "--weight-scales", "per_tensor"])
     )
     assert _listing(run / "export") == [
         ".kerasae", "model_dynamic.json", "model_dynamic.tflite", "model_int8.json", "model_int8.tflite"
     ]  # .kerasae: the marker of a folder kerasae wrote (so that `train --overwrite` may replace the run)
     assert set(files.read_marker(run / "export")["files"]) == set(_listing(run / "export"))
-    assert all(r.max_rel_error <= ex.TOLERANCES[r.quantization] for r in results)
+    assert all(e["rms_rel_error"] <= ex.TOLERANCES[r.quantization] for r in results for outs in r.parity.values()
+               for e in outs.values())
     with open(run / "export" / "model_int8.json") as f:
         meta = json.load(f)
-    assert meta["preprocessing"]["binarization"] is None and meta["weight_scales"] == "per_channel"
-    assert _parse([str(run)]).weight_scales == "per_tensor"
+    assert meta["preprocessing"]["binarization"] is None and meta["weight_scales"] == "per_tensor"
+    assert _parse([str(run)]).weight_scales == "per_channel"
 
     out = tmp_path / "enc"
     cli_export.export_from_args(_parse([str(run / "model.keras"), "--format", "saved_model", "--part", "encoder", "--out", str(out)]))
