@@ -1,67 +1,125 @@
-"""Benchmark: semi-supervised MNIST with few labels, and anomaly detection with one digit held out.
+"""Benchmark: semi-supervised MNIST with few labels (Kingma et al. 2014's M1, M2 and M1+M2 beside autoencoder
+baselines), and anomaly detection with one digit held out.
 
-Semi-supervised (``--labels-per-class`` labels per class, the rest of the training set unlabelled), test
-accuracy of the same MLP encoder + linear head trained:
+Semi-supervised: for each label count of ``--labels`` (default 100 600 1000, the paper's; ``count / 10`` labels
+per class, the rest of the training split unlabelled) and each seed of ``--seeds`` (default 0 1 2: the
+validation split, the labelled examples, the initialisation), the test error rate of
 
-* ``supervised_only``: on the labelled examples alone (alpha = 0), for as many steps as ``concurrent``;
-* ``sequential``: autoencoder on all images, then the head on the frozen codes;
+* ``supervised_only``: an MLP encoder + linear head on the labelled examples alone (alpha = 0), for as many
+  steps as ``concurrent``;
+* ``sequential``: that autoencoder on all images, then the head on the frozen codes;
 * ``concurrent``: one fit on mixed batches, cross-entropy on the labelled + alpha * reconstruction;
-* ``vae_m1``: a VAE on all images, then the head on the posterior means (Kingma et al. 2014, M1),
-  when :mod:`kerasae.models.vae` exists.
+  (these three: ``--hidden-units``, ``--latent-dim``, ``--epochs``, ``--alpha``, as before);
+* ``vae_m1``: M1 (below), then a linear softmax head on its posterior means (the paper's M1 + TSVM, with a
+  softmax head in place of the TSVM; ``--head-epochs``);
+* ``m2``: M2 alone (``kerasae.M2``) on the pixels, Bernoulli likelihood, ``--m2-epochs``;
+* ``m1_m2``: M2 on M1's posterior means (M1 frozen inside), learned-scale Gaussian likelihood, ``--m1m2-epochs``.
 
-Anomaly detection: an autoencoder and a VAE trained on every digit but ``--anomaly-digit``; ROC AUC of the
-reconstruction error (autoencoder) and of ``-log p(x)`` (VAE) on the test set, threshold at the 99%
+The paper's setups, as far as a 2-core CPU allows: M1 is a VAE with 2 hidden layers of 600 softplus units and
+a 50-d latent (``--m1-hidden-units``, ``--m1-latent-dim``), a Bernoulli likelihood on dynamically binarised
+pixels, trained ``--m1-epochs`` on all training images (no labels); one M1 per seed serves ``vae_m1`` and
+``m1_m2`` of every label count. M2's classifier, encoder and decoder have one hidden layer of 500 softplus
+units (``--m2-hidden-units``), z is 50-d (``--m2-latent-dim``), alpha = 0.1 N (kerasae's per-example
+``alpha=0.1``, :data:`kerasae.models.m2.PAPER_ALPHA`), mixed batches at least ``--labelled-fraction``
+labelled. Departures from the paper: Adam (``--learning-rate``) in place of RMSProp with momentum, far
+fewer epochs than the paper's, no weight prior, and a softmax head in place of M1's TSVM.
+
+Times: wall and CPU minutes of each method's own training and test (CPU: the process's, all threads);
+``vae_m1`` and ``m1_m2`` also need their seed's M1, whose minutes are recorded apart (``m1``). Error rates: mean
+and sample standard deviation (ddof = 1) over the seeds, in percent. Targets (issue #20): M1+M2 <= 5% error at
+100 labels (paper 3.33%), M2 <= 12% (paper 11.97%).
+
+Anomaly detection (first seed): an autoencoder and a VAE trained on every digit but ``--anomaly-digit``; ROC
+AUC of the reconstruction error (autoencoder) and of ``-log p(x)`` (VAE) on the test set, threshold at the 99%
 quantile of validation scores.
 
-Usage (MNIST from Keras's cache)::
+Usage (MNIST from Keras's cache; hours on a 2-core CPU)::
 
     export KERAS_HOME=/tmp/keras-home; mkdir -p $KERAS_HOME/datasets
     cp shared/data/mnist.npz $KERAS_HOME/datasets/
-    python benchmarks/semi_supervised_mnist.py --epochs 5
+    python benchmarks/semi_supervised_mnist.py
 
-Prints a table and writes ``benchmarks/results/semi_supervised_mnist.json``. ``--dataset digits`` runs the
-same on the small offline digits set (a smoke test).
+Prints tables and writes ``benchmarks/results/semi_supervised_mnist.json`` (with the command, the settings, every
+run's figures and a markdown table), which ``python -m benchmarks.report`` renders into RESULTS.md. ``--quick``
+runs the same on the small offline digits set with few epochs, two seeds and one label count (a smoke test,
+written to the temporary folder unless ``--out`` says otherwise); options given beside it win.
 """
 
 import argparse
+import datetime
 import json
+import logging
 import os
 import platform
+import sys
+import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 
 import kerasae  # noqa: E402
 from kerasae import anomaly  # noqa: E402
 from kerasae.data import datasets  # noqa: E402
 from kerasae.models import semi_supervised as ss  # noqa: E402
+from kerasae.models.m2 import M2, PAPER_ALPHA  # noqa: E402
+from kerasae.models.vae import VAE  # noqa: E402
 
-try:
-    from kerasae.models import vae as vae_module  # noqa: E402
-except ImportError:  # pragma: no cover - the VAE is optional here
-    vae_module = None
+logging.getLogger("tensorflow").setLevel(logging.ERROR)  # not Keras' retracing notes: every method builds models
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+#: The methods, in the tables' order.
+METHODS = ("supervised_only", "sequential", "concurrent", "vae_m1", "m2", "m1_m2")
+#: What ``--quick`` sets (the digits set, few epochs, two seeds, one label count), unless given beside it.
+QUICK = {"dataset": "digits", "labels": [100], "seeds": [0, 1], "epochs": 2, "head_epochs": 20, "m1_epochs": 3,
+         "m2_epochs": 3, "m1m2_epochs": 3, "nll_samples": 10,
+         "out": os.path.join(tempfile.gettempdir(), "semi_supervised_quick.json")}
+#: The paper's test error rates (%) on MNIST (Kingma et al. 2014, table 1), by label count: its rows NN
+#: (supervised only), M1+TSVM (beside vae_m1), M2 and M1+M2.
+PAPER = {"supervised_only": {100: 25.80, 600: 11.44, 1000: 10.70}, "vae_m1": {100: 11.82, 600: 5.72, 1000: 4.24},
+         "m2": {100: 11.97, 600: 4.94, 1000: 3.60}, "m1_m2": {100: 3.33, 600: 2.59, 1000: 2.40}}
+#: Issue #20's targets at 100 labels (test error, %).
+TARGETS = {"m2": 12.0, "m1_m2": 5.0}
 
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="digits, few epochs, 2 seeds, 100 labels (a smoke test)")
     p.add_argument("--dataset", default="mnist")
-    p.add_argument("--labels-per-class", type=int, default=10)
-    p.add_argument("--epochs", type=int, default=5, help="epochs over the (unlabelled) training set")
+    p.add_argument("--labels", type=int, nargs="+", default=[100, 600, 1000], help="label counts (per class: / 10)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--epochs", type=int, default=5, help="epochs of the autoencoder baselines")
     p.add_argument("--head-epochs", type=int, default=200, help="passes over the labelled codes (sequential, M1)")
-    p.add_argument("--latent-dim", type=int, default=32)
-    p.add_argument("--hidden-units", default="256,128")
-    p.add_argument("--alpha", type=float, default=1.0)
+    p.add_argument("--latent-dim", type=int, default=32, help="code of the autoencoder baselines")
+    p.add_argument("--hidden-units", default="256,128", help="widths of the autoencoder baselines")
+    p.add_argument("--alpha", type=float, default=1.0, help="reconstruction weight of 'concurrent'")
+    p.add_argument("--m1-epochs", type=int, default=100, help="epochs of M1 (one per seed)")
+    p.add_argument("--m1-latent-dim", type=int, default=50)
+    p.add_argument("--m1-hidden-units", default="600,600")
+    p.add_argument("--m2-epochs", type=int, default=20, help="epochs of M2 alone (the slowest method)")
+    p.add_argument("--m1m2-epochs", type=int, default=50, help="epochs of M2 on M1's codes")
+    p.add_argument("--m2-latent-dim", type=int, default=50)
+    p.add_argument("--m2-hidden-units", default="500")
+    p.add_argument("--activation", default="softplus", help="of M1 and M2")
+    p.add_argument("--labelled-fraction", type=float, default=0.25, help="least labelled share of M2's batches")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--anomaly-digit", type=int, default=9)
     p.add_argument("--nll-samples", type=int, default=100, help="importance samples of the VAE's anomaly score")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=os.path.join(RESULTS, "semi_supervised_mnist.json"))
-    return p.parse_args(argv)
+    first, _ = p.parse_known_args(argv)
+    if first.quick:
+        p.set_defaults(**QUICK)
+    args = p.parse_args(argv)
+    if any(n <= 0 or n % 10 for n in args.labels):
+        p.error(f"--labels takes positive multiples of 10 (a label count, 10 classes), got {args.labels}")
+    return args
+
+
+def _widths(text):
+    return tuple(int(v) for v in str(text).split(",") if v.strip())
 
 
 def _compile(model, args):
@@ -70,90 +128,165 @@ def _compile(model, args):
 
 
 def _ssae(args, data, alpha):
-    hidden = tuple(int(v) for v in args.hidden_units.split(","))
-    encoder, decoder = kerasae.networks.mlp(data.input_shape, args.latent_dim, hidden_units=hidden)
+    encoder, decoder = kerasae.networks.mlp(data.input_shape, args.latent_dim, hidden_units=_widths(args.hidden_units))
     return _compile(ss.SemiSupervisedAutoencoder(encoder, decoder, num_classes=10, alpha=alpha, reconstruction_loss="bce"), args)
 
 
 def _autoencoder(args, data):
-    hidden = tuple(int(v) for v in args.hidden_units.split(","))
-    encoder, decoder = kerasae.networks.mlp(data.input_shape, args.latent_dim, hidden_units=hidden)
+    encoder, decoder = kerasae.networks.mlp(data.input_shape, args.latent_dim, hidden_units=_widths(args.hidden_units))
     return _compile(kerasae.Autoencoder(encoder, decoder, reconstruction_loss="bce"), args)
 
 
-def _vae(args, data):
-    hidden = tuple(int(v) for v in args.hidden_units.split(","))
-    return _compile(vae_module.VAE.create(data.input_shape, args.latent_dim, hidden_units=hidden, seed=args.seed), args)
+def _vae(args, data, seed):
+    return _compile(VAE.create(data.input_shape, args.latent_dim, hidden_units=_widths(args.hidden_units), seed=seed), args)
 
 
-def semi_supervised(args, data):
-    y = ss.mask_labels(data.y_train, args.labels_per_class, seed=args.seed)
+def _m2(args, data, seed, m1=None):
+    return _compile(M2.create(
+        data.input_shape, args.m2_latent_dim, 10, hidden_units=_widths(args.m2_hidden_units),
+        activation=args.activation, m1=m1, likelihood="gaussian_learned" if m1 is not None else "bernoulli",
+        alpha=PAPER_ALPHA, seed=seed), args)
+
+
+class Clock:
+    """Wall and process CPU seconds since it was made."""
+
+    def __init__(self):
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def seconds(self):
+        return {"wall_seconds": time.perf_counter() - self.wall, "cpu_seconds": time.process_time() - self.cpu}
+
+
+def train_m1(args, seed):
+    """The paper's M1 for ``seed``: trained on all the training images (dynamically binarised), no labels."""
+    data = datasets.load(args.dataset, validation_split=1 / 12, seed=seed, binarize="dynamic")
+    keras.utils.set_random_seed(seed)
+    clock = Clock()
+    m1 = _compile(VAE.create(data.input_shape, args.m1_latent_dim, hidden_units=_widths(args.m1_hidden_units),
+                             activation=args.activation, likelihood="bernoulli", seed=seed), args)
+    m1.fit(data.pipeline("train", args.batch_size), epochs=args.m1_epochs, verbose=0, shuffle=False)
+    test = m1.evaluate(data.pipeline("test", min(args.batch_size, len(data.x_test))), verbose=0, return_dict=True)
+    record = {"test_elbo": float(test["elbo"]), "epochs": args.m1_epochs, **clock.seconds()}
+    print(f"  M1, seed {seed}: test ELBO {record['test_elbo']:.2f} nats ({record['wall_seconds'] / 60:.1f} min)",
+          flush=True)
+    return m1, record
+
+
+def semi_supervised(args, data, labels, seed, m1):
+    """Every method's test accuracy with ``labels`` labels (``seed``), one dict a method."""
+    y = ss.mask_labels(data.y_train, labels // 10, seed=seed)
     labelled = y >= 0
     rows = {}
 
-    def record(name, model, start):
-        rows[name] = {"test_accuracy": ss.accuracy(model, data.x_test, data.y_test), "seconds": time.perf_counter() - start}
-        print(f"  {name:16s} accuracy {rows[name]['test_accuracy']:.4f}  ({rows[name]['seconds']:.0f} s)", flush=True)
+    def mixed():
+        return ss.mixed_pipeline(data.x_train, y, batch_size=args.batch_size, labelled_fraction=args.labelled_fraction,
+                                 seed=seed)
 
-    keras.utils.set_random_seed(args.seed)
-    start = time.perf_counter()
-    model = _ssae(args, data, args.alpha)
-    train = ss.mixed_pipeline(data.x_train, y, batch_size=args.batch_size, seed=args.seed)
-    steps_per_epoch = sum(1 for _ in train)
-    model.fit(train, epochs=args.epochs, verbose=0, shuffle=False)
-    record("concurrent", model, start)
+    def run(name, train):
+        keras.utils.set_random_seed(seed)
+        clock = Clock()
+        model = train()
+        accuracy = ss.accuracy(model, data.x_test, data.y_test)
+        rows[name] = {"test_accuracy": accuracy, "error_rate": 100 * (1 - accuracy), **clock.seconds()}
+        print(f"  {labels} labels, seed {seed}: {name:16s} error {rows[name]['error_rate']:6.2f}%  "
+              f"({rows[name]['wall_seconds'] / 60:.1f} min)", flush=True)
 
-    keras.utils.set_random_seed(args.seed)
-    start = time.perf_counter()
-    model = _ssae(args, data, 0.0)
-    import tensorflow as tf
+    steps_per_epoch = sum(1 for _ in ss.mixed_pipeline(data.x_train, y, batch_size=args.batch_size, seed=seed))
 
-    repeated = (
-        tf.data.Dataset.from_tensor_slices((data.x_train[labelled], y[labelled]))
-        .shuffle(int(labelled.sum()), seed=args.seed)
-        .batch(min(args.batch_size // 4, int(labelled.sum())))
-        .repeat()
-    )
-    model.fit(repeated, epochs=args.epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False)
-    record("supervised_only", model, start)
+    def supervised_only():
+        import tensorflow as tf
 
-    keras.utils.set_random_seed(args.seed)
-    start = time.perf_counter()
-    model = _ssae(args, data, 1.0)
-    model.fit_sequential(data.x_train, y, epochs=args.epochs, head_epochs=args.head_epochs, batch_size=args.batch_size)
-    record("sequential", model, start)
+        model = _ssae(args, data, 0.0)
+        repeated = (
+            tf.data.Dataset.from_tensor_slices((data.x_train[labelled], y[labelled]))
+            .shuffle(int(labelled.sum()), seed=seed)
+            .batch(min(args.batch_size // 4, int(labelled.sum())))
+            .repeat()
+        )
+        model.fit(repeated, epochs=args.epochs, steps_per_epoch=steps_per_epoch, verbose=0, shuffle=False)
+        return model
 
-    if vae_module is not None:
-        keras.utils.set_random_seed(args.seed)
-        start = time.perf_counter()
-        vae = _vae(args, data)
-        vae.fit(data.x_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
-        m1 = ss.LatentPredictor(vae).fit(data.x_train, y, epochs=args.head_epochs, seed=args.seed)
-        record("vae_m1", m1, start)
+    def sequential():
+        model = _ssae(args, data, 1.0)
+        model.fit_sequential(data.x_train, y, epochs=args.epochs, head_epochs=args.head_epochs, batch_size=args.batch_size)
+        return model
+
+    def concurrent():
+        model = _ssae(args, data, args.alpha)
+        model.fit(ss.mixed_pipeline(data.x_train, y, batch_size=args.batch_size, seed=seed), epochs=args.epochs,
+                  verbose=0, shuffle=False)
+        return model
+
+    def fit_m2(model, epochs):
+        model.fit(mixed(), epochs=epochs, verbose=0, shuffle=False)
+        return model
+
+    run("supervised_only", supervised_only)
+    run("sequential", sequential)
+    run("concurrent", concurrent)
+    run("vae_m1", lambda: ss.LatentPredictor(m1).fit(data.x_train, y, epochs=args.head_epochs, seed=seed))
+    run("m2", lambda: fit_m2(_m2(args, data, seed), args.m2_epochs))
+    run("m1_m2", lambda: fit_m2(_m2(args, data, seed, m1=m1), args.m1m2_epochs))
     return rows
 
 
-def anomaly_detection(args, data):
+def summarise(runs):
+    """Per label count and method: the error rate's mean and std over seeds (%), mean wall and CPU minutes."""
+    summary = {}
+    for labels in sorted({r["labels"] for r in runs}):
+        summary[str(labels)] = {}
+        for method in METHODS:
+            mine = [r for r in runs if r["labels"] == labels and r["method"] == method]
+            errors = np.array([r["error_rate"] for r in mine])
+            summary[str(labels)][method] = {
+                "error_mean": float(errors.mean()), "error_std": float(errors.std(ddof=1)) if len(errors) > 1 else 0.0,
+                "errors": errors.tolist(), "seeds": [r["seed"] for r in mine],
+                "wall_minutes": float(np.mean([r["wall_seconds"] for r in mine]) / 60),
+                "cpu_minutes": float(np.mean([r["cpu_seconds"] for r in mine]) / 60),
+            }
+    return summary
+
+
+def markdown(summary, m1, args):
+    """The error-rate table (mean ± std over seeds) with minutes per run, and M1's line."""
+    counts = list(summary)
+    head = ["method", *(f"error % at {n} labels" for n in counts), "wall / CPU min per run", "paper's error %"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for method in METHODS:
+        cells = [f"{summary[n][method]['error_mean']:.2f} ± {summary[n][method]['error_std']:.2f}" for n in counts]
+        minutes = " ; ".join(f"{summary[n][method]['wall_minutes']:.2f} / {summary[n][method]['cpu_minutes']:.2f}"
+                             for n in counts)
+        paper = ", ".join(f"{PAPER[method][int(n)]}" for n in counts if int(n) in PAPER.get(method, {}))
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {minutes} | {paper or '-'} |")
+    elbo = np.mean([r["test_elbo"] for r in m1.values()])
+    lines += ["", f"M1 (one per seed, used by vae_m1 and m1_m2): {args.m1_epochs} epochs, test ELBO {elbo:.2f} nats "
+              f"(mean over seeds), {np.mean([r['wall_seconds'] for r in m1.values()]) / 60:.1f} wall / "
+              f"{np.mean([r['cpu_seconds'] for r in m1.values()]) / 60:.1f} CPU min per seed. "
+              f"{len(args.seeds)} seeds ({' '.join(map(str, args.seeds))}); std: sample (ddof = 1). Targets (issue "
+              f"#20, 100 labels): m1_m2 <= {TARGETS['m1_m2']}%, m2 <= {TARGETS['m2']}%."]
+    return "\n".join(lines)
+
+
+def anomaly_detection(args, data, seed):
     digit = args.anomaly_digit
     normal_train = data.x_train[data.y_train != digit]
     reference = data.x_val[data.y_val != digit] if len(data.x_val) else None
     normal, anomalous = data.x_test[data.y_test != digit], data.x_test[data.y_test == digit]
     rows = {}
-    keras.utils.set_random_seed(args.seed)
+    keras.utils.set_random_seed(seed)
     start = time.perf_counter()
     model = _autoencoder(args, data)
     model.fit(normal_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
     rows["autoencoder"] = anomaly.anomaly_report(model, normal, anomalous, x_reference=reference)
     rows["autoencoder"]["seconds"] = time.perf_counter() - start
-    if vae_module is not None:
-        keras.utils.set_random_seed(args.seed)
-        start = time.perf_counter()
-        vae = _vae(args, data)
-        vae.fit(normal_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
-        rows["vae"] = anomaly.anomaly_report(
-            vae, normal, anomalous, x_reference=reference, num_samples=args.nll_samples, seed=args.seed
-        )
-        rows["vae"]["seconds"] = time.perf_counter() - start
+    keras.utils.set_random_seed(seed)
+    start = time.perf_counter()
+    vae = _vae(args, data, seed)
+    vae.fit(normal_train, epochs=args.epochs, batch_size=args.batch_size, verbose=0)
+    rows["vae"] = anomaly.anomaly_report(vae, normal, anomalous, x_reference=reference, num_samples=args.nll_samples,
+                                         seed=seed)
+    rows["vae"]["seconds"] = time.perf_counter() - start
     for name, row in rows.items():
         print(
             f"  {name:16s} AUC {row['auc']:.4f}  detection {row['detection_rate']:.3f}  "
@@ -163,37 +296,65 @@ def anomaly_detection(args, data):
     return rows
 
 
+def command(args):
+    """The command that reproduces the run: every setting spelled out (``--quick`` resolved)."""
+    parts = ["python", "benchmarks/semi_supervised_mnist.py"]
+    for key, value in vars(args).items():
+        if key in ("quick", "out"):
+            continue
+        parts += ["--" + key.replace("_", "-"), *map(str, value if isinstance(value, list) else [value])]
+    return " ".join(parts)
+
+
 def main(argv=None):
     args = parse_args(argv)
-    data = datasets.load(args.dataset, validation_split=1 / 12, seed=args.seed)
-    print(f"{args.dataset}: {len(data.x_train)} train, {len(data.x_val)} validation, {len(data.x_test)} test")
-    print(f"Semi-supervised, {args.labels_per_class} labels per class, {args.epochs} epochs:")
-    semi = semi_supervised(args, data)
-    print(f"Anomaly detection, digit {args.anomaly_digit} held out:")
-    anomalies = anomaly_detection(args, data)
-
-    print("\n| method | test accuracy |\n|---|---|")
-    for name, row in semi.items():
-        print(f"| {name} | {row['test_accuracy']:.4f} |")
+    clock = Clock()
+    print(f"{args.dataset}: label counts {args.labels}, seeds {args.seeds}", flush=True)
+    runs, m1_records, anomalies = [], {}, None
+    for seed in args.seeds:
+        data = datasets.load(args.dataset, validation_split=1 / 12, seed=seed)
+        m1, m1_records[str(seed)] = train_m1(args, seed)
+        for labels in args.labels:
+            for method, row in semi_supervised(args, data, labels, seed, m1).items():
+                runs.append({"labels": labels, "seed": seed, "method": method, **row})
+        if anomalies is None:
+            print(f"Anomaly detection, digit {args.anomaly_digit} held out (seed {seed}):", flush=True)
+            anomalies = anomaly_detection(args, data, seed)
+    summary = summarise(runs)
+    table = markdown(summary, m1_records, args)
+    print("\n" + table)
     print("\n| model | score | ROC AUC | detection @ 99% | false-positive rate |\n|---|---|---|---|---|")
     for name, row in anomalies.items():
         print(f"| {name} | {row['method']} | {row['auc']:.4f} | {row['detection_rate']:.3f} | {row['false_positive_rate']:.3f} |")
 
+    headline = summary[str(args.labels[0])]
+    result = {
+        "benchmark": "semi_supervised_mnist",
+        "command": command(args),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        # labels_per_class: the headline label count's (the first of --labels), as the report's section reads it
+        "config": {**vars(args), "labels_per_class": args.labels[0] // 10},
+        # the headline (first label count), mean over seeds, as the report reads it: {method: {test_accuracy}}
+        "semi_supervised": {m: {"test_accuracy": 1 - s["error_mean"] / 100, "error_rate": s["error_mean"],
+                                "error_std": s["error_std"], "wall_minutes": s["wall_minutes"],
+                                "cpu_minutes": s["cpu_minutes"]} for m, s in headline.items()},
+        "error_rates": summary,
+        "runs": runs,
+        "m1": m1_records,
+        "paper": {m: {str(n): e for n, e in v.items()} for m, v in PAPER.items()},
+        "targets_at_100_labels": TARGETS,
+        "markdown": table,
+        "anomaly": anomalies,
+        "total_minutes": {k.split("_")[0]: v / 60 for k, v in clock.seconds().items()},
+        "versions": {"keras": keras.__version__, "kerasae": kerasae.__version__, "python": platform.python_version()},
+        "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+    }
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
-        json.dump(
-            {
-                "config": vars(args),
-                "semi_supervised": semi,
-                "anomaly": anomalies,
-                "versions": {"keras": keras.__version__, "kerasae": kerasae.__version__, "python": platform.python_version()},
-            },
-            f,
-            indent=2,
-            sort_keys=True,
-        )
-    print(f"\nWritten to {args.out}")
+        json.dump(result, f, indent=2, sort_keys=True)
+    print(f"\nCommand: {result['command']}\nWritten to {args.out} ({result['total_minutes']['wall']:.1f} wall min, "
+          f"{result['total_minutes']['cpu']:.1f} CPU min)")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

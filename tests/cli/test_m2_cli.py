@@ -1,6 +1,7 @@
-"""``kerasae train m2 [--m1 VAE_RUN]``: a run on digits, its export (SavedModel and TFLite, parity checked), M1+M2
-from a VAE run, and the refusals."""
+"""``kerasae train m2 [--m1 VAE_RUN | --m1-epochs N]``: a run on digits, its export (SavedModel and TFLite, parity
+checked), M1+M2 from a VAE run and in one command, and the refusals."""
 
+import csv
 import inspect
 import json
 
@@ -82,6 +83,31 @@ def test_m1_m2_in_one_command_from_a_vae_run(tmp_path, digits):
                                model.generate([0, 3, 5, 9], z=z), atol=1e-4)
 
 
+def test_m1_m2_in_one_command_trains_m1_then_m2_into_one_run(tmp_path, digits, capsys):
+    out = tmp_path / "m1m2"
+    assert cli.main(["train", "m2", "--m1-epochs", "2", "--m1-latent-dim", "5", "--m1-hidden-units", "16",
+                     "--latent-dim", "3", "--out", str(out), *SMALL[4:], "--epochs", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert f"M1: a VAE (5-dimensional code) on the {len(digits.x_train)} training examples" in printed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m1m2"]  # one run folder, nothing beside it
+    metrics = json.loads((out / "metrics.json").read_text())
+    config, test = metrics["config"], metrics["test"]
+    assert (config["m1"], config["m1_epochs"], config["m1_latent_dim"], config["m1_hidden_units"]) == (None, 2, 5, [16])
+    assert test["m1_epochs"] == 2 and test["m1_elbo"] < 0 and test["m1_train_elbo"] < 0
+    assert test["m1_train_seconds"] > 0 and test["m1_cpu_seconds"] > 0 and np.isfinite(test["loss"])
+    assert len(metrics["history"]["loss"]) == 2
+    with open(out / "m1_history.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["epoch"] for row in rows] == ["0", "1"] and float(rows[-1]["elbo"]) == pytest.approx(test["m1_train_elbo"])
+    model = keras.models.load_model(out / "model.keras")
+    assert isinstance(model.m1, kerasae.VAE) and not model.m1.trainable and model.likelihood == "gaussian_learned"
+    assert model.feature_shape == (5,) and model.latent_dim == 3 and model.data_shape == (64,)
+    np.testing.assert_allclose(model.features(digits.x_test[:8]), model.m1.encode_mean(digits.x_test[:8]), atol=1e-6)
+    assert model.generate(np.arange(10), seed=0).shape == (10, 64)
+    assert cli.main(["evaluate", str(out)]) == 0
+    assert "accuracy:" in capsys.readouterr().out
+
+
 def test_bad_inputs_exit_2_with_one_line(m2_run, tmp_path, capsys):
     out = tmp_path / "bad"
     for argv, message in (
@@ -90,11 +116,19 @@ def test_bad_inputs_exit_2_with_one_line(m2_run, tmp_path, capsys):
         (["--m1", str(m2_run), "--architecture", "conv"], "--architecture: with --m1, M2's networks are MLPs"),
         (["--loss", "bce"], "--loss does not apply"),
         (["--likelihood", "categorical"], "invalid choice: 'categorical'"),
+        # M1+M2 in one command (--m1-epochs): refused before anything is loaded or written
+        (["--m1", str(m2_run), "--m1-epochs", "2"], "--m1-epochs does not apply to 'kerasae train m2' (--m1-epochs: "
+         "--m1 RUN takes a trained M1, and --m1-epochs (with --m1-latent-dim, --m1-hidden-units) trains one in this "
+         "run; expected one of the two). Fix: drop --m1-epochs."),
+        (["--m1-latent-dim", "4", "--m1-hidden-units", "8"], "--m1-latent-dim, --m1-hidden-units do not apply"),
+        (["--m1-hidden-units", "8"], "and this run trains none: add --m1-epochs N). Fix: drop --m1-hidden-units."),
+        (["--m1-epochs", "2", "--resume"], "--resume: --m1-epochs trains M1 before M2, and the backup holds M2's"),
+        (["--m1-epochs", "2", "--architecture", "conv"], "--architecture: with --m1-epochs, M2's networks are MLPs"),
     ):
         assert cli.main(["train", "m2", "--out", str(out), *SMALL, *argv]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
-        assert not out.exists()
+        assert not any(tmp_path.iterdir()), argv  # no run, staging folder or lock left
 
 
 def test_the_cli_knows_m2_s_likelihoods():

@@ -1,28 +1,49 @@
-"""CLI glue of M2, the semi-supervised VAE, and of M1+M2 (``kerasae train m2 [--m1 VAE_RUN]``).
+"""CLI glue of M2, the semi-supervised VAE, and of M1+M2 (``kerasae train m2 [--m1 VAE_RUN | --m1-epochs N]``).
 
 M2 trains on few labels (``--labels-per-class``, the rest of the training split unlabelled) in mixed batches, as
 ``kerasae train semi-supervised`` does (its label options and training loop are reused here).
 
-M1+M2 (Kingma et al. 2014): M1 is a VAE trained on all the images, without labels, by ``kerasae train vae``
-(or ``iwae``, ...); ``kerasae train m2 --m1 RUN`` then trains M2 on M1's posterior means. M1 comes from its run
-folder, frozen, and is saved inside the M2 run's ``model.keras``: the run classifies, generates and exports from
-images, and one M1 serves every label count and seed::
+M1+M2 (Kingma et al. 2014): M1 is a VAE trained on all the images, without labels; M2 is then trained on M1's
+posterior means. M1 is frozen and saved inside the M2 run's ``model.keras``: the run classifies, generates and
+exports from images. Two ways to get M1:
 
-    kerasae train vae --latent-dim 16 --epochs 100 --out runs/m1
-    kerasae train m2 --m1 runs/m1 --labels-per-class 5 --out runs/m1m2
+* in one command, ``--m1-epochs N``: the run first trains M1 for N epochs, as ``kerasae train vae`` would with
+  the run's ``--dataset``, ``--seed``, ``--validation-split`` (so the same split, and no test image seen),
+  ``--holdout-class``, ``--batch-size``, ``--learning-rate`` (constant), ``--activation``, ``--dtype-policy`` and
+  ``--jit-compile``, an MLP with ``--m1-latent-dim`` (default: the paper's 50) and ``--m1-hidden-units``
+  (default: ``kerasae train vae``'s widths), the VAE's other defaults (Bernoulli likelihood, dynamic
+  binarisation). Then, re-seeded, M2 trains on its codes, and the run records M1 in ``metrics.json``'s
+  ``test``: ``m1_elbo`` (test ELBO, nats, as ``kerasae train vae`` reports it), ``m1_train_elbo`` (last epoch),
+  ``m1_epochs``, ``m1_train_seconds`` and ``m1_cpu_seconds``; M1's per-epoch log is ``m1_history.csv``.
+  M2's own options (``--epochs``, ``--latent-dim``, ``--hidden-units``, ``--schedule``, ``--early-stopping``,
+  ``--dropout``, ``--l2``) are M2's only. Kingma et al.'s setup on MNIST::
 
-With ``--m1``, M2's networks are MLPs on M1's codes (the data is laid out as M1 takes it: images for a conv M1),
-the likelihood defaults to ``gaussian_learned``, and ``--dataset`` must be M1's. Train M1 with the same
-``--seed`` (and ``--validation-split``) when the data set has no fixed test split (digits, files), so that M1 has
-not seen the M2 run's test images.
+      kerasae train m2 --dataset mnist --m1-epochs 100 --m1-hidden-units 600,600 --activation softplus \
+          --latent-dim 50 --hidden-units 500 --labels-per-class 10 --out runs/m1m2
+
+* from a VAE run, ``--m1 RUN`` (one M1 serves every label count and seed)::
+
+      kerasae train vae --latent-dim 16 --epochs 100 --out runs/m1
+      kerasae train m2 --m1 runs/m1 --labels-per-class 5 --out runs/m1m2
+
+  ``--dataset`` must be M1's; train M1 with the same ``--seed`` (and ``--validation-split``) when the data set
+  has no fixed test split (digits, files), so that M1 has not seen the M2 run's test images.
+
+Either way M2's networks are MLPs on M1's codes (the data is laid out as M1 takes it: images for a conv M1 of
+``--m1``), and the likelihood defaults to ``gaussian_learned``. ``--m1`` with ``--m1-epochs`` (or its options),
+``--m1-latent-dim``/``--m1-hidden-units`` without ``--m1-epochs``, and ``--resume`` with ``--m1-epochs`` (its
+backup holds M2's epochs only: resume M1 with ``kerasae train vae --resume``, then pass ``--m1``) are refused.
 """
 
 import argparse
+import csv
 import os
+import time
+import weakref
 
 from kerasae.cli.arguments import int_list, non_negative_float, positive_int
 from kerasae.cli.families import semi_supervised
-from kerasae.cli.registry import MODELS, register_model
+from kerasae.cli.registry import MODELS, keras_verbose, models, option_defaults, register_model
 
 #: ``--likelihood`` choices: :data:`kerasae.models.m2.LIKELIHOODS` (spelled out so that ``--help`` needs no
 #: TensorFlow; a test keeps them equal).
@@ -32,6 +53,15 @@ ALPHA = 0.1
 #: The label options of ``kerasae train semi-supervised``, shared.
 _LABEL_OPTIONS = tuple(option for option in MODELS["semi-supervised"].arguments
                        if option[0][0] in ("--labels-per-class", "--labelled-fraction"))
+#: ``--m1-latent-dim``'s default: the paper's 50-dimensional M1 code.
+M1_LATENT_DIM = 50
+#: The run's options that the M1 of ``--m1-epochs`` trains with, as ``kerasae train vae`` would.
+M1_SHARED_OPTIONS = ("dataset", "validation_split", "seed", "holdout_class", "batch_size", "learning_rate",
+                     "activation", "dtype_policy", "jit_compile", "verbose")
+#: Options that set the M1 which ``--m1-epochs`` trains.
+_M1_TRAINING_OPTIONS = ("--m1-epochs", "--m1-latent-dim", "--m1-hidden-units")
+#: The record of an M1 trained by this run (``--m1-epochs``), by M2 model: for ``evaluate`` and ``plots``.
+_M1_RECORDS = weakref.WeakKeyDictionary()
 
 
 def _m1(args, data):
@@ -67,14 +97,78 @@ def build(args, data):
             f"{'none' if data.y_train is None else 'no test labels'}. Fix: give the data labels ('y_train' and "
             "'y_test', or 'y', in a .npz file), or train 'vae'."
         )
-    m1 = _m1(args, data) if args.m1 else None
-    return M2.create(
+    record = None
+    if args.m1:
+        m1 = _m1(args, data)
+    elif getattr(args, "m1_epochs", None):
+        m1, record = _train_m1(args)
+    else:
+        m1 = None
+    model = M2.create(
         data.input_shape, args.latent_dim, max(data.num_classes, 2), architecture=args.architecture,
         hidden_units=args.hidden_units, classifier_hidden_units=args.classifier_hidden_units,
         activation=args.activation, dropout=args.dropout, filters=args.filters, m1=m1,
         likelihood=args.likelihood or ("gaussian_learned" if m1 is not None else "bernoulli"),
         alpha=args.alpha, num_samples=args.num_samples, seed=args.seed, l2=args.l2,
     )
+    if record is not None:
+        _M1_RECORDS[model] = record
+    return model
+
+
+def m1_arguments(args):
+    """The ``kerasae train vae`` options of the M1 that ``--m1-epochs`` trains: the run's
+    :data:`M1_SHARED_OPTIONS`, ``--m1-epochs``, ``--m1-latent-dim`` and ``--m1-hidden-units``, the VAE's
+    defaults otherwise (a namespace)."""
+    options = option_defaults(models()["vae"])
+    options.update({name: getattr(args, name) for name in M1_SHARED_OPTIONS if hasattr(args, name)})
+    options.update(command="train", model="vae", architecture="mlp", epochs=args.m1_epochs,
+                   latent_dim=args.m1_latent_dim or M1_LATENT_DIM, hidden_units=args.m1_hidden_units)
+    return argparse.Namespace(**options)
+
+
+def _train_m1(args):
+    """M1 of ``--m1-epochs``: the VAE family's builder and data (:func:`m1_arguments`), trained on all the training
+    images as ``kerasae train vae`` trains it. Returns ``(vae, record)``; re-seeds, so that M2 starts as it would
+    with ``--m1``."""
+    import keras
+
+    from kerasae.callbacks import EpochLogs, StopOnNaN
+    from kerasae.cli.runs import load_data
+
+    entry, m1_args = models()["vae"], m1_arguments(args)
+    args.m1_latent_dim = m1_args.latent_dim  # recorded as trained
+    keras.utils.set_random_seed(args.seed)
+    m1_data = load_data(m1_args, entry)  # the run's examples and split, as the VAE takes them (binarised)
+    vae = entry.build(m1_args, m1_data)
+    vae.compile(optimizer=keras.optimizers.Adam(args.learning_rate),
+                jit_compile={"auto": "auto", "on": True, "off": False}[args.jit_compile])
+    batch = args.batch_size
+    print(f"M1: a VAE ({m1_args.latent_dim}-dimensional code) on the {len(m1_data.x_train)} training examples, "
+          f"without labels, for {args.m1_epochs} epochs", flush=True)
+    start = time.perf_counter(), time.process_time()
+    history = vae.fit(
+        entry.make_pipeline(vae, m1_data, "train", batch),
+        validation_data=entry.make_pipeline(vae, m1_data, "val", batch) if len(m1_data.x_val) >= batch else None,
+        epochs=args.m1_epochs, callbacks=[StopOnNaN(), EpochLogs()], verbose=keras_verbose(args), shuffle=False,
+    ).history
+    seconds, cpu = time.perf_counter() - start[0], time.process_time() - start[1]
+    test = vae.evaluate(entry.make_pipeline(vae, m1_data, "test", min(batch, len(m1_data.x_test))), verbose=0,
+                        return_dict=True)
+    record = {"m1_elbo": float(test["elbo"]), "m1_train_elbo": float(history["elbo"][-1]),
+              "m1_epochs": len(history["elbo"]), "m1_train_seconds": seconds, "m1_cpu_seconds": cpu,
+              "history": history}
+    print(f"M1: test ELBO {record['m1_elbo']:.5g} nats after {record['m1_epochs']} epochs ({seconds:.0f} s); "
+          "M2 on its posterior means:", flush=True)
+    keras.utils.set_random_seed(args.seed)
+    return vae, record
+
+
+def evaluate(model, data, args):
+    """The record of the M1 this run trained (``--m1-epochs``): its test ELBO, last training ELBO, epochs and
+    training time (nothing for M2 alone, ``--m1``, or a run evaluated later)."""
+    record = _M1_RECORDS.get(model)
+    return {} if record is None else {k: v for k, v in record.items() if k != "history"}
 
 
 def fit(model, data, args, callbacks):
@@ -96,6 +190,14 @@ def plots(model, data, out_dir):
     images = np.concatenate([model.generate(np.full(len(styles), c), z=styles) for c in range(k)])
     kplots.image_grid(images, rows=k, cols=len(styles), image_shape=data.image_shape, row_labels=list(range(k)),
                       title="Samples: one class a row, one test example's style a column", path=paths[1])
+    record = _M1_RECORDS.get(model)
+    if record is not None:  # M1's per-epoch log, as history.csv is M2's
+        paths.append(os.path.join(out_dir, "m1_history.csv"))
+        history = record["history"]
+        with open(paths[-1], "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["epoch", *history])
+            writer.writerows([epoch, *values] for epoch, values in enumerate(zip(*history.values())))
     return paths
 
 
@@ -109,10 +211,24 @@ def data_options(args):
 
 
 def unused_options(args):
+    """``--loss``; with M1, the architecture's options; ``--m1`` with the options that train M1 here, those without
+    ``--m1-epochs``; ``--resume`` with ``--m1-epochs``."""
     unused = [("--loss", "M2's reconstruction term is its --likelihood")]
+    training = getattr(args, "m1_epochs", None) is not None
     if args.m1:
         why = "with --m1, M2's networks are MLPs on M1's codes, and the data is laid out as M1 takes it"
         unused += [("--architecture", why), ("--filters", why)]
+        why = ("--m1 RUN takes a trained M1, and --m1-epochs (with --m1-latent-dim, --m1-hidden-units) trains one in "
+               "this run; expected one of the two")
+        unused += [(option, why) for option in _M1_TRAINING_OPTIONS]
+    elif training:
+        why = "with --m1-epochs, M2's networks are MLPs on M1's codes, and M1 is an MLP"
+        unused += [("--architecture", why), ("--filters", why),
+                   ("--resume", "--m1-epochs trains M1 before M2, and the backup holds M2's epochs only; to resume, "
+                    "train M1 with 'kerasae train vae --resume' and pass its run with --m1")]
+    else:
+        why = "it sets the M1 that --m1-epochs N trains in this run, and this run trains none: add --m1-epochs N"
+        unused += [(option, why) for option in _M1_TRAINING_OPTIONS[1:]]
     return unused
 
 
@@ -120,21 +236,31 @@ register_model(
     "m2",
     build,
     help="semi-supervised VAE M2 (Kingma et al. 2014): classifier q(y|x) trained on few labels and all unlabelled "
-    "data; --m1 VAE_RUN for M1+M2",
+    "data; M1+M2 with --m1 VAE_RUN, or --m1-epochs N to train M1 first",
     arguments=_LABEL_OPTIONS + (
         (("--alpha",), {"type": non_negative_float, "default": ALPHA,
                         "help": f"weight of the classification term on the labelled examples, relative to the "
                         f"per-example bound (default: {ALPHA}, the paper's 0.1 N over N examples)"}),
         (("--likelihood",), {"choices": LIKELIHOODS, "default": None,
-                             "help": "p(x|y, z) (default: bernoulli; gaussian_learned with --m1)"}),
+                             "help": "p(x|y, z) (default: bernoulli; gaussian_learned with --m1 or --m1-epochs)"}),
         (("--num-samples",), {"type": positive_int, "default": 1,
                               "help": "codes z per example and class (default: 1)"}),
         (("--classifier-hidden-units",), {"type": int_list, "default": None,
                                           "help": "widths of the classifier q(y|x) (default: --hidden-units)"}),
         (("--m1",), {"default": None, "metavar": "VAE_RUN",
                      "help": "M1+M2: a VAE run folder (kerasae train vae); M2 models its posterior means"}),
+        (("--m1-epochs",), {"type": positive_int, "default": None, "metavar": "N",
+                            "help": "M1+M2 in one command: first train M1, a VAE on all the training images (no "
+                            "labels; the run's data, seed, validation split, batch size, learning rate and "
+                            "activation), for N epochs, then M2 on its posterior means"}),
+        (("--m1-latent-dim",), {"type": positive_int, "default": None, "metavar": "D",
+                                "help": f"with --m1-epochs: M1's code size (default: {M1_LATENT_DIM}, the paper's)"}),
+        (("--m1-hidden-units",), {"type": int_list, "default": None, "metavar": "WIDTHS",
+                                  "help": "with --m1-epochs: M1's MLP widths, e.g. 600,600 (the paper's, with "
+                                  "--activation softplus; default: kerasae train vae's)"}),
     ),
     fit=fit,
+    evaluate=evaluate,
     plots=plots,
     pipeline=semi_supervised.labelled_pipeline,
     model_class="M2",
