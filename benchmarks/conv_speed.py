@@ -24,7 +24,6 @@ Writes ``benchmarks/results/conv_speed.json`` (rendered into ``benchmarks/RESULT
 """
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -37,6 +36,7 @@ if ROOT not in sys.path:
 
 from benchmarks.models import BATCH_SIZE, LEARNING_RATE  # noqa: E402
 from benchmarks.orchestrate import machine_info, now, versions  # noqa: E402
+from kerasae.utils import files  # noqa: E402
 
 #: name -> (description, input shape)
 FAMILIES = {
@@ -173,9 +173,7 @@ def main(argv=None):
         "versions": versions(), "results": rows, "markdown": table,
     }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".partial", "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(args.out + ".partial", args.out)
+    files.write_json(args.out, report)  # atomic
     print(f"\nwritten to {args.out}")
     return 0
 

@@ -33,7 +33,6 @@ Usage:
 """
 
 import argparse
-import json
 import os
 import shlex
 import statistics
@@ -48,6 +47,7 @@ if ROOT not in sys.path:
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from benchmarks.orchestrate import machine_info, now, versions  # noqa: E402
+from kerasae.utils import files  # noqa: E402
 from benchmarks.report_sections import EDGE_TARGETS, edge_table, edge_targets_table  # noqa: E402
 
 #: TFLite modes of the full model, and of the encoder and decoder files.
@@ -311,9 +311,7 @@ def main(argv=None):
         "rows": rows, "targets": targets, "markdown": markdown,
     }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
-    with open(args.out + ".partial", "w") as f:
-        json.dump(report, f, indent=2)
-    os.replace(args.out + ".partial", args.out)
+    files.write_json(args.out, report)  # atomic
     print(f"\nwritten to {args.out} ({report['total_seconds']:.0f} s)")
     return 0
 
