@@ -7,9 +7,9 @@ reconstruction MSE against float32's. Prints a markdown table and writes JSON un
 
 Targets: int8 files at most 30% of float32's size; int8 reconstruction MSE within 5% of float32's;
 single-sample LiteRT latency well under Keras's. The ``dynamic`` and ``int8`` rows use the export default,
-a scale per output channel (``weight_scales="per_channel"``, TFLite's own); the ``/per_tensor`` rows one
-scale per weight tensor, for comparison. Every quantised file is exported with the default quality gate
-(:mod:`kerasae.export.quality`). The size column also gives the bytes of quantisation parameters (float32
+``weight_scales="smallest"`` (one scale per weight tensor when the file passes the parity and quality gates,
+else one per output channel; ``weight_scales`` in the JSON rows says which), with the default gates; the
+``/per_channel`` rows a scale per output channel (TFLite's own default), measured, not gated. The size column also gives the bytes of quantisation parameters (float32
 scales and int64 zero points, repeated in every signature using a tensor), the part of an int8 file beyond
 its int8 weights and int32 biases. The trained presets are measured by ``benchmarks/edge_benchmark.py``.
 
@@ -103,6 +103,11 @@ def _size_breakdown(path):
     return {"buffers_kib": buffers / 1024, "quantization_params_kib": quant / 1024}
 
 
+def _read_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 def _latency(fn, repeats):
     fn()  # warm up
     start = time.perf_counter()
@@ -145,12 +150,12 @@ def benchmark(spec, epochs, repeats, seed=0):
             model, tmp, quantize=modes, parity_data=parity, representative_data=representative, seed=seed
         )
         by_mode = {r.quantization: r for r in results if r.format == "tflite"}
-        per_tensor = export.export(  # one scale per weight tensor, for comparison with the per-channel default
-            model, os.path.join(tmp, "per_tensor"), formats="tflite", quantize=modes[2:],
-            parity_data=parity, representative_data=representative, seed=seed, weight_scales="per_tensor",
+        per_channel = export.export(  # a scale per output channel, for comparison with the default
+            model, os.path.join(tmp, "per_channel"), formats="tflite", quantize=modes[2:],
+            parity_data=parity, representative_data=representative, seed=seed, weight_scales="per_channel",
             tolerance=1.0, quality_tolerance=dict.fromkeys(export.QUALITY_TOLERANCES, 1e9),  # measured, not gated
         )
-        by_mode.update({f"{r.quantization}/per_tensor": r for r in per_tensor})
+        by_mode.update({f"{r.quantization}/per_channel": r for r in per_channel})
         saved = tf.saved_model.load(next(r.path for r in results if r.format == "saved_model"))
         x1 = x_test[:1]
         encoded = model.encode(wrap(x1, c1))
@@ -180,6 +185,7 @@ def benchmark(spec, epochs, repeats, seed=0):
                     "litert_decode_ms": _latency(lambda: decode(z=z1, **extra(c1)), repeats),
                     "mse": float(np.mean((reconstruction - x_test) ** 2)),
                     "max_rel_parity_error": result.max_rel_error,
+                    "weight_scales": _read_json(result.metadata_path).get("weight_scales"),
                     **reference,
                     "keras_mse": keras_mse,
                 }

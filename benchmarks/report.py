@@ -134,8 +134,8 @@ def _others_rows(others):
                       "families" + "".join(f"; {r['family']} ({float32[r['family']]:.0f} KiB) {r['size_ratio']:.3f}"
                                            for r in tiny)
                       + f"; test MSE change {_range([100 * r['mse_change'] for r in int8], '{:+.1f}%'.format, ' to ')}")
-            rows.append(("TFLite int8 file / float32 file, models trained briefly on digits (a scale per output "
-                         "channel, the export default)", figure, o["command"], o["recorded"]))
+            rows.append(("TFLite int8 file / float32 file, models trained briefly on digits (the export default, "
+                         "weight_scales=\"smallest\")", figure, o["command"], o["recorded"]))
             rows.append(("Encode latency, batch 1: LiteRT int8 vs Keras",
                          f"{_range([r['litert_encode_ms'] for r in int8], '{:.3f}'.format)} ms vs "
                          f"{_range([r['keras_encode_ms'] for r in int8], '{:.2f}'.format)} ms", o["command"],

@@ -299,9 +299,10 @@ def render_others(others):
     for o in (o for o in others if o.get("kind") == "export"):
         out += [f"### TFLite export ({o['file']})", "", f"Command: `{o['command']}`; data: {o.get('dataset')}; "
                 "latencies per call, batch 1. Targets: int8 file <= 0.30 of float32, int8 test MSE within 5% of "
-                "float32's, LiteRT latency well under Keras's. `dynamic`/`int8` use the export default, a scale per "
-                "output channel (TFLite's own), and its quality gate; `/per_tensor` rows one scale per weight tensor "
-                "(measured, not gated). The linear "
+                "float32's, LiteRT latency well under Keras's. `dynamic`/`int8` use the export default "
+                "(`weight_scales=\"smallest\"`: one scale per weight tensor when the file passes the parity and "
+                "quality gates, else one per output channel) and its gates; `/per_channel` rows a scale per output "
+                "channel (TFLite's own default; measured, not gated). The linear "
                 "autoencoder on digits (64-8, ~1,000 weights, 7 KiB) is dominated by the file's fixed structure "
                 "(~3.8 KiB), which quantisation cannot shrink; its size target is checked at MNIST size "
                 "(`linear@mnist`, 784-50), where the weights make up the file.", ""]

@@ -82,8 +82,9 @@ def add_export_arguments(parser, formats=(*FORMATS, "all"), default_format="all"
         parser.add_argument("--int8-io", action="store_true", help="int8 inputs and outputs for --quantize int8")
         parser.add_argument(
             "--weight-scales", choices=WEIGHT_SCALES, default=DEFAULT_WEIGHT_SCALES,
-            help="int8 weight scales of quantised files: per_channel (TFLite's default), per_tensor (smaller "
-            f"files, coarser), auto (per tensor for Dense, per channel for convolutions) (default: {DEFAULT_WEIGHT_SCALES})",
+            help="int8 weight scales of quantised files: smallest (per_tensor if the file passes the gates, else "
+            "per_channel), per_channel (TFLite's default), per_tensor (smaller files, coarser), auto (per tensor for "
+            f"Dense, per channel for convolutions) (default: {DEFAULT_WEIGHT_SCALES})",
         )
         parser.add_argument("--representative-samples", type=positive_int, default=DEFAULT_REPRESENTATIVE_SAMPLES,
                             help=f"training examples for int8 calibration, at least {MIN_REPRESENTATIVE_SAMPLES} "

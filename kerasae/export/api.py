@@ -176,6 +176,13 @@ class _Options:
     def name(self, fmt, part, quantization):
         return self.names.get((fmt, part, quantization)) or artifact_name(fmt, part, quantization)
 
+    def scale_choices(self, quantised, checked):
+        """The weight scales to try for one artifact, in order: for ``"smallest"``, per-tensor then per-channel scales
+        for a quantised artifact whose gates are checked (per-channel alone otherwise); else the one asked for."""
+        if self.weight_scales != "smallest":
+            return [self.weight_scales]
+        return ["per_tensor", "per_channel"] if quantised and checked else ["per_channel"]
+
     def tolerance_of(self, fmt, quantization, policy="float32"):
         key = quantization if fmt == "tflite" else fmt
         return parity.tolerance_for(self.tolerance, key, precision.precision_tolerance(policy))
@@ -251,18 +258,27 @@ def _export_part(job, part):
     for fmt, q in job.options.artifacts(part):
         name, handler = job.options.name(fmt, part, q), export_formats.TABLE[fmt]
         staged, tolerance = job.staging.path(name), job.options.tolerance_of(fmt, q, job.policy)
-        own = handler.write(job, saved_model, chosen, part, q, staged, name)
         gated, label = quality.gated(fmt, q), f"The {fmt} export {name!r}"
-        if checked:
-            report, exported = handler.check(staged, chosen, reference, job.inputs, shape)
-            parity.gate(report, tolerance, label, "rms_rel_error" if gated else "max_rel_error")
-        else:
-            report, tolerance, exported = None, None, handler.names(staged)
-        if gated:
-            own["quality"] = _quality(job, handler, staged, part, label) if checked else None
+        choices = job.options.scale_choices(gated, checked)
+        for scales in choices:  # "smallest": per-tensor scales, unless the file fails a gate
+            trial = dataclasses.replace(job, options=dataclasses.replace(job.options, weight_scales=scales))
+            try:
+                own = handler.write(trial, saved_model, chosen, part, q, staged, name)
+                if checked:
+                    report, exported = handler.check(staged, chosen, reference, job.inputs, shape)
+                    parity.gate(report, tolerance, label, "rms_rel_error" if gated else "max_rel_error")
+                else:
+                    report, tolerance, exported = None, None, handler.names(staged)
+                if gated:
+                    own["quality"] = _quality(job, handler, staged, part, label) if checked else None
+                break
+            except ParityError:
+                if scales == choices[-1]:
+                    raise
+                files.remove(staged)
         int8_io = fmt == tflm.FORMAT or (job.options.int8_io and q == "int8")
         meta = metadata.artifact_metadata(
-            common, fmt=fmt, name=name, quantization=q, int8_io=int8_io, weight_scales=job.options.weight_scales,
+            common, fmt=fmt, name=name, quantization=q, int8_io=int8_io, weight_scales=scales,
             signatures=chosen, exported=exported, size=metadata.size_bytes(staged),
             parity=metadata.parity_record(report, tolerance, 0 if not checked else len(job.inputs["x"]), job.policy,
                                           "rms_rel_error" if gated else "max_rel_error"),
@@ -327,9 +343,10 @@ def export(
         quality_samples: Held-out rows of ``parity_data`` the quality figures use, at most (default 1000).
         int8_io: For ``"int8"``, make the TFLite inputs and outputs int8 too (see :func:`run_tflite`).
         weight_scales: How quantised files scale their int8 weights (see "File sizes" in
-            :mod:`kerasae.export.tflite`): ``"per_channel"`` (one per output channel, TFLite's own default and
-            kerasae's), ``"per_tensor"`` (one scale per kernel: smaller files, coarser) or ``"auto"`` (per
-            tensor for Dense kernels, per channel for convolutions).
+            :mod:`kerasae.export.tflite`): ``"smallest"`` (the default: one scale per kernel when the file passes
+            the parity and quality gates, else one per output channel; the metadata say which), ``"per_tensor"``
+            (one scale per kernel: smaller files, coarser), ``"per_channel"`` (one per output channel, TFLite's
+            own default) or ``"auto"`` (per tensor for Dense kernels, per channel for convolutions).
         parity_samples: Number of held-out rows compared, >= 1 (parity is always checked on at least one
             example unless ``check_parity=False``).
         representative_samples: Number of calibration rows (at most the rows given), >= 10

@@ -15,10 +15,11 @@ CALIBRATED = ("int8", "int16x8")
 QUANTIZED = ("dynamic", "int8", "int16x8", "tflm")
 #: What to export: the whole model, the encoder alone or the decoder alone.
 PARTS = ("full", "encoder", "decoder")
-#: How int8 weights are scaled (``weight_scales=``): one scale per tensor, per output channel (TFLite's own
-#: default), or per channel for convolutions only.
-WEIGHT_SCALES = ("per_tensor", "per_channel", "auto")
-DEFAULT_WEIGHT_SCALES = "per_channel"
+#: How int8 weights are scaled (``weight_scales=``): ``"smallest"`` (per tensor when the file passes every gate,
+#: else per output channel), one scale per tensor, per output channel (TFLite's own default), or per channel for
+#: convolutions only.
+WEIGHT_SCALES = ("smallest", "per_tensor", "per_channel", "auto")
+DEFAULT_WEIGHT_SCALES = "smallest"
 #: Held-out examples each artifact is compared on, and training examples int8 is calibrated on, by default.
 DEFAULT_PARITY_SAMPLES = 64
 DEFAULT_REPRESENTATIVE_SAMPLES = 1000

@@ -19,10 +19,11 @@ the file size of int8 weights. ``int16x8`` files hold the encoder or the decoder
 File sizes. The weights are stored once, however many signatures use them; quantised files hold them as int8
 (a quarter of float32), biases stay 4 bytes (int32 or float32; int64 in ``int16x8``). Each quantised tensor also
 carries its scales (float32) and zero points (int64) in the tensor table of *each* signature that uses it
-(``reconstruct`` repeats the encoder's and the decoder's). With ``weight_scales="per_channel"`` (the default,
-TFLite's own) there is a pair per output channel; ``"per_tensor"`` keeps one pair per tensor: smaller files,
-but a coarser grid that costs trained models most of their quality in ``dynamic`` and ``int8`` (measured in
-benchmarks/RESULTS.md, "Edge"); ``"auto"`` uses per-channel scales for convolutions only. A model of a few
+(``reconstruct`` repeats the encoder's and the decoder's). With ``weight_scales="per_channel"`` (TFLite's own
+default) there is a pair per output channel; ``"per_tensor"`` keeps one pair per tensor: smaller files, but a
+coarser grid that can cost a trained model most of its quality (benchmarks/RESULTS.md, "Edge"); ``"auto"``
+uses per-channel scales for convolutions only. :func:`kerasae.export.export`'s default, ``"smallest"``, makes
+the per-tensor file and keeps it when it passes the parity and quality gates, else the per-channel one. A model of a few
 thousand weights stays close to its float32 size, its file being mostly fixed structure (tensor tables,
 signature definitions). The sizes and errors of every mode, per model family, are measured by
 ``benchmarks/export_benchmark.py`` and recorded in benchmarks/RESULTS.md ("TFLite export").

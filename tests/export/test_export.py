@@ -22,6 +22,7 @@ from kerasae.layers import distributions
 from kerasae import export as ex
 from kerasae.cli import export as cli_export
 from kerasae.utils import files
+from kerasae.export import quality
 from kerasae.export import signatures as export_signatures
 from kerasae.export import tflite as export_tflite
 from kerasae.models.autoencoder import Autoencoder, ExportSignature, float32_outputs
@@ -438,22 +439,37 @@ def _weight_scale_counts(path):
     return counts
 
 
-def test_int8_weight_scales_per_channel_by_default_per_tensor_smaller(tmp_path):
+def test_int8_weight_scales_smallest_that_passes_by_default(tmp_path, monkeypatch):
     data = kerasae.datasets.load("digits")
     keras.utils.set_random_seed(0)  # the export benchmark's MLP: big enough for the weights to dominate
     model = Autoencoder(*kerasae.networks.mlp((64,), 8, hidden_units=(512, 256)))
     kwargs = {"formats": "tflite", "parity_data": data.x_test, "representative_data": data.x_train}
     results = ex.export(model, tmp_path / "default", quantize=("none", "int8"), **kwargs)
-    (tensor,) = ex.export(model, tmp_path / "tensor", quantize="int8", weight_scales="per_tensor", **kwargs)
+    (channel,) = ex.export(model, tmp_path / "channel", quantize="int8", weight_scales="per_channel", **kwargs)
     size = {r.quantization: r.size_bytes for r in results}
-    assert tensor.size_bytes <= 0.30 * size["none"] and tensor.size_bytes < 0.95 * size["int8"] < 0.4 * size["none"]
-    per_channel = _weight_scale_counts(tmp_path / "default" / "model_int8.tflite")
-    per_tensor = _weight_scale_counts(tensor.path)
+    assert size["int8"] <= 0.30 * size["none"] and size["int8"] < 0.95 * channel.size_bytes  # per tensor: it passes
+    per_tensor = _weight_scale_counts(tmp_path / "default" / "model_int8.tflite")
+    per_channel = _weight_scale_counts(channel.path)
     assert len(per_tensor) == len(per_channel) >= 6 and set(per_tensor.values()) == {1}  # 6 kernels, in 3 signatures
     assert sorted(set(per_channel.values())) == [8, 64, 256, 512]  # one scale per output unit
-    for path, scales in ((results[1].metadata_path, "per_channel"), (tensor.metadata_path, "per_tensor")):
+    for path, scales in ((results[1].metadata_path, "per_tensor"), (channel.metadata_path, "per_channel")):
         with open(path) as f:
             assert json.load(f)["weight_scales"] == scales
+    # A per-tensor file that fails a gate is replaced by the per-channel one
+    gate, calls = quality.gate, []
+
+    def per_tensor_fails(report, limits, label):
+        calls.append(label)
+        if len(calls) == 1:
+            raise ex.ParityError("per-tensor scales lose too much")
+        gate(report, limits, label)
+
+    monkeypatch.setattr(quality, "gate", per_tensor_fails)
+    (fallback,) = ex.export(model, tmp_path / "fallback", quantize="int8", **kwargs)
+    assert len(calls) == 2 and fallback.size_bytes == channel.size_bytes
+    assert sorted(os.listdir(tmp_path / "fallback")) == [".kerasae", "model_int8.json", "model_int8.tflite"]
+    with open(fallback.metadata_path) as f:
+        assert json.load(f)["weight_scales"] == "per_channel"
 
 
 def test_linear_autoencoder_at_mnist_size_int8_file_under_30_percent_of_float32(tmp_path):
@@ -583,7 +599,7 @@ def test_export_from_run_folder_and_keras_file(mlp, tmp_path):
     with open(run / "export" / "model_int8.json") as f:
         meta = json.load(f)
     assert meta["preprocessing"]["binarization"] is None and meta["weight_scales"] == "per_tensor"
-    assert _parse([str(run)]).weight_scales == "per_channel"
+    assert _parse([str(run)]).weight_scales == "smallest"
 
     out = tmp_path / "enc"
     cli_export.export_from_args(_parse([str(run / "model.keras"), "--format", "saved_model", "--part", "encoder", "--out", str(out)]))
