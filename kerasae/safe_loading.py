@@ -61,6 +61,8 @@ def load_model(path, safe_mode=True, compile=True):
             f"{path} is not a valid .keras archive (truncated or corrupted?). Fix: save the model again "
             "with model.save('model.keras'), or restore the file from a backup."
         )
+    import kerasae.models  # noqa: F401 - registers every kerasae class with Keras (``import kerasae`` is lazy)
+
     try:
         return keras.models.load_model(path, safe_mode=safe_mode, compile=compile)
     except Exception as err:  # noqa: BLE001 - re-raised with the file named and a fix

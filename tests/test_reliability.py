@@ -286,3 +286,13 @@ def test_seed_makes_two_runs_identical(tmp_path):
         weights.append(load_model(tmp_path / name / "model.keras").get_weights())
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_fresh_interpreter_loads_any_kerasae_model(tmp_path):
+    """``import kerasae`` registers its classes lazily: load_model registers them all first, so a model of a class
+    nothing has imported yet (here M2) loads in a fresh interpreter."""
+    path = tmp_path / "m2.keras"
+    kerasae.M2.create((64,), 4, 10, hidden_units=(8,)).save(path)
+    code = "import sys; from kerasae.safe_loading import load_model; print(type(load_model(sys.argv[1])).__name__)"
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "M2", done.stderr[-2000:]
