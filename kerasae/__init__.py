@@ -60,6 +60,8 @@ _LAYERS = {
     "VampPrior": "kerasae.layers.priors",
     "InverseAutoregressiveFlow": "kerasae.layers.flows",
     "MADE": "kerasae.layers.flows",
+    "PlanarFlow": "kerasae.layers.planar",
+    "RadialFlow": "kerasae.layers.planar",
     "PretrainedEncoder": "kerasae.models.encoder_predictor",
 }
 
@@ -91,6 +93,7 @@ _MODULES = {
     "corruption": "kerasae.layers.corruption",
     "priors": "kerasae.layers.priors",
     "flows": "kerasae.layers.flows",
+    "planar": "kerasae.layers.planar",
     "posteriors": "kerasae.layers.posteriors",
     "losses": "kerasae.ops.losses",
     "sampling": "kerasae.ops.sampling",

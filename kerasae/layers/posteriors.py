@@ -8,38 +8,48 @@ posterior    layer                                                        encode
 ``diagonal`` :class:`~kerasae.layers.distributions.IndependentNormal`     ``2 d``
 ``full``     :class:`~kerasae.layers.distributions.MultivariateNormalTriL` ``d + d (d + 1) / 2``
 ``iaf``      :class:`~kerasae.layers.flows.InverseAutoregressiveFlow`     ``3 d`` (mean, scale, context)
+``planar``   :class:`~kerasae.layers.planar.PlanarFlow`                   ``2 d + K (2 d + 1)`` (``K`` steps)
+``radial``   :class:`~kerasae.layers.planar.RadialFlow`                   ``2 d + K (d + 2)``
 ============ ============================================================ ===================================
 
 A flow posterior (:data:`FLOWS`) has no closed-form KL against any prior (the VAE estimates it by Monte Carlo)
 and no closed-form mean: its point code (:func:`point_code`, what a VAE reconstructs from and exports as
-``code``) is the flow's image of the base mean.
+``code``) is the flow's image of the base mean. The planar and radial flows' parameters are amortised (the encoder
+outputs them per example, as in Rezende & Mohamed 2015) and their steps have no closed-form inverse: their
+``log_prob`` takes the flow's own draws only (:func:`sample_and_log_prob`).
 """
 
 import tensorflow_probability as tfp
 
 from kerasae.layers import distributions as dists
-from kerasae.layers import flows
+from kerasae.layers import flows, planar
 from kerasae.ops import sampling
 from kerasae.utils.validation import check_choice, check_positive_int
 
 tfb = tfp.bijectors
 
 #: The names the VAE's ``posterior`` argument takes.
-POSTERIORS = ("diagonal", "full", "iaf")
+POSTERIORS = ("diagonal", "full", "iaf", "planar", "radial")
 #: The normalizing-flow posteriors among them.
-FLOWS = ("iaf",)
-#: IAF steps when ``flow_steps`` is not given.
+FLOWS = ("iaf", "planar", "radial")
+#: The amortised flows (their layers, :mod:`kerasae.layers.planar`), whose encoder outputs grow with the steps.
+AMORTISED_FLOWS = {"planar": planar.PlanarFlow, "radial": planar.RadialFlow}
+#: Flow steps when ``flow_steps`` is not given (every flow).
 DEFAULT_FLOW_STEPS = 2
 
 
-def posterior_params_size(posterior, latent_dim):
+def posterior_params_size(posterior, latent_dim, flow_steps=None):
     """Encoder outputs needed by the posterior: ``2 d`` (diagonal), ``d + d (d + 1) / 2`` (full), ``3 d`` (iaf:
-    the base mean and scale and a context of ``d``)."""
+    the base mean and scale and a context of ``d``), ``2 d + K (2 d + 1)`` (planar) or ``2 d + K (d + 2)`` (radial),
+    ``K = flow_steps`` (default :data:`DEFAULT_FLOW_STEPS`)."""
     check_choice("posterior", posterior, POSTERIORS)
     if posterior == "full":
         return dists.MultivariateNormalTriL.params_size(latent_dim)
     if posterior == "iaf":
         return flows.InverseAutoregressiveFlow.params_size(latent_dim)
+    if posterior in AMORTISED_FLOWS:
+        steps = DEFAULT_FLOW_STEPS if flow_steps is None else flow_steps
+        return AMORTISED_FLOWS[posterior].params_size(latent_dim, steps)
     return dists.IndependentNormal.params_size(latent_dim)
 
 
@@ -48,11 +58,15 @@ def flow_arguments(posterior, flow_steps=None, flow_hidden_units=None):
     refuses them), the steps (default :data:`DEFAULT_FLOW_STEPS`) and widths (a tuple, or ``None`` for the layer's
     default) for a flow."""
     check_choice("posterior", posterior, POSTERIORS)
+    if posterior != "iaf" and flow_hidden_units is not None:
+        raise ValueError(f"flow_hidden_units sets the MADE widths of posterior='iaf'. Received: flow_hidden_units="
+                         f"{flow_hidden_units!r} with posterior={posterior!r}. Fix: posterior='iaf', or drop "
+                         "flow_hidden_units.")
     if posterior not in FLOWS:
-        for name, value in (("flow_steps", flow_steps), ("flow_hidden_units", flow_hidden_units)):
-            if value is not None:
-                raise ValueError(f"{name} sets the flow of posterior='iaf'. Received: {name}={value!r} with "
-                                 f"posterior={posterior!r}. Fix: posterior='iaf', or drop {name}.")
+        if flow_steps is not None:
+            raise ValueError(f"flow_steps sets the steps of a flow posterior ({', '.join(map(repr, FLOWS))}). "
+                             f"Received: flow_steps={flow_steps!r} with posterior={posterior!r}. Fix: a flow "
+                             "posterior, or drop flow_steps.")
         return None, None
     steps = DEFAULT_FLOW_STEPS if flow_steps is None else check_positive_int("flow_steps", flow_steps)
     units = None if flow_hidden_units is None else flows.check_hidden_units("flow_hidden_units", flow_hidden_units)
@@ -71,10 +85,10 @@ def resolve_analytic_kl(posterior, analytic_kl):
     return bool(analytic_kl)
 
 
-def check_encoder(encoder, posterior, latent_dim):
+def check_encoder(encoder, posterior, latent_dim, flow_steps=None):
     """Raises ``ValueError`` unless ``encoder`` (when its output width is known) has the posterior's
     :func:`posterior_params_size` outputs."""
-    expected = posterior_params_size(posterior, latent_dim)
+    expected = posterior_params_size(posterior, latent_dim, flow_steps)
     try:
         got = int(encoder.outputs[0].shape[-1])
     except (AttributeError, IndexError, TypeError):
@@ -82,17 +96,21 @@ def check_encoder(encoder, posterior, latent_dim):
     if got != expected:
         raise ValueError(f"The {posterior!r} posterior over a {latent_dim}-dimensional code needs {expected} encoder "
                          f"outputs. Received an encoder with {got} outputs. Fix: build the encoder with latent_dim="
-                         f"kerasae.vae.posterior_params_size({posterior!r}, {latent_dim}), or use VAE.create(...).")
+                         f"kerasae.vae.posterior_params_size({posterior!r}, {latent_dim}"
+                         f"{f', flow_steps={flow_steps}' if posterior in AMORTISED_FLOWS else ''}), or use "
+                         "VAE.create(...).")
 
 
 def check_prior(posterior, prior_layer):
     """Raises ``ValueError`` for a flow posterior with a prior made of the model's own posteriors (the VampPrior):
-    its density at a code would invert every pseudo-input's flow (``d`` sequential passes per component)."""
+    its density at a code would invert every pseudo-input's flow (``d`` sequential passes per component for the
+    IAF; the planar and radial steps have no closed-form inverse)."""
     if posterior in FLOWS and prior_layer.uses_encoder:
+        how = "" if posterior == "iaf" else f" (which the {posterior} steps have in no closed form)"
         raise ValueError(f"The {type(prior_layer).__name__} mixes the model's posteriors, and its density under "
-                         f"posterior={posterior!r} would invert the flow of every pseudo-input at every code. Fix: "
-                         "prior='mog' or 'standard' with a flow posterior, or posterior='diagonal' or 'full' with "
-                         "the VampPrior.")
+                         f"posterior={posterior!r} would invert the flow of every pseudo-input at every code{how}. "
+                         "Fix: prior='mog' or 'standard' with a flow posterior, or posterior='diagonal' or 'full' "
+                         "with the VampPrior.")
 
 
 def build(posterior, latent_dim, min_scale=1e-4, flow_steps=None, flow_hidden_units=None):
@@ -101,6 +119,8 @@ def build(posterior, latent_dim, min_scale=1e-4, flow_steps=None, flow_hidden_un
     if posterior == "iaf":
         return flows.InverseAutoregressiveFlow(latent_dim, flow_steps=flow_steps, hidden_units=flow_hidden_units,
                                                min_scale=min_scale, name="posterior")
+    if posterior in AMORTISED_FLOWS:
+        return AMORTISED_FLOWS[posterior](latent_dim, flow_steps=flow_steps, min_scale=min_scale, name="posterior")
     layer = dists.MultivariateNormalTriL if posterior == "full" else dists.IndependentNormal
     return layer(latent_dim, min_scale=min_scale, name="posterior")
 
@@ -145,12 +165,15 @@ def export_outputs(distribution, posterior):
     * a normal posterior: ``mean`` and ``scale`` (standard deviations), and ``scale_tril`` (its Cholesky factor)
       for ``"full"``;
     * a flow: ``code`` (:func:`point_code`, what ``reconstruct`` decodes and what ``decode`` takes), the base
-      normal's ``base_mean`` and ``base_scale``, and the flow's ``context``.
+      normal's ``base_mean`` and ``base_scale``, and the IAF's ``context`` or the planar and radial flows' raw
+      ``flow_parameters`` (``K`` steps of the layer's ``step_size(d)`` values, before their constraints).
     """
     if posterior in FLOWS:
         base = distribution.distribution.distribution  # Independent(Normal)
-        return {"code": point_code(distribution), "base_mean": base.loc, "base_scale": base.scale,
-                "context": distribution.flow_context}
+        outputs = {"code": point_code(distribution), "base_mean": base.loc, "base_scale": base.scale}
+        if posterior == "iaf":
+            return {**outputs, "context": distribution.flow_context}
+        return {**outputs, "flow_parameters": distribution.flow_parameters}
     outputs = {"mean": distribution.mean(), "scale": distribution.stddev()}
     if posterior == "full":
         outputs["scale_tril"] = distribution.parameters["scale_tril"]

@@ -2,7 +2,7 @@
 (:mod:`~kerasae.models.cvae`) build.
 
 The encoder network outputs the parameters of the approximate posterior ``q(z|x)`` (a diagonal or a
-full-covariance normal, or a normal through inverse autoregressive flow steps: :mod:`kerasae.layers.posteriors`),
+full-covariance normal, or a normal through IAF, planar or radial flow steps: :mod:`kerasae.layers.posteriors`),
 the prior is ``p(z) = N(0, I)``, a learned mixture of Gaussians or a VampPrior (:mod:`kerasae.layers.priors`), and
 the decoder network outputs the parameters of the likelihood ``p(x|z)``:
 
@@ -61,7 +61,7 @@ class VAE(Autoencoder):
     """Variational autoencoder ``q(z|x) = N(mu(x), Sigma(x))``, a prior ``p(z)``, ``p(x|z)`` from the decoder.
 
     Objective (minimised), per example, with ``S = num_samples`` reparameterised samples
-    ``z_s = mu(x) + L(x) eps_s``, ``eps_s ~ N(0, I)`` (pushed through the flow, ``z_s = f(...)``, for ``"iaf"``):
+    ``z_s = mu(x) + L(x) eps_s``, ``eps_s ~ N(0, I)`` (pushed through the flow, ``z_s = f(...)``, for a flow):
 
         loss = -(1/S) sum_s log p(x | z_s) + beta_t * KL(q(z|x) || p(z)),
         beta_t = beta * min(1, t / kl_warmup_steps)    (t = optimizer step; beta_t = beta without warm-up)
@@ -84,10 +84,9 @@ class VAE(Autoencoder):
             (last axis times ``num_bins`` for ``"categorical"``), linear outputs.
         latent_dim: Size of the code; ``None`` infers it from the decoder's input.
         posterior: ``"diagonal"`` (:class:`~kerasae.distributions.IndependentNormal`), ``"full"``
-            (:class:`~kerasae.distributions.MultivariateNormalTriL`) or ``"iaf"``
-            (:class:`~kerasae.layers.flows.InverseAutoregressiveFlow`; its point code, encoder outputs and exports:
-            :mod:`kerasae.layers.posteriors`).
-        flow_steps: IAF steps of ``"iaf"`` (default 2); ``None`` with the other posteriors.
+            (:class:`~kerasae.distributions.MultivariateNormalTriL`), or a flow: ``"iaf"``, ``"planar"`` or
+            ``"radial"`` (:mod:`kerasae.layers.posteriors`: layers, point code, encoder outputs and exports).
+        flow_steps: Steps of a flow posterior (default 2); ``None`` with the other posteriors.
         flow_hidden_units: Widths of each IAF step's MADE (default two layers of ``4 latent_dim``).
         likelihood: ``"bernoulli"``, ``"gaussian"``, ``"gaussian_learned"`` or ``"categorical"``.
         likelihood_scale: ``sigma`` of ``"gaussian"``; the initial ``sigma`` of ``"gaussian_learned"``.
@@ -194,7 +193,7 @@ class VAE(Autoencoder):
             return None
 
     def _check_networks(self):
-        posteriors.check_encoder(self.encoder, self.posterior, self._latent_dim)
+        posteriors.check_encoder(self.encoder, self.posterior, self._latent_dim, self.flow_steps)
 
     @classmethod
     def create(cls, input_shape, latent_dim, architecture="mlp", posterior="diagonal", likelihood="bernoulli",
@@ -243,7 +242,8 @@ class VAE(Autoencoder):
         if default_hidden:
             extra["hidden_units"] = networks.default_hidden_units(math.prod(input_shape), latent_dim)
         encoder_shape, decoder_width = cls._network_inputs(input_shape, latent_dim, model_kwargs)
-        encoder, _ = build(encoder_shape, posterior_params_size(posterior, latent_dim), **extra)
+        encoder, _ = build(encoder_shape, posterior_params_size(posterior, latent_dim, model_kwargs.get("flow_steps")),
+                           **extra)
         outputs = likelihood_decoder_outputs(likelihood, num_bins)
         _, decoder = build(input_shape, decoder_width, decoder_outputs=outputs, **extra)
         return encoder, decoder

@@ -10,10 +10,10 @@ from kerasae.cli.registry import networks_from_args, register_model
 #: ``--posterior`` and ``--likelihood`` choices: :data:`kerasae.models.vae.POSTERIORS` and
 #: :data:`kerasae.models.vae.LIKELIHOODS` (a test keeps them equal; spelled out here so that ``--help`` needs
 #: no TensorFlow).
-POSTERIORS = ("diagonal", "full", "iaf")
-#: The flow posteriors (:data:`kerasae.layers.posteriors.FLOWS`), which take ``--flow-steps`` and
-#: ``--flow-hidden-units``, and their default number of steps (``DEFAULT_FLOW_STEPS``).
-FLOWS = ("iaf",)
+POSTERIORS = ("diagonal", "full", "iaf", "planar", "radial")
+#: The flow posteriors (:data:`kerasae.layers.posteriors.FLOWS`), which take ``--flow-steps`` (and the IAF
+#: ``--flow-hidden-units``), and their default number of steps (``DEFAULT_FLOW_STEPS``).
+FLOWS = ("iaf", "planar", "radial")
 FLOW_STEPS = 2
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian_learned", "categorical")
 #: ``--prior`` choices, :data:`kerasae.layers.priors.PRIORS`, and the defaults of their component counts
@@ -38,6 +38,7 @@ def _model_kwargs(args, data, iwae=False):
     }
     if args.posterior in FLOWS:
         kwargs["flow_steps"] = getattr(args, "flow_steps", None) or FLOW_STEPS
+    if args.posterior == "iaf":
         kwargs["flow_hidden_units"] = getattr(args, "flow_hidden_units", None)
     if not iwae:
         kwargs["beta"] = args.beta
@@ -155,15 +156,17 @@ _COMMON_OPTIONS = (
                          "help": "p(x|z); bernoulli turns on dynamic binarisation"}),
     (("--num-bins",), {"type": int, "default": 16, "help": "intensity levels of the categorical likelihood (default: 16)"}),
     (("--posterior",), {"choices": POSTERIORS, "default": "diagonal",
-                         "help": "q(z|x): a diagonal or full-covariance normal, or iaf (a diagonal normal through "
-                         "--flow-steps inverse autoregressive flow steps, Kingma et al. 2016; KL by Monte Carlo)"}),
+                         "help": "q(z|x): a diagonal or full-covariance normal, or a diagonal normal through "
+                         "--flow-steps flow steps (KL by Monte Carlo): iaf (inverse autoregressive, Kingma et al. "
+                         "2016), planar or radial (Rezende & Mohamed 2015, parameters output by the encoder)"}),
     (("--num-samples",), {"type": positive_int, "default": None, "help": "samples per example in training"}),
     (("--nll-samples",), {"type": positive_int, "default": 100, "help": "importance samples of the test NLL"}),
 )
-#: The options of a flow posterior (every family with ``--posterior``), refused unless ``--posterior iaf``.
+#: The options of a flow posterior (every family with ``--posterior``), refused without one (``--flow-hidden-units``
+#: unless ``--posterior iaf``).
 _FLOW_OPTIONS = (
     (("--flow-steps",), {"type": positive_int, "default": None, "metavar": "T",
-                         "help": f"IAF steps of --posterior iaf (default: {FLOW_STEPS})"}),
+                         "help": f"flow steps of --posterior iaf, planar or radial (default: {FLOW_STEPS})"}),
     (("--flow-hidden-units",), {"type": int_list, "default": None,
                                 "help": "widths of each IAF step's MADE, e.g. 200,200 (default: two layers of 4 x "
                                 "--latent-dim)"}),
@@ -195,13 +198,14 @@ def _prior_kwargs(args, data):
 
 
 def unused_options(args):
-    """``--loss`` (the likelihood is the reconstruction term), ``--num-bins`` unless categorical, the flow's options
-    (``--flow-steps``, ``--flow-hidden-units``) unless ``--posterior iaf``, and the size of each mixture prior
-    (``--pseudo-inputs``, ``--prior-components``) with another ``--prior``."""
+    """``--loss`` (the likelihood is the reconstruction term), ``--num-bins`` unless categorical, ``--flow-steps``
+    without a flow posterior and ``--flow-hidden-units`` unless ``--posterior iaf``, and the size of each mixture
+    prior (``--pseudo-inputs``, ``--prior-components``) with another ``--prior``."""
     unused = [("--loss", "a VAE's reconstruction term is its --likelihood")]
     if getattr(args, "posterior", None) not in FLOWS:
-        unused += [("--flow-steps", "it sets the steps of --posterior iaf only"),
-                   ("--flow-hidden-units", "it sets the networks of --posterior iaf only")]
+        unused.append(("--flow-steps", "it sets the steps of --posterior iaf, planar or radial only"))
+    if getattr(args, "posterior", None) != "iaf":
+        unused.append(("--flow-hidden-units", "it sets the networks of --posterior iaf only"))
     if getattr(args, "likelihood", None) != "categorical":
         unused.append(("--num-bins", "it sets the levels of --likelihood categorical only"))
     if getattr(args, "prior", None) != "vamp":
