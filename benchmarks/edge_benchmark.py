@@ -7,6 +7,12 @@ For each preset (``kerasae.presets.load``) it exports, with ``kerasae.export.exp
   export's default ``weight_scales="smallest"`` falls back to when per-tensor scales fail a gate);
 - the encoder and the decoder alone to TFLite ``none``, ``dynamic``, ``int8`` and ``int16x8``, and to TFLite Micro
   (``tflm``: full int8, batch 1);
+- ``int8`` again, the full model and the encoder and decoder, from copies made by ``kerasae.export.qat`` (the
+  export's ``qat_epochs``): ``int8/ranges`` (``qat_epochs=0``: the pre-activation ranges of ``tanh`` and ``sigmoid``
+  clipped where they saturate, nothing trained; one scale per output channel) and ``int8/qat`` (quantisation-aware
+  fine-tuning for ``--qat-epochs`` epochs at ``--qat-learning-rate`` on the training pipeline, binarised as in
+  training, for one scale per weight tensor, the export's default ``weight_scales="smallest"`` file when it
+  passes the gates);
 
 with the export's parity and quality gates opened (limits of ``OPEN``), so that a file that the default gates
 would refuse is still measured; whether it passes them (``kerasae.export.options.TOLERANCES`` element-wise,
@@ -31,6 +37,7 @@ renders it into RESULTS.md ("Edge: presets exported to every format").
 
 Usage:
     python benchmarks/edge_benchmark.py [--presets vae-mnist ...] [--repeats 200] [--quality-samples 1000]
+                                        [--qat-epochs 3] [--qat-learning-rate 1e-5] [--only-qat]
 """
 
 import argparse
@@ -72,7 +79,7 @@ def _median_ms(fn, repeats):
 
 
 def preset_data(model, card, quality_samples, representative_samples):
-    """``(test inputs, calibration inputs, description)`` of a preset's data set, as its run saw them."""
+    """``(test inputs, calibration inputs, description, data set)`` of a preset's data set, as its run saw them."""
     import numpy as np
 
     from kerasae.export import condition_size
@@ -90,7 +97,30 @@ def preset_data(model, card, quality_samples, representative_samples):
         representative = (x, np.eye(k, dtype="float32")[np.asarray(y, "int64")])
     described = (f"{card['data']['dataset']}, {card['data'].get('preprocessing', '')}; calibration: the first batch "
                  "of the training pipeline (shuffled, binarised as in training)")
-    return test, representative, described
+    return test, representative, described, data
+
+
+def _qat_data(model, data, batch_size):
+    """The fine-tuning data of the ``int8/qat`` rows: the training pipeline (binarised as in training); None for a
+    conditional preset (its pipeline's conditions are its family's)."""
+    from kerasae.export import condition_size
+
+    return None if condition_size(model) is not None else data.pipeline("train", batch_size=batch_size)
+
+
+def _calls(qat_data, qat_epochs, qat_learning_rate, only_qat):
+    """``(label, mode suffix, export options)`` of every export call (see the module docstring)."""
+    calls = [] if only_qat else [
+        ("full", "", dict(formats="tflite", quantize=FULL_MODES, parts="full")),
+        ("per_tensor", "/per_tensor", dict(formats="tflite", quantize=PER_TENSOR_MODES, parts="full",
+                                           weight_scales="per_tensor")),
+        ("parts", "", dict(formats=("tflite", "tflm"), quantize=PART_MODES, parts=PARTS))]
+    if qat_data is not None:
+        qat = dict(formats="tflite", quantize="int8", parts=("full", *PARTS), qat_data=qat_data)
+        calls += [("ranges", "/ranges", dict(qat, qat_epochs=0)),
+                  ("qat", "/qat", dict(qat, qat_epochs=qat_epochs, qat_learning_rate=qat_learning_rate,
+                                       weight_scales="per_tensor"))]
+    return calls
 
 
 def _inputs(test, n=None):
@@ -196,7 +226,8 @@ def _gates(model, result, figures):
             "passes_default": bool(element and passes_quality is not False)}
 
 
-def benchmark(name, repeats, quality_samples, representative_samples, seed=0):
+def benchmark(name, repeats, quality_samples, representative_samples, seed=0, qat_epochs=3, qat_learning_rate=1e-5,
+              qat_batch_size=100, only_qat=False):
     """The rows (one per file) and the targets of one preset."""
     import numpy as np
 
@@ -206,7 +237,7 @@ def benchmark(name, repeats, quality_samples, representative_samples, seed=0):
     from kerasae.export.options import QUALITY_TOLERANCES, TOLERANCES
 
     model, card = kerasae.presets.load(name), kerasae.presets.card(name)
-    test, representative, described = preset_data(model, card, quality_samples, representative_samples)
+    test, representative, described, data = preset_data(model, card, quality_samples, representative_samples)
     inputs = _inputs(test)
     table = signatures.signature_table(model)
     opened = dict(tolerance={key: OPEN for key in TOLERANCES},
@@ -216,17 +247,16 @@ def benchmark(name, repeats, quality_samples, representative_samples, seed=0):
                   weight_scales="per_channel")  # with the gates opened, the default "smallest" would be per tensor
     timings = {}
     with tempfile.TemporaryDirectory() as tmp:
-        calls = [("full", dict(formats="tflite", quantize=FULL_MODES, parts="full")),
-                 ("per_tensor", dict(formats="tflite", quantize=PER_TENSOR_MODES, parts="full",
-                                     weight_scales="per_tensor")),
-                 ("parts", dict(formats=("tflite", "tflm"), quantize=PART_MODES, parts=PARTS))]
+        calls = _calls(_qat_data(model, data, qat_batch_size), qat_epochs, qat_learning_rate, only_qat)
+        if only_qat:  # the float32 files the sizes are compared with
+            calls.insert(0, ("float32", "", dict(formats="tflite", quantize="none", parts=("full", *PARTS))))
         results = []
-        for label, options in calls:
+        for label, suffix, options in calls:
             start = time.perf_counter()
             found = export.export(model, os.path.join(tmp, label), **{**opened, **options})
             timings[label] = time.perf_counter() - start
             for r in found:
-                r.weight_scales = options.get("weight_scales", "per_channel")
+                r.weight_scales, r.suffix = options.get("weight_scales", "per_channel"), suffix
             results += found
         print(f"{name}: exported {len(results)} files in {sum(timings.values()):.0f} s", flush=True)
 
@@ -238,9 +268,11 @@ def benchmark(name, repeats, quality_samples, representative_samples, seed=0):
             figures = r.quality["figures"] if r.quality else quality.figures(model, table, _runner(r), r.part, inputs)
             tflm = r.format == "tflm"
             size = r.details["model_bytes"] if tflm else r.size_bytes
-            mode = r.quantization if r.weight_scales == "per_channel" else f"{r.quantization}/per_tensor"
+            mode = r.quantization + r.suffix
             row = {"preset": name, "part": r.part, "format": r.format, "mode": "tflm" if tflm else mode,
-                   "artifact": os.path.basename(r.path) + ("" if r.weight_scales == "per_channel" else " (per tensor)"),
+                   "artifact": os.path.basename(r.path) + {"": "", "/per_tensor": " (per tensor)",
+                                                           "/ranges": " (ranges)", "/qat": " (QAT)"}[r.suffix],
+                   "qat": r.qat,
                    "weight_scales": r.weight_scales if r.quantization in ("dynamic", "int8", "int16x8") else None,
                    "size_bytes": size, "size_ratio": size / float32[r.part].size_bytes,
                    "folder_bytes": r.size_bytes if tflm else None,
@@ -254,12 +286,12 @@ def benchmark(name, repeats, quality_samples, representative_samples, seed=0):
             print(f"  {row['artifact']}: {size} bytes, MSE change {row['mse_change']:+.2%}", flush=True)
 
         targets = []
-        for mode in ("float16", "dynamic", "int8", "dynamic/per_tensor", "int8/per_tensor"):
+        for mode in ("float16", "dynamic", "int8", "dynamic/per_tensor", "int8/per_tensor", "int8/ranges", "int8/qat"):
             if ("full", mode) in by_key:
                 row = by_key[("full", mode)][1]
                 targets.append({"preset": name, "files": "full model", "mode": mode, "size_ratio": row["size_ratio"],
                                 "mse_change": row["mse_change"], "log_likelihood_change": row["log_likelihood_change"]})
-        for mode in (*PART_MODES[1:], "tflm"):
+        for mode in (*PART_MODES[1:], "tflm", "int8/ranges", "int8/qat"):
             if not all((part, mode) in by_key for part in PARTS):
                 continue
             (encoder, enc_row), (decoder, dec_row) = by_key[("encoder", mode)], by_key[("decoder", mode)]
@@ -275,6 +307,7 @@ def benchmark(name, repeats, quality_samples, representative_samples, seed=0):
 
 def main(argv=None):
     import kerasae.presets
+    from kerasae.export.options import DEFAULT_QAT_BATCH_SIZE, DEFAULT_QAT_LEARNING_RATE
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--presets", nargs="+", default=None, help="preset names (default: every built-in preset)")
@@ -282,6 +315,12 @@ def main(argv=None):
     parser.add_argument("--quality-samples", type=int, default=1000, help="test examples of the quality figures")
     parser.add_argument("--representative-samples", type=int, default=1000, help="training examples of calibration")
     parser.add_argument("--seed", type=int, default=0, help="seed of the calibration draws")
+    parser.add_argument("--qat-epochs", type=int, default=3, help="epochs of the int8/qat rows' fine-tuning")
+    parser.add_argument("--qat-learning-rate", type=float, default=DEFAULT_QAT_LEARNING_RATE,
+                        help="Adam's learning rate of the int8/qat rows' fine-tuning")
+    parser.add_argument("--qat-batch-size", type=int, default=DEFAULT_QAT_BATCH_SIZE, help="its batch size")
+    parser.add_argument("--only-qat", action="store_true",
+                        help="measure the float32, int8/ranges and int8/qat files only (a quick look at QAT)")
     parser.add_argument("--out", default=os.path.join(HERE, "results", "edge_benchmark.json"))
     args = parser.parse_args(argv)
     presets = args.presets or kerasae.presets.list()
@@ -291,7 +330,8 @@ def main(argv=None):
     started, load_start = time.perf_counter(), os.getloadavg()[0]
     rows, targets, per_preset = [], [], {}
     for name in presets:
-        found, aims, info = benchmark(name, args.repeats, args.quality_samples, args.representative_samples, args.seed)
+        found, aims, info = benchmark(name, args.repeats, args.quality_samples, args.representative_samples, args.seed,
+                                      args.qat_epochs, args.qat_learning_rate, args.qat_batch_size, args.only_qat)
         rows += found
         targets += aims
         per_preset[name] = info

@@ -17,6 +17,8 @@ from kerasae.export import tflm
 from kerasae.export.options import (
     ALL_FORMATS,
     DEFAULT_PARITY_SAMPLES,
+    DEFAULT_QAT_BATCH_SIZE,
+    DEFAULT_QAT_LEARNING_RATE,
     DEFAULT_QUALITY_SAMPLES,
     DEFAULT_REPRESENTATIVE_SAMPLES,
     DEFAULT_WEIGHT_SCALES,
@@ -73,7 +75,8 @@ def add_export_arguments(parser, formats=(*FORMATS, "all"), default_format="all"
                         help=f"held-out examples compared, at least 1 (default: {DEFAULT_PARITY_SAMPLES})")
     parser.add_argument("--quality-tolerance", nargs="+", type=quality_limit, default=None, metavar="FIGURE=LIMIT",
                         help="limits of the quality gate of quantised artifacts: reconstruction_mse=RELATIVE_INCREASE, "
-                        f"log_likelihood=NATS (defaults: {', '.join(f'{k}={v:g}' for k, v in QUALITY_TOLERANCES.items())})")
+                        "log_likelihood=NATS, accuracy=FRACTION (a classifier's accuracy on the data's labels; 0.01 is "
+                        f"one point) (defaults: {', '.join(f'{k}={v:g}' for k, v in QUALITY_TOLERANCES.items())})")
     parser.add_argument("--quality-samples", type=positive_int, default=DEFAULT_QUALITY_SAMPLES,
                         help=f"held-out examples the quality figures use, at most (default: {DEFAULT_QUALITY_SAMPLES})")
     parser.add_argument("--skip-parity", action="store_true",
@@ -89,12 +92,43 @@ def add_export_arguments(parser, formats=(*FORMATS, "all"), default_format="all"
         parser.add_argument("--representative-samples", type=positive_int, default=DEFAULT_REPRESENTATIVE_SAMPLES,
                             help=f"training examples for int8 calibration, at least {MIN_REPRESENTATIVE_SAMPLES} "
                             f"(default: {DEFAULT_REPRESENTATIVE_SAMPLES})")
-    else:  # a SavedModel-only parser has no TFLite options
+    if tflite or tflm.FORMAT in formats:
+        parser.add_argument("--qat-epochs", type=non_negative_int, default=None,
+                            help="quantisation-aware fine-tuning: convert int8 and tflm files from a copy of the model "
+                            "fine-tuned this many epochs on the run's training pipeline with int8 rounding simulated "
+                            "(0: int8 ranges set, no training; default: none)")
+        parser.add_argument("--qat-learning-rate", type=positive_float, default=DEFAULT_QAT_LEARNING_RATE,
+                            help=f"Adam's learning rate of --qat-epochs (default: {DEFAULT_QAT_LEARNING_RATE:g})")
+        parser.add_argument("--qat-batch-size", type=positive_int, default=DEFAULT_QAT_BATCH_SIZE,
+                            help=f"examples per step of --qat-epochs (default: {DEFAULT_QAT_BATCH_SIZE})")
+    else:
+        parser.set_defaults(qat_epochs=None, qat_learning_rate=DEFAULT_QAT_LEARNING_RATE,
+                            qat_batch_size=DEFAULT_QAT_BATCH_SIZE)
+    if not tflite:  # a SavedModel-only parser has no TFLite options
         parser.set_defaults(quantize=["none"], int8_io=False, weight_scales=DEFAULT_WEIGHT_SCALES,
                             representative_samples=0)
     parser.add_argument("--scaling", default=None, help="input scaling to record in the metadata (default: 'float32 in [0, 1]')")
     parser.add_argument("--binarize", choices=("none", "static", "dynamic"), default=None, help="binarisation to record and apply to the data (default: the run's)")
     return parser
+
+
+def non_negative_int(text):
+    """``type=`` of ``--qat-epochs``: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
+    return value
+
+
+def positive_float(text):
+    """``type=`` of ``--qat-learning-rate``: a finite number > 0."""
+    value = non_negative_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
 
 
 def quality_limit(text):
@@ -158,6 +192,26 @@ def _data(args, config, shape):
     return data, binarize, options["seed"]
 
 
+def _qat_data(args, config, model, data, k):
+    """The fine-tuning data of ``--qat-epochs``: the run's own training pipeline (binarised, conditioned as in
+    training), or the data set's training split for a ``.keras`` file; None without ``--qat-epochs``."""
+    if args.qat_epochs is None:
+        return None
+    entry = models().get(config.get("model"))
+    if entry is not None and entry.fit is not None:
+        raise ValueError(
+            f"--qat-epochs fine-tunes with the model's own train_step on the run's training pipeline, and a "
+            f"'{entry.name}' run trains by a procedure of its own (its labels or stages). Fix: fine-tune in Python, "
+            "kerasae.export.export(model, ..., qat_epochs=N, qat_data=...) with the data its fit takes."
+        )
+    if entry is not None:
+        return entry.make_pipeline(model, data, "train", args.qat_batch_size)
+    if k is not None:
+        raise ValueError("--qat-epochs of a conditional model needs its run folder (the training pipeline of its "
+                         "conditions). Fix: export the run folder, or fine-tune in Python with qat_data=(x, labels).")
+    return data.pipeline("train", args.qat_batch_size)
+
+
 def export_from_args(args):
     """Runs an export from parsed :func:`add_export_arguments` options; prints and returns the results."""
     import keras
@@ -203,6 +257,11 @@ def export_from_args(args):
         check_parity=not getattr(args, "skip_parity", False),
         quality_tolerance=dict(args.quality_tolerance or ()),
         quality_samples=args.quality_samples,
+        labels=data.y_test,
+        qat_epochs=args.qat_epochs,
+        qat_learning_rate=args.qat_learning_rate,
+        qat_batch_size=args.qat_batch_size,
+        qat_data=_qat_data(args, config, model, data, k),
     )
     print("| artifact | signatures | size (KiB) | max rel. error | tolerance | quality |")
     print("|---|---|---:|---:|---:|---|")
@@ -227,4 +286,6 @@ def _quality_text(quality):
     text = f"MSE {100 * figures['reconstruction_mse']['change']:+.1f}%"
     if "log_likelihood" in figures:
         text += f", log-lik. {-figures['log_likelihood']['change']:+.2f} nats"
+    if "accuracy" in figures:
+        text += f", accuracy {-100 * figures['accuracy']['change']:+.1f} points"
     return text

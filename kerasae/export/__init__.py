@@ -18,7 +18,10 @@ scripts in the repository's ``export/`` folder call it. Names load on first use,
 * :mod:`~kerasae.export.c_files`: the C source and header of a TFLite Micro export;
 * :mod:`~kerasae.export.formats`: how each format is written and checked (the table :func:`export` dispatches on);
 * :mod:`~kerasae.export.parity`: the parity gate and its default tolerances;
-* :mod:`~kerasae.export.quality`: the quality gate of quantised artifacts (reconstruction MSE, log-likelihood);
+* :mod:`~kerasae.export.quality`: the quality gate of quantised artifacts (reconstruction MSE, log-likelihood, a
+  classifier's accuracy);
+* :mod:`~kerasae.export.qat`: quantisation-aware fine-tuning of a copy of the model for its int8 files
+  (``qat_epochs``), with the fake quantisation of :mod:`kerasae.ops.fake_quant`;
 * :mod:`~kerasae.export.inputs`: the held-out and calibration data an export is checked on;
 * :mod:`~kerasae.export.precision`: float32 rebuilds of models trained in mixed precision;
 * :mod:`~kerasae.export.metadata`: the JSON file beside each artifact;

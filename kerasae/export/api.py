@@ -45,13 +45,15 @@ import numpy as np
 
 from kerasae.export import formats as export_formats
 from kerasae.export import inputs as export_inputs
-from kerasae.export import metadata, parity, precision, quality, signatures, tflm
+from kerasae.export import metadata, parity, precision, qat, quality, signatures, tflm
 from kerasae.export import onnx as onnx_export
 from kerasae.export.metadata import metadata_path
 from kerasae.export.options import (
     ALL_FORMATS,
     CALIBRATED,
     DEFAULT_PARITY_SAMPLES,
+    DEFAULT_QAT_BATCH_SIZE,
+    DEFAULT_QAT_LEARNING_RATE,
     DEFAULT_QUALITY_SAMPLES,
     DEFAULT_REPRESENTATIVE_SAMPLES,
     DEFAULT_WEIGHT_SCALES,
@@ -95,6 +97,8 @@ class ExportResult:
             files (:func:`kerasae.export.tflm.describe`), for ``"onnx"`` the converter's versions; else empty.
         quality: A quantised artifact's quality figures and the limits they passed (:mod:`kerasae.export.quality`);
             None for float artifacts and unchecked ones.
+        qat: For a full-integer artifact converted after quantisation-aware fine-tuning, its record
+            (:mod:`kerasae.export.qat`); else None.
     """
 
     path: str
@@ -108,6 +112,7 @@ class ExportResult:
     size_bytes: int
     details: dict = dataclasses.field(default_factory=dict)
     quality: dict = None
+    qat: dict = None
 
     @property
     def max_rel_error(self):
@@ -239,6 +244,7 @@ class _Job:
     calibration: object  # int8 calibration inputs, or None
     staging: files.Staging
     out_dir: str
+    qat: object = None  # qat.Source of the full-integer artifacts, or None
 
 
 def _export_part(job, part):
@@ -258,19 +264,24 @@ def _export_part(job, part):
     for fmt, q in job.options.artifacts(part):
         name, handler = job.options.name(fmt, part, q), export_formats.TABLE[fmt]
         staged, tolerance = job.staging.path(name), job.options.tolerance_of(fmt, q, job.policy)
+        fine_tuned = job.qat is not None and qat.applies(fmt, q)
+        source, signed, expected = ((saved_model, chosen, reference) if not fine_tuned
+                                    else job.qat.part(job.staging, part, job.inputs))
         gated, label = quality.gated(fmt, q), f"The {fmt} export {name!r}"
         choices = job.options.scale_choices(gated, checked)
         for scales in choices:  # "smallest": per-tensor scales, unless the file fails a gate
             trial = dataclasses.replace(job, options=dataclasses.replace(job.options, weight_scales=scales))
             try:
-                own = handler.write(trial, saved_model, chosen, part, q, staged, name)
+                own = handler.write(trial, source, signed, part, q, staged, name)
                 if checked:
-                    report, exported = handler.check(staged, chosen, reference, job.inputs, shape)
+                    report, exported = handler.check(staged, signed, expected, job.inputs, shape)
                     parity.gate(report, tolerance, label, "rms_rel_error" if gated else "max_rel_error")
                 else:
                     report, tolerance, exported = None, None, handler.names(staged)
                 if gated:
                     own["quality"] = _quality(job, handler, staged, part, label) if checked else None
+                if fine_tuned:
+                    own["qat"] = job.qat.record
                 break
             except ParityError:
                 if scales == choices[-1]:
@@ -289,7 +300,8 @@ def _export_part(job, part):
         final = os.path.join(job.out_dir, name)
         moves += [(staged, final), (staged_meta, metadata.metadata_path(final))]
         results.append(ExportResult(final, metadata.metadata_path(final), fmt, part, q, sorted(exported), report,
-                                    tolerance, meta["size_bytes"], meta.get(fmt, {}), meta.get("quality")))
+                                    tolerance, meta["size_bytes"], meta.get(fmt, {}), meta.get("quality"),
+                                    meta.get("qat")))
     return results, moves
 
 
@@ -305,7 +317,8 @@ def export(
     model, out_dir, *, formats=ALL_FORMATS, quantize=("none",), parts=("full",), parity_data=None,
     representative_data=None, preprocessing=None, tolerance=None, int8_io=False, weight_scales=DEFAULT_WEIGHT_SCALES,
     parity_samples=DEFAULT_PARITY_SAMPLES, representative_samples=DEFAULT_REPRESENTATIVE_SAMPLES, seed=0, names=None,
-    check_parity=True, quality_tolerance=None, quality_samples=DEFAULT_QUALITY_SAMPLES,
+    check_parity=True, quality_tolerance=None, quality_samples=DEFAULT_QUALITY_SAMPLES, labels=None, qat_epochs=None,
+    qat_learning_rate=DEFAULT_QAT_LEARNING_RATE, qat_batch_size=DEFAULT_QAT_BATCH_SIZE, qat_data=None,
 ):
     """Exports a model's encoder, decoder or both to SavedModel, TFLite and ONNX files, each checked for parity.
 
@@ -338,9 +351,19 @@ def export(
             or a dict by ``"saved_model"``, ``"onnx"`` / quantisation mode (see :mod:`kerasae.export.parity`);
             quantised artifacts compare it with their relative RMS error, the others with their largest.
         quality_tolerance: Limits of the quality gate of quantised artifacts, a dict updating
-            ``{"reconstruction_mse": 0.05, "log_likelihood": 1.0}`` (relative MSE increase; nats lost per
-            example), see :mod:`kerasae.export.quality`.
+            ``{"reconstruction_mse": 0.05, "log_likelihood": 1.0, "accuracy": 0.01}`` (relative MSE increase;
+            nats lost per example; accuracy lost, a fraction), see :mod:`kerasae.export.quality`.
         quality_samples: Held-out rows of ``parity_data`` the quality figures use, at most (default 1000).
+        labels: Class labels of ``parity_data``'s rows (whole numbers, ``(n,)``): a model that exports a classifier
+            (a ``classify`` signature, e.g. :class:`kerasae.M2`) then gets the ``accuracy`` figure, gated on its
+            decrease (default at most 0.01, one percentage point); ignored by other models.
+        qat_epochs: Quantisation-aware fine-tuning (:mod:`kerasae.export.qat`): the ``int8`` TFLite and TFLite Micro
+            files are converted from a copy of the model fine-tuned for this many epochs with int8 rounding
+            simulated (0: their int8 ranges set, nothing trained); ``None`` (default): no fine-tuning.
+        qat_learning_rate: Adam's learning rate of the fine-tuning.
+        qat_batch_size: Examples per fine-tuning step (for arrays; a ``tf.data.Dataset`` keeps its batches).
+        qat_data: The fine-tuning data, as the model's ``fit`` takes it (e.g. ``data.pipeline("train")``, binarised
+            as in training); default: every row of ``representative_data`` (required for a conditional model).
         int8_io: For ``"int8"``, make the TFLite inputs and outputs int8 too (see :func:`run_tflite`).
         weight_scales: How quantised files scale their int8 weights (see "File sizes" in
             :mod:`kerasae.export.tflite`): ``"smallest"`` (the default: one scale per kernel when the file passes
@@ -381,6 +404,10 @@ def export(
     options = _check_options(formats, quantize, parts, tolerance, int8_io, weight_scales, seed, names, preprocessing,
                              quality_tolerance)
     export_formats.require(options.formats)
+    qat_epochs, qat_learning_rate, qat_batch_size = qat.check_options(qat_epochs, qat_learning_rate, qat_batch_size)
+    if qat_epochs is not None and not any(qat.applies(f, q) for p in options.parts for f, q in options.artifacts(p)):
+        raise ValueError(f"Expected quantize='int8' or format 'tflm' with qat_epochs (quantisation-aware fine-tuning "
+                         f"serves full-integer files). Received: quantize={options.quantize}, formats={options.formats}")
     if not isinstance(check_parity, (bool, np.bool_)):
         raise ValueError(f"Expected check_parity to be True or False. Received: check_parity={check_parity!r}")
     check_parity = bool(check_parity)
@@ -388,7 +415,8 @@ def export(
     inputs = None
     if check_parity:
         inputs = export_inputs.parity_inputs(model, parity_data, shape, k, check_positive_int("parity_samples", parity_samples),
-                                             check_positive_int("quality_samples", quality_samples))
+                                             check_positive_int("quality_samples", quality_samples), labels)
+        quality.check_labels(reference_table, inputs["quality"])
     samples = None
     if options.calibrates:
         samples = check_int("representative_samples", representative_samples, minimum=MIN_REPRESENTATIVE_SAMPLES,
@@ -400,9 +428,15 @@ def export(
     if samples is not None:
         calibration = export_inputs.calibration(exported, table, representative_data, shape, k, samples, options.seed)
     out_dir = _destination(out_dir)
+    source = None
+    if qat_epochs is not None:
+        copy, record = qat.fine_tune(exported, qat.data_of(qat_data, representative_data, k), calibration,
+                                     epochs=qat_epochs, learning_rate=qat_learning_rate, batch_size=qat_batch_size,
+                                     weight_scales=qat.grid(options.weight_scales), seed=options.seed or 0)
+        source = qat.Source(copy, record)
     results, moves = [], []
     with files.Staging(os.path.dirname(out_dir)) as staging:
-        job = _Job(exported, table, reference_table, policy, options, inputs, calibration, staging, out_dir)
+        job = _Job(exported, table, reference_table, policy, options, inputs, calibration, staging, out_dir, source)
         for part in options.parts:
             part_results, part_moves = _export_part(job, part)
             results += part_results

@@ -74,14 +74,33 @@ def fixes(k):
     )
 
 
-def parity_inputs(model, data, shape, k, samples, quality_samples):
+def check_labels(labels, n):
+    """Class labels of ``n`` held-out rows as int64 ``(n,)``, or None; else ``ValueError``."""
+    if labels is None:
+        return None
+    values = np.asarray(labels)
+    whole = values.dtype.kind in "iu" or (values.dtype.kind == "f" and bool(np.all(np.isfinite(values)))
+                                          and bool(np.all(values == np.round(values))))
+    if values.shape != (n,) or not whole or (values.size and values.min() < 0):
+        raise ValueError(
+            f"Expected labels to be whole-number class indices >= 0, one per row of parity_data: shape ({n},). "
+            f"Received: labels of shape {values.shape} and dtype {values.dtype}. Fix: pass data.y_test with "
+            "parity_data=data.x_test."
+        )
+    return values.astype("int64")
+
+
+def parity_inputs(model, data, shape, k, samples, quality_samples, labels=None):
     """The held-out inputs every signature is checked on: ``x`` (the first ``samples`` rows), its codes ``z`` and
-    its ``condition``; and under ``"quality"`` the first ``quality_samples`` rows (``x`` and ``condition``) that
-    the quality figures of quantised artifacts are measured on (:mod:`kerasae.export.quality`)."""
+    its ``condition``; and under ``"quality"`` the first ``quality_samples`` rows (``x``, ``condition`` and the
+    class ``labels``, None when not given) that the quality figures of quantised artifacts are measured on
+    (:mod:`kerasae.export.quality`)."""
     x_all, condition_all = check_inputs(data, shape, k, "parity_data", fixes(k)[0])
+    labels = check_labels(labels, len(x_all))
     x, condition = x_all[:samples], None if condition_all is None else condition_all[:samples]
     z = np.asarray(model.encode_mean(x if condition is None else (x, condition)), "float32")
-    quality = {"x": x_all[:quality_samples], CONDITION: None if condition_all is None else condition_all[:quality_samples]}
+    quality = {"x": x_all[:quality_samples], CONDITION: None if condition_all is None else condition_all[:quality_samples],
+               "labels": None if labels is None else labels[:quality_samples]}
     return {"x": x, "z": z, CONDITION: condition, "quality": quality}
 
 

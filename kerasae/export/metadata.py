@@ -18,7 +18,10 @@ not to check), ``metric`` (the error gated: the largest relative error, or the r
 artifacts), ``tolerance``, ``num_samples``, ``errors`` (of every output: largest absolute, largest relative and
 relative RMS) and ``reference_dtype_policy`` (the precision of the Keras model compared with); all but ``status``
 are null when unchecked. Quantised artifacts also have ``quality`` (:mod:`kerasae.export.quality`): their quality
-figures beside Keras's, the limits they passed (``tolerances``), or ``null`` when parity was not checked.
+figures beside Keras's (``accuracy`` too for a classifier given labels), the limits they passed (``tolerances``), or
+``null`` when parity was not checked. Full-integer files converted after quantisation-aware fine-tuning have
+``qat`` (:mod:`kerasae.export.qat`: epochs, learning rate, batch size, steps, weight scales trained for, the last
+training loss, seconds).
 """
 
 import datetime

@@ -29,9 +29,17 @@ DEFAULT_QUALITY_SAMPLES = 1000
 #: artifacts, the RMS error for quantised ones).
 TOLERANCES = {"saved_model": 1e-5, "onnx": 1e-4, "none": 1e-4, "float16": 5e-3, "dynamic": 5e-2, "int8": 0.08,
               "int16x8": 5e-2, "tflm": 0.08}
-#: Default limits of the quality gate of quantised artifacts: the relative increase of the reconstruction MSE
-#: and the decrease of the mean log-likelihood in nats per example (:mod:`kerasae.export.quality`).
-QUALITY_TOLERANCES = {"reconstruction_mse": 0.05, "log_likelihood": 1.0}
+#: Quantisation-aware fine-tuning (:mod:`kerasae.export.qat`): Adam's learning rate (small: the model is trained
+#: already) and the examples per step, by default.
+DEFAULT_QAT_LEARNING_RATE = 1e-5
+DEFAULT_QAT_BATCH_SIZE = 100
+#: Default limits of the quality gate of quantised artifacts: the relative increase of the reconstruction MSE,
+#: the decrease of the mean log-likelihood in nats per example, and the decrease of a classifier's accuracy (a
+#: fraction: 0.01 is one percentage point) (:mod:`kerasae.export.quality`).
+QUALITY_TOLERANCES = {"reconstruction_mse": 0.05, "log_likelihood": 1.0, "accuracy": 0.01}
+#: The signature of a model that exports a classifier (``x -> probabilities``, ``(batch, num_classes)``), which the
+#: ``accuracy`` figure reads.
+CLASSIFIER_SIGNATURE = "classify"
 #: Signatures that need random ops and are left out of TFLite files.
 RANDOM_SIGNATURES = ("sample",)
 #: Name of the extra input of a conditional model's signatures (one-hot rows, ``(batch, num_classes)``).

@@ -19,18 +19,24 @@ TFLite Micro files) are gated on two things (:func:`gate`):
                              the mean log-likelihood of the inputs, in nats per example, under the likelihood
                              whose mean is the reconstruction (the decoder's Bernoulli or Gaussian); gated on
                              its decrease (default at most 1 nat)
+  ``accuracy``               models that export a classifier (a ``classify`` signature, ``x -> probabilities``,
+                             e.g. :class:`kerasae.M2`), when the export is given the held-out rows' class
+                             ``labels``: the fraction of rows whose most probable class is their label; gated
+                             on its decrease (default at most 0.01, one percentage point); full-model
+                             artifacts only (the parts hold no classifier)
   ========================== ================================================================================
 
 The reconstruction of each part: ``full``, the artifact's ``reconstruct``; ``encoder``, Keras's ``decode`` of the
 artifact's codes (its ``code`` output, or ``mean`` for a posterior); ``decoder``, the artifact's ``decode`` of
-Keras's codes. The reference is Keras's own (``reconstruct``, or ``decode`` of its codes). The figures use up to
+Keras's codes. The reference is Keras's own (``reconstruct``, or ``decode`` of its codes): the model as trained, also
+for files converted from a copy fine-tuned for int8 (:mod:`kerasae.export.qat`). The figures use up to
 ``quality_samples`` held-out rows (:data:`~kerasae.export.options.DEFAULT_QUALITY_SAMPLES`) and are written into
 the artifact's metadata (``quality``) with the tolerances they passed.
 """
 
 import numpy as np
 
-from kerasae.export.options import CONDITION, QUALITY_TOLERANCES, QUANTIZED
+from kerasae.export.options import CLASSIFIER_SIGNATURE, CONDITION, QUALITY_TOLERANCES, QUANTIZED
 from kerasae.export.parity import ParityError
 from kerasae.export.signatures import feed
 from kerasae.utils.validation import check_number
@@ -77,12 +83,43 @@ def reconstructions(table, run, part, inputs):
     return _call(table["decode"], {"z": artifact_codes, **extra})["reconstruction"], keras
 
 
+def _probabilities(outputs):
+    """A classifier's output: ``probabilities``, or its only output."""
+    if "probabilities" in outputs or len(outputs) != 1:
+        return np.asarray(outputs["probabilities"])
+    return np.asarray(next(iter(outputs.values())))
+
+
+def check_labels(table, inputs):
+    """Raises ``ValueError`` for ``inputs["labels"]`` outside a declared classifier's classes (nothing to check
+    without labels or a ``classify`` signature)."""
+    labels = inputs.get("labels")
+    if labels is None or CLASSIFIER_SIGNATURE not in table or not len(labels):
+        return
+    width = _probabilities(_call(table[CLASSIFIER_SIGNATURE], {"x": inputs["x"][:1]})).shape[-1]
+    if labels.max() >= width:
+        raise ValueError(f"Expected labels in [0, {width}) (the classifier's {width} classes). Received: labels up to "
+                         f"{int(labels.max())}. Fix: pass the labels of parity_data's rows.")
+
+
+def accuracy(table, run, inputs):
+    """``{"keras": ..., "artifact": ..., "change": ...}``: the fraction of ``inputs["x"]`` whose most probable class
+    (Keras's ``classify``, the artifact's) is its label, and the decrease; None without labels or classifier."""
+    labels = inputs.get("labels")
+    if labels is None or CLASSIFIER_SIGNATURE not in table:
+        return None
+    values = [float(np.mean(np.argmax(probabilities, axis=-1) == labels)) for probabilities in (
+        _probabilities(run(CLASSIFIER_SIGNATURE, x=inputs["x"])), _probabilities(_call(table[CLASSIFIER_SIGNATURE], inputs)))]
+    return {"artifact": values[0], "keras": values[1], "change": values[1] - values[0]}
+
+
 def figures(model, table, run, part, inputs):
-    """The quality figures of an artifact against Keras on ``inputs`` (a dict with ``x`` and, for a conditional
-    model, ``condition``): ``{figure: {"keras": ..., "artifact": ..., "change": ...}}``.
+    """The quality figures of an artifact against Keras on ``inputs`` (a dict with ``x``, for a conditional model
+    ``condition``, and optionally ``labels``): ``{figure: {"keras": ..., "artifact": ..., "change": ...}}``.
 
     ``change`` is the relative increase of ``reconstruction_mse`` and the decrease (Keras minus artifact) of
-    ``log_likelihood``, which is there only when the model declares ``reconstruction_log_likelihood(x, mean)``.
+    ``log_likelihood``, which is there only when the model declares ``reconstruction_log_likelihood(x, mean)``,
+    and of ``accuracy``, there only for a full model with a ``classify`` signature and ``labels`` given.
     """
     artifact, keras = reconstructions(table, run, part, inputs)
     x = inputs["x"].reshape(keras.shape)
@@ -93,15 +130,24 @@ def figures(model, table, run, part, inputs):
     if values is not None and values[0] is not None:
         ll = [float(np.mean(v)) for v in values]
         report["log_likelihood"] = {"artifact": ll[0], "keras": ll[1], "change": ll[1] - ll[0]}
+    correct = accuracy(table, run, inputs) if part == "full" else None
+    if correct is not None:
+        report["accuracy"] = correct
     for value in report.values():
         value["num_samples"] = int(len(x))
     return report
 
 
+def _points(fraction):
+    """An accuracy change as ``"2.5 percentage points"``."""
+    return f"{100 * fraction:.3g} percentage point{'' if abs(100 * fraction) == 1 else 's'}"
+
+
 def gate(report, limits, label):
     """Raises :class:`~kerasae.export.parity.ParityError` naming every figure whose change exceeds its limit."""
     units = {"reconstruction_mse": ("increase", lambda c: f"{100 * c:.1f}%", lambda t: f"{100 * t:g}%"),
-             "log_likelihood": ("decrease", lambda c: f"{c:.3g} nats", lambda t: f"{t:g} nats")}
+             "log_likelihood": ("decrease", lambda c: f"{c:.3g} nats", lambda t: f"{t:g} nats"),
+             "accuracy": ("decrease", _points, _points)}
     failures = [
         f"{name} {units[name][0]} {units[name][1](figure['change'])} (Keras {figure['keras']:.4g}, this file "
         f"{figure['artifact']:.4g}; limit {units[name][2](limits[name])})"
@@ -112,6 +158,7 @@ def gate(report, limits, label):
         raise ParityError(
             f"{label} loses too much of the model's quality on held-out data: " + "; ".join(failures) + ". Nothing "
             "was written. Fix: for LiteRT use 'int16x8' (16-bit activations, int8 weights; part='encoder' and "
-            "part='decoder') or 'dynamic' instead of full int8 ('int8', 'tflm'), give more representative data, or "
-            "pass quality_tolerance (--quality-tolerance) if this loss is acceptable."
+            "part='decoder') or 'dynamic' instead of full int8 ('int8', 'tflm'), fine-tune for int8 (qat_epochs, "
+            "--qat-epochs), give more representative data, or pass quality_tolerance (--quality-tolerance) if this "
+            "loss is acceptable."
         )

@@ -83,7 +83,7 @@ def test_gate_names_each_figure_over_its_limit_on_one_line():
 
 
 def test_tolerances_are_checked():
-    with pytest.raises(ValueError, match="quality_tolerance keys in \\['log_likelihood', 'reconstruction_mse'\\]"):
+    with pytest.raises(ValueError, match="quality_tolerance keys in \\['accuracy', 'log_likelihood', 'reconstruction_mse'\\]"):
         quality.tolerances({"mse": 0.1})
     with pytest.raises(ValueError, match="log_likelihood"):
         quality.tolerances({"log_likelihood": -1})
@@ -149,7 +149,7 @@ def test_cli_prints_the_quality_and_takes_limits(trained_run, capsys):
     assert cli.main(["export", str(trained_run), "--format", "tflite", "--quantize", "dynamic", "--parity-samples",
                      "8", "--quality-tolerance", "reconstruction_mse=0.5", "--out", str(trained_run / "q")]) == 0
     meta = json.loads((trained_run / "q" / "model_dynamic.json").read_text())
-    assert meta["quality"]["tolerances"] == {"reconstruction_mse": 0.5, "log_likelihood": 1.0}
+    assert meta["quality"]["tolerances"] == {"reconstruction_mse": 0.5, "log_likelihood": 1.0, "accuracy": 0.01}
     change = meta["quality"]["figures"]["reconstruction_mse"]["change"]
     assert f"| MSE {100 * change:+.1f}% |" in capsys.readouterr().out
 
@@ -159,5 +159,5 @@ def test_cli_bad_limit_exits_2_on_one_line(trained_run, capsys):
     capsys.readouterr()
     assert cli.main(["export", str(trained_run), "--quality-tolerance", "mse=0.1", "--out", str(trained_run / "x")]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "expected FIGURE=LIMIT with FIGURE in reconstruction_mse, log_likelihood" in err
+    assert len(err.splitlines()) == 1 and "expected FIGURE=LIMIT with FIGURE in reconstruction_mse, log_likelihood, accuracy" in err
     assert snapshot(trained_run) == before
