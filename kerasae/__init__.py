@@ -1,9 +1,10 @@
 """kerasae: a Keras 3 / TensorFlow model zoo of autoencoders.
 
 Importing kerasae selects the TensorFlow backend for Keras when none was chosen, and raises
-:class:`kerasae.backend.BackendError` when another backend is already active. The names below load on
-first use (PEP 562), so ``import kerasae`` and the ``kerasae`` command start without importing
-TensorFlow; using any model, layer or function imports it, and registers every kerasae model with Keras'
+:class:`kerasae.backend.BackendError` when another backend is already active; before TensorFlow is imported, it
+also asks for TensorFlow's oneDNN CPU kernels unless ``TF_ENABLE_ONEDNN_OPTS`` is set (:mod:`kerasae.backend`).
+The names below load on first use (PEP 562), so ``import kerasae`` and the ``kerasae`` command start without
+importing TensorFlow; using any model, layer or function imports it, and registers every kerasae model with Keras'
 serialization (so ``keras.models.load_model`` finds them).
 
 Where things live (see README, "Architecture"): ``kerasae.models`` (one module per family),
@@ -15,7 +16,9 @@ norms), ``kerasae.data``, ``kerasae.networks``, ``kerasae.export``, ``kerasae.pr
 import importlib
 
 from kerasae.backend import ensure_tensorflow_backend as _ensure_tensorflow_backend
+from kerasae.backend import prefer_onednn as _prefer_onednn
 
+_prefer_onednn()
 _ensure_tensorflow_backend()
 
 __version__ = "0.1.0"

@@ -57,3 +57,14 @@ def set_weight_scales(converter, weight_scales):
             "kerasae supports (see pyproject.toml)."
         )
     setattr(converter, flag, True)
+
+
+# Why private: TensorFlow reports whether its oneDNN CPU kernels are on only in its start-up log; the public
+# tf.sysconfig.get_build_info() describes the build, not this process's choice (TF_ENABLE_ONEDNN_OPTS and the
+# CPU). kerasae records the answer beside its speed figures (kerasae.backend.prefer_onednn asks for oneDNN).
+from tensorflow.python.util import _pywrap_util_port  # noqa: E402
+
+
+def onednn_enabled():
+    """Whether this process's TensorFlow runs its oneDNN CPU kernels (decided once, when TensorFlow was imported)."""
+    return bool(_pywrap_util_port.IsMklEnabled())

@@ -9,6 +9,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # XLA compilation costs a second or two per compiled step: far more than the few steps a test trains.
 # Tests that check the XLA path pass jit_compile=True; test_autoencoder.py checks the default itself.
 os.environ.setdefault("KERASAE_JIT_COMPILE", "0")
+# The kernels users get (import kerasae first): TensorFlow's oneDNN ones, unless the environment says otherwise.
+from kerasae.backend import prefer_onednn  # noqa: E402  (imports no TensorFlow)
+
+prefer_onednn()
 
 import keras  # noqa: E402
 import pytest  # noqa: E402

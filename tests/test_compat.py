@@ -8,6 +8,7 @@ letting kerasae silently take another path. Every public function of ``_compat``
 import inspect
 import os
 import re
+import subprocess
 import sys
 import types
 import warnings
@@ -176,3 +177,18 @@ def test_private_apis_are_used_in_compat_only():
     assert not found, f"private TensorFlow/Keras APIs outside kerasae/_compat.py: {found}"
     with open(_compat.__file__, encoding="utf-8") as f:
         assert PRIVATE.search(f.read())  # the pattern still finds what _compat.py holds
+
+
+# ========================================================================================= onednn_enabled
+def _onednn_in_a_fresh_interpreter(code, **env):
+    full_env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    full_env.update(env)
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=full_env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()[-1]
+
+
+def test_onednn_enabled_after_import_kerasae_unless_the_environment_says_no():
+    code = "import kerasae, tensorflow; from kerasae import _compat; print(_compat.onednn_enabled())"
+    assert _onednn_in_a_fresh_interpreter(code) == "True"  # kerasae.backend.prefer_onednn asked for it
+    assert _onednn_in_a_fresh_interpreter(code, TF_ENABLE_ONEDNN_OPTS="0") == "False"
