@@ -13,7 +13,11 @@ validation split, the labelled examples, the initialisation), the test error rat
 * ``vae_m1``: M1 (below), then a linear softmax head on its posterior means (the paper's M1 + TSVM, with a
   softmax head in place of the TSVM; ``--head-epochs``);
 * ``m2``: M2 alone (``kerasae.M2``) on the pixels, Bernoulli likelihood, ``--m2-epochs``;
-* ``m1_m2``: M2 on M1's posterior means (M1 frozen inside), learned-scale Gaussian likelihood, ``--m1m2-epochs``.
+* ``m1_m2``: M2 on M1's codes (M1 frozen inside), learned-scale Gaussian likelihood, ``--m1m2-epochs``; as in the
+  authors' code (nips14-ssl ``learn_yz_x_ss.py``), on M1's active units only (the posterior mean's standard
+  deviation over 1,000 training images above 0.1, :func:`kerasae.models.m2_parts.active_units`) and on a fresh draw
+  ``z1 ~ q(z1|x)`` each step (``--m1m2-codes``; ``--quick``'s 3-epoch M1 trains on the means: draws from its wide
+  posteriors are mostly noise), the classifier's test error from the means.
 
 The paper's setups, as far as a 2-core CPU allows: M1 is a VAE with 2 hidden layers of 600 softplus units and
 a 50-d latent (``--m1-hidden-units``, ``--m1-latent-dim``), a Bernoulli likelihood on dynamically binarised
@@ -63,6 +67,7 @@ import numpy as np  # noqa: E402
 import kerasae  # noqa: E402
 from kerasae import anomaly  # noqa: E402
 from kerasae.data import datasets  # noqa: E402
+from kerasae.models import m2_parts  # noqa: E402
 from kerasae.models import semi_supervised as ss  # noqa: E402
 from kerasae.models.m2 import M2, PAPER_ALPHA  # noqa: E402
 from kerasae.models.vae import VAE  # noqa: E402
@@ -74,7 +79,7 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 METHODS = ("supervised_only", "sequential", "concurrent", "vae_m1", "m2", "m1_m2")
 #: What ``--quick`` sets (the digits set, few epochs, two seeds, one label count), unless given beside it.
 QUICK = {"dataset": "digits", "labels": [100], "seeds": [0, 1], "epochs": 2, "head_epochs": 20, "m1_epochs": 3,
-         "m2_epochs": 3, "m1m2_epochs": 3, "nll_samples": 10,
+         "m2_epochs": 3, "m1m2_epochs": 3, "m1m2_codes": "means", "nll_samples": 10,
          "out": os.path.join(tempfile.gettempdir(), "semi_supervised_quick.json")}
 #: The paper's test error rates (%) on MNIST (Kingma et al. 2014, table 1), by label count: its rows NN
 #: (supervised only), M1+TSVM (beside vae_m1), M2 and M1+M2.
@@ -100,6 +105,8 @@ def parse_args(argv=None):
     p.add_argument("--m1-hidden-units", default="600,600")
     p.add_argument("--m2-epochs", type=int, default=20, help="epochs of M2 alone (the slowest method)")
     p.add_argument("--m1m2-epochs", type=int, default=50, help="epochs of M2 on M1's codes")
+    p.add_argument("--m1m2-codes", choices=("samples", "means"), default="samples",
+                   help="what M2 of m1_m2 trains on: a fresh z1 ~ q(z1|x) each step (the authors' code) or the means")
     p.add_argument("--m2-latent-dim", type=int, default=50)
     p.add_argument("--m2-hidden-units", default="500")
     p.add_argument("--activation", default="softplus", help="of M1 and M2")
@@ -142,10 +149,11 @@ def _vae(args, data, seed):
 
 
 def _m2(args, data, seed, m1=None):
+    units = None if m1 is None else m2_parts.active_units(m1, data.x_train)
     return _compile(M2.create(
         data.input_shape, args.m2_latent_dim, 10, hidden_units=_widths(args.m2_hidden_units),
-        activation=args.activation, m1=m1, likelihood="gaussian_learned" if m1 is not None else "bernoulli",
-        alpha=PAPER_ALPHA, seed=seed), args)
+        activation=args.activation, m1=m1, m1_units=units, m1_samples=m1 is not None and args.m1m2_codes == "samples",
+        likelihood="gaussian_learned" if m1 is not None else "bernoulli", alpha=PAPER_ALPHA, seed=seed), args)
 
 
 class Clock:
@@ -167,9 +175,10 @@ def train_m1(args, seed):
                              activation=args.activation, likelihood="bernoulli", seed=seed), args)
     m1.fit(data.pipeline("train", args.batch_size), epochs=args.m1_epochs, verbose=0, shuffle=False)
     test = m1.evaluate(data.pipeline("test", min(args.batch_size, len(data.x_test))), verbose=0, return_dict=True)
-    record = {"test_elbo": float(test["elbo"]), "epochs": args.m1_epochs, **clock.seconds()}
-    print(f"  M1, seed {seed}: test ELBO {record['test_elbo']:.2f} nats ({record['wall_seconds'] / 60:.1f} min)",
-          flush=True)
+    record = {"test_elbo": float(test["elbo"]), "epochs": args.m1_epochs, **clock.seconds(),
+              "active_units": len(m2_parts.active_units(m1, data.x_train))}
+    print(f"  M1, seed {seed}: test ELBO {record['test_elbo']:.2f} nats, {record['active_units']} active units "
+          f"({record['wall_seconds'] / 60:.1f} min)", flush=True)
     return m1, record
 
 

@@ -6,10 +6,12 @@ few labels and many unlabelled examples train. Label convention: as for
 :class:`~kerasae.models.semi_supervised.SemiSupervisedAutoencoder`, ``-1`` marks an unlabelled example, and
 :func:`kerasae.data.pipelines.mixed_pipeline` gives batches that mix both kinds.
 
-M1+M2: pass a trained :class:`~kerasae.models.vae.VAE` as ``m1``. M2 then models M1's posterior means
-``E_q[z1|x]`` instead of ``x`` (the paper's stacked model); M1 is frozen and saved inside the model, so that the
-model still takes images: ``predict_labels(x)``, ``generate`` (decoded through M1's decoder) and the exported
-signatures work on images as for M2 alone.
+M1+M2: pass a trained :class:`~kerasae.models.vae.VAE` as ``m1``. M2 then models M1's code ``z1`` instead of ``x``
+(the paper's stacked model): M1's active units only, as in the authors' code (``m1_units``, e.g.
+:func:`~kerasae.models.m2_parts.active_units`), their posterior means, or in training a fresh draw ``z1 ~ q(z1|x)``
+each step as the authors' code does (``m1_samples=True``; :mod:`kerasae.models.m2_parts`). M1 is frozen and saved
+inside the model, so that the model still takes images: ``predict_labels(x)``, ``generate`` (decoded through M1's
+decoder) and the exported signatures work on images as for M2 alone.
 
 Example:
     >>> data = kerasae.datasets.load("digits")
@@ -31,9 +33,11 @@ from keras import ops
 from kerasae import networks
 from kerasae.data.labels import UNLABELLED
 from kerasae.layers import distributions as dists
-from kerasae.layers import posteriors
-from kerasae.models.autoencoder import Autoencoder, ExportSignature, float32_outputs
+from kerasae.models import m2_parts
+from kerasae.models.autoencoder import Autoencoder
 from kerasae.models.cvae import CVAE
+from kerasae.models.m2_parts import shape as _shape
+from kerasae.models.m2_parts import width as _width
 from kerasae.models.semi_supervised import _supervised_per_example
 from kerasae.models.vae import VAE
 from kerasae.ops import sampling
@@ -85,8 +89,12 @@ class M2(Autoencoder):
         likelihood_scale: The fixed scale of ``"gaussian"``; the initial one of ``"gaussian_learned"``.
         alpha: Weight of the classification term, >= 0 (see above).
         num_samples: Reparameterised codes per example and class, >= 1.
-        m1: Optional trained, unconditional :class:`~kerasae.models.vae.VAE` (M1+M2): M2 then models its
-            posterior means. It is frozen.
+        m1: Optional trained, unconditional :class:`~kerasae.models.vae.VAE` (M1+M2): M2 then models its code.
+            It is frozen.
+        m1_units: With ``m1``: the indices of the code units M2 models (``None``: all), e.g.
+            :func:`~kerasae.models.m2_parts.active_units` (the authors' choice: the inactive ones dropped).
+        m1_samples: With ``m1``: train on a fresh draw ``z1 ~ q(z1|x)`` each step (``True``, the authors' code), or
+            on the posterior means (``False``). Prediction, evaluation and export always use the means.
         min_scale: Floor of the posterior's scale, > 0.
         seed: Seed of the sampling (``None``: random).
         l2: Weight of an L2 penalty on every kernel, >= 0.
@@ -102,7 +110,8 @@ class M2(Autoencoder):
         >>> labels = model.predict_labels(x_test)
         >>> style = model.encode_mean(x_test[:1])            # z of one test digit, under its predicted class
         >>> row = model.generate(range(10), z=style)         # that style, every class
-        >>> m1_m2 = kerasae.models.M2.create((64,), 8, 10, m1=trained_vae, likelihood="gaussian_learned")
+        >>> units = kerasae.models.m2_parts.active_units(trained_vae, x_train)   # M1+M2
+        >>> m1_m2 = kerasae.models.M2.create(None, 8, 10, m1=trained_vae, m1_units=units, likelihood="gaussian_learned")
 
     References:
         Kingma, Rezende, Mohamed & Welling (2014), Semi-supervised learning with deep generative models. NeurIPS.
@@ -114,8 +123,8 @@ class M2(Autoencoder):
     undercomplete = False
 
     def __init__(self, classifier, encoder, decoder, num_classes=None, latent_dim=None, likelihood="bernoulli",
-                 likelihood_scale=1.0, alpha=PAPER_ALPHA, num_samples=1, m1=None, min_scale=1e-4, seed=None, l2=0.0,
-                 **kwargs):
+                 likelihood_scale=1.0, alpha=PAPER_ALPHA, num_samples=1, m1=None, m1_units=None, m1_samples=False,
+                 min_scale=1e-4, seed=None, l2=0.0, **kwargs):
         check_choice("likelihood", likelihood, LIKELIHOODS)
         alpha = check_number("alpha", alpha, minimum=0, hint="the weight of the classification term")
         num_samples = check_positive_int("num_samples", num_samples)
@@ -132,6 +141,10 @@ class M2(Autoencoder):
         self.m1 = m1
         if m1 is not None:
             m1.trainable = False
+        elif m1_units is not None:
+            raise ValueError("m1_units selects units of M1's code, and m1 is None. Fix: pass m1, or drop m1_units.")
+        self.m1_units = m2_parts.check_units(m1_units, m1.latent_dim) if m1 is not None else None
+        self.m1_samples = bool(m1_samples)
         self.num_classes = check_int("num_classes", num_classes if num_classes is not None else _width(classifier),
                                      minimum=2, hint="the classifier's output width")
         self._latent_dim = check_positive_int(
@@ -159,16 +172,21 @@ class M2(Autoencoder):
     # ------------------------------------------------------------------ construction
     @classmethod
     def create(cls, input_shape, latent_dim, num_classes, architecture="mlp", hidden_units=None,
-               classifier_hidden_units=None, activation="relu", dropout=0.0, filters=None, m1=None, **kwargs):
+               classifier_hidden_units=None, activation="relu", dropout=0.0, filters=None, m1=None, m1_units=None,
+               **kwargs):
         """Builds the three networks with :func:`kerasae.networks.build` and the model (uncompiled).
 
-        ``input_shape``: one example's (M1's codes with ``m1``, modelled by MLPs); ``hidden_units``: the encoder's
-        widths, mirrored by the decoder (``None``: the builder's default for ``latent_dim``);
+        ``input_shape``: one example's (ignored with ``m1``: MLPs model its ``m1_units``); ``hidden_units``: the
+        encoder's widths, mirrored by the decoder (``None``: the builder's default for ``latent_dim``);
         ``classifier_hidden_units``: the classifier's (``None``: ``hidden_units``); ``architecture``,
         ``activation``, ``dropout``, ``filters``: as for :func:`kerasae.networks.build`; ``**kwargs``: the
         model's other constructor arguments (``likelihood``, ``alpha``, ...).
         """
-        shape = (m1.latent_dim,) if m1 is not None else tuple(int(d) for d in input_shape)
+        if m1 is not None:
+            m1_units = m2_parts.check_units(m1_units, m1.latent_dim)
+            shape = (m1.latent_dim if m1_units is None else len(m1_units),)
+        else:
+            shape = tuple(int(d) for d in input_shape)
         architecture = "mlp" if m1 is not None else architecture
         k = check_int("num_classes", num_classes, minimum=2)
         options = {"activation": activation, "dropout": dropout}
@@ -184,7 +202,8 @@ class M2(Autoencoder):
         classifier, _ = networks.build(architecture, shape, k, name="m2_classifier", **classifier_options)
         encoder, _ = networks.build(architecture, shape[:-1] + (shape[-1] + k,), 2 * latent_dim, name="m2", **options)
         _, decoder = networks.build(architecture, shape, latent_dim + k, name="m2", **options)
-        return cls(classifier, encoder, decoder, num_classes=k, latent_dim=latent_dim, m1=m1, **kwargs)
+        return cls(classifier, encoder, decoder, num_classes=k, latent_dim=latent_dim, m1=m1, m1_units=m1_units,
+                   **kwargs)
 
     def _check_networks(self):
         k, d, shape = self.num_classes, self._latent_dim, self.feature_shape
@@ -200,7 +219,7 @@ class M2(Autoencoder):
             "decoder output": (_shape(self.decoder), shape),
         }
         if self.m1 is not None:
-            expected["classifier input"] = (shape, (self.m1.latent_dim,))
+            expected["classifier input"] = (shape, (len(self.m1_units or range(self.m1.latent_dim)),))
         wrong = [f"{name} {got} (expected {want})" for name, (got, want) in expected.items()
                  if got is not None and got != want]
         if wrong:
@@ -231,12 +250,12 @@ class M2(Autoencoder):
         return "the bernoulli likelihood" if self.likelihood == "bernoulli" else None
 
     # ------------------------------------------------------------------ distributions
-    def features(self, x):
-        """What M2 models for inputs ``x``: ``x`` itself, or M1's posterior mean ``E_q[z1|x]`` (no gradient)."""
-        x = tf.cast(x, "float32")
+    def features(self, x, training=False):
+        """What M2 models for inputs ``x``: ``x`` itself, or M1's code on ``m1_units`` (no gradient): a fresh draw
+        ``z1 ~ q(z1|x)`` in training with ``m1_samples``, the posterior mean ``E_q[z1|x]`` otherwise."""
         if self.m1 is None:
-            return x
-        return tf.stop_gradient(tf.cast(posteriors.point_code(self.m1.encode(x)), "float32"))
+            return tf.cast(x, "float32")
+        return m2_parts.m1_codes(self.m1, x, self.m1_units, training and self.m1_samples, self.seed_generator)
 
     def prior(self):
         """``p(z) = N(0, I)``."""
@@ -313,7 +332,7 @@ class M2(Autoencoder):
             U(x_n)``), ``classification_loss`` (``mask_n CE_n |B| / max(|L|, 1)``, whose batch mean is the labelled
             mean; ``alpha`` weighs it in :meth:`combine_loss_terms`) and ``elbo`` (``-U(x_n)``, every example).
         """
-        features = self.features(x)
+        features = self.features(x, training=training)  # with M1: the classifier sees the same draw (authors' code)
         logits = tf.cast(self.classifier(features, training=training), "float32")
         log_q = tf.nn.log_softmax(logits)
         q = tf.exp(log_q)
@@ -405,7 +424,9 @@ class M2(Autoencoder):
             raise ValueError("M2.decode needs the class: an int, class indices or one-hot rows.")
         z = tf.cast(z, "float32")
         mean = self._likelihood(z, self.one_hot(condition, tf.shape(z)[0]), training=training).mean()
-        return self.m1.decode(mean) if self.m1 is not None else mean
+        if self.m1 is None:
+            return mean
+        return self.m1.decode(m2_parts.full_code(mean, self.m1_units, self.m1.latent_dim))
 
     def reconstruct(self, x, condition=None):
         """``E[x|y, z = E_q[z|x, y]]`` under ``condition``, else under the predicted class."""
@@ -449,27 +470,7 @@ class M2(Autoencoder):
         :class:`~kerasae.models.cvae.CVAE` with ``condition`` the one-hot class ``(batch, K)``: ``encode(x,
         condition) -> mean, scale`` of ``q(z|x, y)``, ``decode(z, condition) -> reconstruction``,
         ``reconstruct(x, condition)``, and (SavedModels) ``sample(condition)``, one draw per row."""
-        x = tf.TensorSpec((None, *self.data_shape), tf.float32, name="x")
-        z = tf.TensorSpec((None, self._latent_dim), tf.float32, name="z")
-        c = tf.TensorSpec((None, self.num_classes), tf.float32, name="condition")
-
-        def encode(x, condition):
-            q = self.encode(x, condition)
-            return float32_outputs(mean=q.mean(), scale=q.stddev())
-
-        def sample(condition):
-            return float32_outputs(samples=self.decode(self.prior().sample(tf.shape(condition)[0]), condition))
-
-        return {
-            "classify": ExportSignature(lambda x: float32_outputs(probabilities=tf.nn.softmax(self.class_logits(x))),
-                                        (x,)),
-            "encode": ExportSignature(encode, (x, c)),
-            "decode": ExportSignature(lambda z, condition: float32_outputs(reconstruction=self.decode(z, condition)),
-                                      (z, c)),
-            "reconstruct": ExportSignature(
-                lambda x, condition: float32_outputs(reconstruction=self.reconstruct(x, condition)), (x, c)),
-            "sample": ExportSignature(sample, (c,), random=True),
-        }
+        return m2_parts.export_signatures(self)
 
     # ------------------------------------------------------------------ serialization
     def get_config(self):
@@ -477,21 +478,11 @@ class M2(Autoencoder):
         config.pop("reconstruction_loss", None)
         config.pop("output_activation", None)
         serialize = keras.saving.serialize_keras_object
-        names = ("num_classes", "likelihood", "likelihood_scale", "alpha", "num_samples", "min_scale", "seed")
+        names = ("num_classes", "likelihood", "likelihood_scale", "alpha", "num_samples", "m1_samples", "min_scale",
+                 "seed")
         m1 = None if self.m1 is None else {**serialize(self.m1), "compile_config": None}  # frozen: no optimizer
-        config.update(classifier=serialize(self.classifier), m1=m1,
+        config.update(classifier=serialize(self.classifier), m1=m1, m1_units=None if self.m1_units is None else
+                      list(self.m1_units),
                       latent_dim=self._latent_dim, **{name: getattr(self, name) for name in names})
         return config
 
-
-def _shape(network, which="outputs"):
-    """The shape of a functional network's first input or output, without the batch axis (None if unknown)."""
-    try:
-        return tuple(int(d) for d in getattr(network, which)[0].shape[1:])
-    except (AttributeError, IndexError, TypeError):
-        return None
-
-
-def _width(network, which="outputs"):
-    shape = _shape(network, which)
-    return None if shape is None else shape[-1]

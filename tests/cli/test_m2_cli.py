@@ -14,6 +14,7 @@ import kerasae
 from kerasae.cli import main as cli
 from kerasae.cli.families import m2 as m2_cli
 from kerasae.models import m2 as m2_model
+from kerasae.models import m2_parts
 from kerasae.models.m2 import M2
 
 SMALL = ["--hidden-units", "16", "--latent-dim", "4", "--epochs", "1", "--batch-size", "128", "--validation-split", "0",
@@ -63,14 +64,18 @@ def test_m1_m2_in_one_command_from_a_vae_run(tmp_path, digits):
     m1 = tmp_path / "m1"
     assert cli.main(["train", "vae", "--nll-samples", "2", "--out", str(m1), *SMALL]) == 0
     out = tmp_path / "m1m2"
-    assert cli.main(["train", "m2", "--m1", str(m1), "--latent-dim", "3", "--out", str(out), *SMALL[4:]]) == 0
+    assert cli.main(["train", "m2", "--m1", str(m1), "--latent-dim", "3", "--m1-samples", "--out", str(out),
+                     *SMALL[4:]]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["config"]["m1"] == str(m1) and np.isfinite(metrics["test"]["loss"])
     model = keras.models.load_model(out / "model.keras")
     vae = keras.models.load_model(m1 / "model.keras")
-    assert isinstance(model.m1, kerasae.VAE) and model.likelihood == "gaussian_learned"
-    assert model.feature_shape == (4,) and model.latent_dim == 3 and model.data_shape == (64,)
-    np.testing.assert_allclose(model.features(digits.x_test[:8]), vae.encode_mean(digits.x_test[:8]), atol=1e-5)
+    assert isinstance(model.m1, kerasae.VAE) and model.likelihood == "gaussian_learned" and model.m1_samples
+    units = m2_parts.active_units(vae, digits.x_train)  # M2 models M1's active units (authors' code)
+    assert model.m1_units in (units, None) and model.feature_shape == (len(units),)
+    assert model.latent_dim == 3 and model.data_shape == (64,)
+    np.testing.assert_allclose(model.features(digits.x_test[:8]), vae.encode_mean(digits.x_test[:8])[:, units],
+                               atol=1e-5)
     assert model.generate(np.arange(10), seed=0).shape == (10, 64)  # images, through M1's decoder
     # The export holds M1 too: the classifier and the conditional decoder take and give images.
     assert cli.main(["export", str(out), "--format", "saved_model", "tflite", "--parity-samples", "16"]) == 0
@@ -94,6 +99,7 @@ def test_m1_m2_in_one_command_trains_m1_then_m2_into_one_run(tmp_path, digits, c
     config, test = metrics["config"], metrics["test"]
     assert (config["m1"], config["m1_epochs"], config["m1_latent_dim"], config["m1_hidden_units"]) == (None, 2, 5, [16])
     assert test["m1_epochs"] == 2 and test["m1_elbo"] < 0 and test["m1_train_elbo"] < 0
+    assert f"M2 models {test['m1_active_units']} of M1's 5 code units" in printed
     assert test["m1_train_seconds"] > 0 and test["m1_cpu_seconds"] > 0 and np.isfinite(test["loss"])
     assert len(metrics["history"]["loss"]) == 2
     with open(out / "m1_history.csv") as f:
@@ -101,8 +107,12 @@ def test_m1_m2_in_one_command_trains_m1_then_m2_into_one_run(tmp_path, digits, c
     assert [row["epoch"] for row in rows] == ["0", "1"] and float(rows[-1]["elbo"]) == pytest.approx(test["m1_train_elbo"])
     model = keras.models.load_model(out / "model.keras")
     assert isinstance(model.m1, kerasae.VAE) and not model.m1.trainable and model.likelihood == "gaussian_learned"
-    assert model.feature_shape == (5,) and model.latent_dim == 3 and model.data_shape == (64,)
-    np.testing.assert_allclose(model.features(digits.x_test[:8]), model.m1.encode_mean(digits.x_test[:8]), atol=1e-6)
+    assert not model.m1_samples  # the posterior means by default; --m1-samples for the authors' draws
+    units = model.m1_units or tuple(range(5))
+    assert model.feature_shape == (test["m1_active_units"],) == (len(units),) and model.latent_dim == 3
+    assert model.data_shape == (64,)
+    np.testing.assert_allclose(model.features(digits.x_test[:8]), model.m1.encode_mean(digits.x_test[:8])[:, units],
+                               atol=1e-6)
     assert model.generate(np.arange(10), seed=0).shape == (10, 64)
     assert cli.main(["evaluate", str(out)]) == 0
     assert "accuracy:" in capsys.readouterr().out
@@ -122,6 +132,7 @@ def test_bad_inputs_exit_2_with_one_line(m2_run, tmp_path, capsys):
          "run; expected one of the two). Fix: drop --m1-epochs."),
         (["--m1-latent-dim", "4", "--m1-hidden-units", "8"], "--m1-latent-dim, --m1-hidden-units do not apply"),
         (["--m1-hidden-units", "8"], "and this run trains none: add --m1-epochs N). Fix: drop --m1-hidden-units."),
+        (["--m1-samples"], "--m1-samples does not apply to 'kerasae train m2' (--m1-samples: it sets what M2 sees"),
         (["--m1-epochs", "2", "--resume"], "--resume: --m1-epochs trains M1 before M2, and the backup holds M2's"),
         (["--m1-epochs", "2", "--architecture", "conv"], "--architecture: with --m1-epochs, M2's networks are MLPs"),
     ):

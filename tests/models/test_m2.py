@@ -149,6 +149,79 @@ def test_m1_m2_round_trip_models_the_vae_codes(digits, tmp_path):
     np.testing.assert_allclose(loaded.generate([0, 4, 7], z=z), model.generate([0, 4, 7], z=z), atol=1e-6)
 
 
+def _m1_with_a_dead_unit(digits, dead=3):
+    """A 4-unit VAE whose unit ``dead`` has the prior as posterior whatever the image (mean 0, scale ~1), the
+    others clearly active: their means spread over the digits."""
+    vae = compile_model(kerasae.VAE.create((64,), 4, hidden_units=(16,), seed=0))
+    vae.fit(digits.x_train, epochs=1, batch_size=128, verbose=0)
+    code = vae.encoder.get_layer("code")
+    kernel, bias = (w.copy() for w in code.get_weights())
+    kernel[:, :4] *= 20.0  # the means of the active units vary
+    kernel[:, dead], bias[dead] = 0.0, 0.0  # ... and unit `dead`'s is 0
+    kernel[:, 4 + dead], bias[4 + dead] = 0.0, math.log(math.e - 1.0)  # its scale softplus(.) = 1
+    code.set_weights([kernel, bias])
+    return vae
+
+
+def test_m1_m2_trains_on_fresh_draws_of_m1_s_active_units(digits, tmp_path):
+    """As the authors' code (nips14-ssl): M1's inactive units dropped (posterior mean's std <= 0.1), and with
+    ``m1_samples`` M2 trained on a fresh z1 ~ q(z1|x) each step, the classifier predicting from the means. Before, M2
+    trained on the means of every unit, and ``features`` ignored training."""
+    from kerasae.models import m2_parts
+
+    vae = _m1_with_a_dead_unit(digits)
+    x = digits.x_train[:16]
+    units = m2_parts.active_units(vae, digits.x_train)
+    assert units == (0, 1, 2)
+    q = vae.encode(x)
+    mean, scale = q.mean().numpy()[:, units], q.stddev().numpy()[:, units]
+    model = compile_model(M2.create(None, 3, K, hidden_units=(8,), m1=vae, m1_units=units, seed=0,
+                                    likelihood="gaussian_learned", m1_samples=True))
+    assert model.feature_shape == (3,) and model.data_shape == (64,)
+    np.testing.assert_allclose(model.features(x), mean, atol=1e-5)  # inference: the means of the kept units
+    np.testing.assert_allclose(model.predict_proba(x), tf.nn.softmax(model.classifier(mean)).numpy(), atol=1e-5)
+    # Training: a fresh draw each call, distributed as q(z1|x) on the kept units.
+    draws = np.stack([model.features(x, training=True).numpy() for _ in range(300)])
+    assert not np.allclose(draws[0], draws[1])
+    standardised = (draws - mean) / scale
+    assert abs(standardised.mean()) < 0.1 and 0.9 < standardised.std() < 1.1
+    # The training loss sees the draw (z2 fixed at its posterior mean here, so M1's draw is the only noise).
+    model._sample_codes = lambda posterior: posterior.mean()[None]
+    labels = tf.constant([3, -1, -1, 5] * 4)
+    elbo = [model.compute_loss_terms(x, labels, training=t)[0]["elbo"].numpy() for t in (False, False, True, True)]
+    np.testing.assert_array_equal(elbo[0], elbo[1])
+    assert not np.allclose(elbo[2], elbo[3]) and not np.allclose(elbo[0], elbo[2])
+    # m1_samples=False (the default): the means in training too.
+    means_model = M2.create(None, 3, K, hidden_units=(8,), m1=vae, m1_units=units)
+    np.testing.assert_allclose(means_model.features(x, training=True), mean, atol=1e-5)
+    del model._sample_codes
+    model.fit(x, np.array([3, -1, -1, 5] * 4), epochs=1, batch_size=8, verbose=0)
+    # Decoding goes through M1 with the dropped unit at 0 (its prior mean); the units survive saving.
+    z = np.zeros((2, 3), "float32")
+    decoded = vae.decode(np.insert(_m2_means(model, z), 3, 0.0, axis=1))
+    np.testing.assert_allclose(model.generate([0, 1], z=z), decoded, atol=1e-5)
+    loaded = assert_keras_roundtrip(model, x, tmp_path, outputs=lambda m, x: m.predict_proba(x), refit=False)
+    assert loaded.m1_units == units and loaded.m1_samples and model.get_config()["m1_units"] == [0, 1, 2]
+
+
+def _m2_means(model, z):
+    """M2's likelihood mean over M1's kept units for codes ``z`` and classes 0, 1."""
+    return model._likelihood(tf.constant(z), model.one_hot([0, 1])).mean().numpy()
+
+
+def test_active_units_and_m1_units_are_checked(digits):
+    from kerasae.models import m2_parts
+
+    vae = _m1_with_a_dead_unit(digits)
+    assert m2_parts.active_units(vae, digits.x_train, threshold=1e6) == (0, 1, 2, 3)  # none passes: every unit
+    assert m2_parts.check_units([0, 1, 2, 3], 4) is None  # every unit
+    for units in ([], [0, 0], [2, 1], [4], [-1]):
+        with pytest.raises(ValueError, match="m1_units to be distinct, increasing indices"):
+            M2.create(None, 3, K, m1=vae, m1_units=units)
+    with pytest.raises(ValueError, match="m1 is None"):
+        M2.create((64,), 3, K, m1_units=[0, 1])
+
+
 def test_bad_arguments_are_refused(digits):
     with pytest.raises(ValueError, match="m1 to be a trained, unconditional kerasae VAE"):
         M2.create((64,), 3, K, m1=kerasae.Autoencoder(*kerasae.networks.mlp((64,), 4)))

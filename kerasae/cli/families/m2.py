@@ -4,8 +4,11 @@ M2 trains on few labels (``--labels-per-class``, the rest of the training split 
 ``kerasae train semi-supervised`` does (its label options and training loop are reused here).
 
 M1+M2 (Kingma et al. 2014): M1 is a VAE trained on all the images, without labels; M2 is then trained on M1's
-posterior means. M1 is frozen and saved inside the M2 run's ``model.keras``: the run classifies, generates and
-exports from images. Two ways to get M1:
+codes, on its active units only as the authors' code does (:mod:`kerasae.models.m2_parts`: the posterior mean's
+standard deviation over 1,000 training images above 0.1; ``metrics.json`` records how many with ``--m1-epochs``):
+their posterior means, or with ``--m1-samples`` a fresh draw ``z1 ~ q(z1|x)`` each step (the authors' code; the
+classifier predicts from the means either way). M1 is frozen and saved inside
+the M2 run's ``model.keras``: the run classifies, generates and exports from images. Two ways to get M1:
 
 * in one command, ``--m1-epochs N``: the run first trains M1 for N epochs, as ``kerasae train vae`` would with
   the run's ``--dataset``, ``--seed``, ``--validation-split`` (so the same split, and no test image seen),
@@ -14,7 +17,8 @@ exports from images. Two ways to get M1:
   (default: ``kerasae train vae``'s widths), the VAE's other defaults (Bernoulli likelihood, dynamic
   binarisation). Then, re-seeded, M2 trains on its codes, and the run records M1 in ``metrics.json``'s
   ``test``: ``m1_elbo`` (test ELBO, nats, as ``kerasae train vae`` reports it), ``m1_train_elbo`` (last epoch),
-  ``m1_epochs``, ``m1_train_seconds`` and ``m1_cpu_seconds``; M1's per-epoch log is ``m1_history.csv``.
+  ``m1_epochs``, ``m1_active_units``, ``m1_train_seconds`` and ``m1_cpu_seconds``; M1's per-epoch log is
+  ``m1_history.csv``.
   M2's own options (``--epochs``, ``--latent-dim``, ``--hidden-units``, ``--schedule``, ``--early-stopping``,
   ``--dropout``, ``--l2``) are M2's only. Kingma et al.'s setup on MNIST::
 
@@ -104,16 +108,30 @@ def build(args, data):
         m1, record = _train_m1(args)
     else:
         m1 = None
+    units = None if m1 is None else _active_units(m1, data, record)
     model = M2.create(
         data.input_shape, args.latent_dim, max(data.num_classes, 2), architecture=args.architecture,
         hidden_units=args.hidden_units, classifier_hidden_units=args.classifier_hidden_units,
-        activation=args.activation, dropout=args.dropout, filters=args.filters, m1=m1,
+        activation=args.activation, dropout=args.dropout, filters=args.filters, m1=m1, m1_units=units,
         likelihood=args.likelihood or ("gaussian_learned" if m1 is not None else "bernoulli"),
-        alpha=args.alpha, num_samples=args.num_samples, seed=args.seed, l2=args.l2,
+        alpha=args.alpha, num_samples=args.num_samples, seed=args.seed, l2=args.l2, m1_samples=args.m1_samples,
     )
     if record is not None:
         _M1_RECORDS[model] = record
     return model
+
+
+def _active_units(m1, data, record):
+    """M1's active code units on this run's training images (:func:`kerasae.models.m2_parts.active_units`), the
+    units M2 models; printed, and recorded with an M1 this run trained."""
+    from kerasae.models import m2_parts
+
+    units = m2_parts.active_units(m1, data.x_train)
+    print(f"M2 models {len(units)} of M1's {m1.latent_dim} code units (those whose posterior mean varies, std > "
+          f"{m2_parts.ACTIVE_UNIT_THRESHOLD})", flush=True)
+    if record is not None:
+        record["m1_active_units"] = len(units)
+    return units
 
 
 def m1_arguments(args):
@@ -159,7 +177,7 @@ def _train_m1(args):
               "m1_epochs": len(history["elbo"]), "m1_train_seconds": seconds, "m1_cpu_seconds": cpu,
               "history": history}
     print(f"M1: test ELBO {record['m1_elbo']:.5g} nats after {record['m1_epochs']} epochs ({seconds:.0f} s); "
-          "M2 on its posterior means:", flush=True)
+          "M2 on its codes:", flush=True)
     keras.utils.set_random_seed(args.seed)
     return vae, record
 
@@ -229,6 +247,8 @@ def unused_options(args):
     else:
         why = "it sets the M1 that --m1-epochs N trains in this run, and this run trains none: add --m1-epochs N"
         unused += [(option, why) for option in _M1_TRAINING_OPTIONS[1:]]
+        unused.append(("--m1-samples", "it sets what M2 sees of M1's codes, and this run has no M1: add --m1 RUN or "
+                       "--m1-epochs N"))
     return unused
 
 
@@ -248,11 +268,14 @@ register_model(
         (("--classifier-hidden-units",), {"type": int_list, "default": None,
                                           "help": "widths of the classifier q(y|x) (default: --hidden-units)"}),
         (("--m1",), {"default": None, "metavar": "VAE_RUN",
-                     "help": "M1+M2: a VAE run folder (kerasae train vae); M2 models its posterior means"}),
+                     "help": "M1+M2: a VAE run folder (kerasae train vae); M2 models its active code units"}),
+        (("--m1-samples",), {"action": "store_true",
+                              "help": "M1+M2: train M2 on a fresh draw z1 ~ q(z1|x) each step, as the authors' code "
+                              "does, not on the posterior means (best with a well-trained M1)"}),
         (("--m1-epochs",), {"type": positive_int, "default": None, "metavar": "N",
                             "help": "M1+M2 in one command: first train M1, a VAE on all the training images (no "
                             "labels; the run's data, seed, validation split, batch size, learning rate and "
-                            "activation), for N epochs, then M2 on its posterior means"}),
+                            "activation), for N epochs, then M2 on its codes"}),
         (("--m1-latent-dim",), {"type": positive_int, "default": None, "metavar": "D",
                                 "help": f"with --m1-epochs: M1's code size (default: {M1_LATENT_DIM}, the paper's)"}),
         (("--m1-hidden-units",), {"type": int_list, "default": None, "metavar": "WIDTHS",
