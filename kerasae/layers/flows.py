@@ -77,6 +77,18 @@ def made_masks(event_size, hidden_units, params=1):
     return [m.astype("float32") for m in masks]
 
 
+def split_parameters(inputs, event_size, size, owner, rest):
+    """A flow posterior's encoder outputs ``[mean | scale | rest]`` (last axis, ``size`` values) as three float32
+    tensors; raises ``ValueError`` naming ``owner`` and the ``rest`` for another width."""
+    params = tf.cast(inputs, "float32")
+    if params.shape[-1] != size:
+        raise ValueError(
+            f"{owner} expects {size} parameters per example on the last axis ([mean | scale | {rest}]). Received "
+            f"inputs of shape {tuple(params.shape)}.")
+    d = event_size
+    return params[..., :d], params[..., d:2 * d], params[..., 2 * d:]
+
+
 @keras.saving.register_keras_serializable(package="kerasae")
 class MADE(keras.layers.Layer):
     """Masked autoencoder for distribution estimation: an MLP from ``z`` (and a context ``h``) to ``params``
@@ -239,14 +251,9 @@ class InverseAutoregressiveFlow(keras.layers.Layer):
         return 2 * event_size + context
 
     def _split(self, inputs):
-        params = tf.cast(inputs, "float32")
-        d, size = self.event_size, self.params_size(self.event_size, self.context_size)
-        if params.shape[-1] != size:
-            raise ValueError(
-                f"InverseAutoregressiveFlow with event_size={d} and context_size={self.context_size} expects {size} "
-                f"parameters per example on the last axis ([mean | scale | context]). Received inputs of shape "
-                f"{tuple(params.shape)}.")
-        return params[..., :d], params[..., d:2 * d], params[..., 2 * d:]
+        return split_parameters(inputs, self.event_size, self.params_size(self.event_size, self.context_size),
+                                f"InverseAutoregressiveFlow with event_size={self.event_size} and context_size="
+                                f"{self.context_size}", "context")
 
     @staticmethod
     def _gate(made, context, y):

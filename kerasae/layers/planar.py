@@ -34,6 +34,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 
 from kerasae.layers.distributions import SCALE_ACTIVATIONS, positive_scale
+from kerasae.layers.flows import split_parameters
 from kerasae.utils.validation import check_choice, check_number, check_positive_int
 
 tfd = tfp.distributions
@@ -206,14 +207,10 @@ class _AmortisedFlow(keras.layers.Layer):
         return 2 * event_size + check_positive_int("flow_steps", flow_steps) * cls.step_size(event_size)
 
     def _split(self, inputs):
-        params = tf.cast(inputs, "float32")
-        d, size = self.event_size, self.params_size(self.event_size, self.flow_steps)
-        if params.shape[-1] != size:
-            raise ValueError(
-                f"{type(self).__name__} with event_size={d} and flow_steps={self.flow_steps} expects {size} "
-                f"parameters per example on the last axis ([mean | scale | {self.flow_steps} steps of "
-                f"{self.step_size(d)}]). Received inputs of shape {tuple(params.shape)}.")
-        return params[..., :d], params[..., d:2 * d], params[..., 2 * d:]
+        d = self.event_size
+        return split_parameters(inputs, d, self.params_size(d, self.flow_steps),
+                                f"{type(self).__name__} with event_size={d} and flow_steps={self.flow_steps}",
+                                f"{self.flow_steps} steps of {self.step_size(d)}")
 
     def bijector(self, flow_parameters):
         """The chained steps for the raw parameters ``(batch..., flow_steps * step_size(d))``: ``z_0 -> z_K``."""
