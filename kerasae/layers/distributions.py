@@ -444,3 +444,19 @@ class LearnedScaleNormal(DistributionLayer):
         config = super().get_config()
         config.update({"initial_scale": self.initial_scale, "min_scale": self.min_scale})
         return config
+
+
+def likelihood_layer(likelihood, event_shape, scale=1.0, num_bins=None, name="likelihood"):
+    """The likelihood layer a model names by ``likelihood``: ``"bernoulli"`` (:class:`IndependentBernoulli`),
+    ``"gaussian"`` (:class:`FixedScaleNormal` with ``scale``), ``"gaussian_learned"`` (:class:`LearnedScaleNormal`
+    starting from ``scale``) or ``"categorical"`` (:class:`Categorical` over ``num_bins`` levels)."""
+    if likelihood == "bernoulli":
+        return IndependentBernoulli(event_shape, name=name)
+    if likelihood == "gaussian":
+        return FixedScaleNormal(event_shape, scale=scale, name=name)
+    if likelihood == "gaussian_learned":
+        return LearnedScaleNormal(event_shape, initial_scale=scale, name=name)
+    if likelihood == "categorical":
+        return Categorical(num_bins, event_shape=event_shape, name=name)
+    raise ValueError(f"Expected likelihood in ('bernoulli', 'gaussian', 'gaussian_learned', 'categorical'). "
+                     f"Received: likelihood={likelihood!r}")

@@ -159,12 +159,7 @@ class M2(Autoencoder):
         # === Distribution layers (attributes, called on the networks' outputs) ===
         self.posterior_layer = dists.IndependentNormal(self._latent_dim, min_scale=min_scale, name="posterior")
         shape = self.feature_shape
-        self.likelihood_layer = {
-            "bernoulli": lambda: dists.IndependentBernoulli(shape, name="likelihood"),
-            "gaussian": lambda: dists.FixedScaleNormal(shape, scale=likelihood_scale, name="likelihood"),
-            "gaussian_learned": lambda: dists.LearnedScaleNormal(shape, initial_scale=likelihood_scale,
-                                                                 name="likelihood"),
-        }[likelihood]()
+        self.likelihood_layer = dists.likelihood_layer(likelihood, shape, likelihood_scale)
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.accuracy_tracker = keras.metrics.Mean(name="accuracy")
         self.built = all(getattr(net, "built", False) for net in (classifier, encoder, decoder))

@@ -165,12 +165,7 @@ class VAE(Autoencoder):
         # === Distribution layers (attributes, called on the networks' outputs) ===
         self.posterior_layer = posteriors.build(posterior, self._latent_dim, min_scale, flow_steps, flow_hidden_units)
         shape = self.data_shape
-        self.likelihood_layer = {
-            "bernoulli": lambda: dists.IndependentBernoulli(shape, name="likelihood"),
-            "gaussian": lambda: dists.FixedScaleNormal(shape, scale=likelihood_scale, name="likelihood"),
-            "gaussian_learned": lambda: dists.LearnedScaleNormal(shape, initial_scale=likelihood_scale, name="likelihood"),
-            "categorical": lambda: dists.Categorical(num_bins, event_shape=shape, name="likelihood"),
-        }[likelihood]()
+        self.likelihood_layer = dists.likelihood_layer(likelihood, shape, likelihood_scale, num_bins)
         family = "diagonal" if posterior in posteriors.FLOWS else posterior  # the standard normal's (KL by MC)
         self.prior_layer = priors.get(prior, self._latent_dim, shape, family, num_components)
         self.prior_layer.check_model(self._latent_dim, self._encoder_input_shape())

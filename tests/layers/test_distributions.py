@@ -214,3 +214,20 @@ def test_tril_matches_fill_scale_tril_bijector():
     entries = _randn(3, 10)
     bijector = tfb.FillScaleTriL(diag_bijector=tfb.Chain([tfb.Shift(1e-3), tfb.Softplus()]), diag_shift=None)
     np.testing.assert_allclose(layer.scale_tril(entries).numpy(), bijector.forward(entries).numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, cls, scale", [("bernoulli", D.IndependentBernoulli, None),
+                                              ("gaussian", D.FixedScaleNormal, 0.3),
+                                              ("gaussian_learned", D.LearnedScaleNormal, 0.3),
+                                              ("categorical", D.Categorical, None)])
+def test_likelihood_layer_builds_the_named_layer(name, cls, scale):
+    layer = D.likelihood_layer(name, (4,), scale=0.3, num_bins=5)
+    assert type(layer) is cls and layer.name == "likelihood" and tuple(layer.event_shape) == (4,)
+    if name == "gaussian":
+        assert layer.scale == 0.3
+    if name == "gaussian_learned":
+        np.testing.assert_allclose(layer.scale(), 0.3, rtol=1e-6)
+    if name == "categorical":
+        assert layer.num_classes == 5
+    with pytest.raises(ValueError, match="Expected likelihood in .* Received: likelihood='poisson'"):
+        D.likelihood_layer("poisson", (4,))
