@@ -7,8 +7,8 @@ For each preset (``kerasae.presets.load``) it exports, with ``kerasae.export.exp
   export's default ``weight_scales="smallest"`` falls back to when per-tensor scales fail a gate);
 - the encoder and the decoder alone to TFLite ``none``, ``dynamic``, ``int8`` and ``int16x8``, and to TFLite Micro
   (``tflm``: full int8, batch 1);
-- ``int8`` again, the full model and the encoder and decoder, from copies made by ``kerasae.export.qat`` (the
-  export's ``qat_epochs``): ``int8/ranges`` (``qat_epochs=0``: the pre-activation ranges of ``tanh`` and ``sigmoid``
+- ``int8`` again, the full model and the encoder and decoder (and TFLite Micro's ``tflm/ranges`` and ``tflm/qat``
+  encoder and decoder), from copies made by ``kerasae.export.qat`` (the export's ``qat_epochs``): ``int8/ranges`` (``qat_epochs=0``: the pre-activation ranges of ``tanh`` and ``sigmoid``
   clipped where they saturate, nothing trained; one scale per output channel) and ``int8/qat`` (quantisation-aware
   fine-tuning for ``--qat-epochs`` epochs at ``--qat-learning-rate`` on the training pipeline, binarised as in
   training, for one scale per weight tensor, the export's default ``weight_scales="smallest"`` file when it
@@ -116,7 +116,7 @@ def _calls(qat_data, qat_epochs, qat_learning_rate, only_qat):
                                            weight_scales="per_tensor")),
         ("parts", "", dict(formats=("tflite", "tflm"), quantize=PART_MODES, parts=PARTS))]
     if qat_data is not None:
-        qat = dict(formats="tflite", quantize="int8", parts=("full", *PARTS), qat_data=qat_data)
+        qat = dict(formats=("tflite", "tflm"), quantize="int8", parts=("full", *PARTS), qat_data=qat_data)
         calls += [("ranges", "/ranges", dict(qat, qat_epochs=0)),
                   ("qat", "/qat", dict(qat, qat_epochs=qat_epochs, qat_learning_rate=qat_learning_rate,
                                        weight_scales="per_tensor"))]
@@ -269,7 +269,7 @@ def benchmark(name, repeats, quality_samples, representative_samples, seed=0, qa
             tflm = r.format == "tflm"
             size = r.details["model_bytes"] if tflm else r.size_bytes
             mode = r.quantization + r.suffix
-            row = {"preset": name, "part": r.part, "format": r.format, "mode": "tflm" if tflm else mode,
+            row = {"preset": name, "part": r.part, "format": r.format, "mode": "tflm" + r.suffix if tflm else mode,
                    "artifact": os.path.basename(r.path) + {"": "", "/per_tensor": " (per tensor)",
                                                            "/ranges": " (ranges)", "/qat": " (QAT)"}[r.suffix],
                    "qat": r.qat,
@@ -291,7 +291,7 @@ def benchmark(name, repeats, quality_samples, representative_samples, seed=0, qa
                 row = by_key[("full", mode)][1]
                 targets.append({"preset": name, "files": "full model", "mode": mode, "size_ratio": row["size_ratio"],
                                 "mse_change": row["mse_change"], "log_likelihood_change": row["log_likelihood_change"]})
-        for mode in (*PART_MODES[1:], "tflm", "int8/ranges", "int8/qat"):
+        for mode in (*PART_MODES[1:], "tflm", "int8/ranges", "int8/qat", "tflm/ranges", "tflm/qat"):
             if not all((part, mode) in by_key for part in PARTS):
                 continue
             (encoder, enc_row), (decoder, dec_row) = by_key[("encoder", mode)], by_key[("decoder", mode)]
