@@ -80,6 +80,11 @@ def collect_other_results(results_dir=RESULTS_DIR):
             entry["kind"] = "contractive_cost"
             entry["command"] = data.get("command", "")
             entry["markdown"] = data.get("markdown", "")
+        elif str(data.get("benchmark", "")).startswith("one-class"):
+            entry["kind"] = "one_class"
+            for key in ("command", "dataset", "classes", "epochs", "anomaly_samples", "models", "targets", "complete",
+                        "wall_seconds", "cpu_seconds"):
+                entry[key] = data.get(key)
         elif data.get("benchmark") == "edge":
             entry["kind"] = "edge"
             for key in ("command", "date", "data", "settings", "machine", "versions", "rows", "targets"):

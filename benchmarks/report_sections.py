@@ -289,6 +289,8 @@ def render_others(others):
                 "1.05: \"auto\" never more than 5% slower); the last column times the \"auto\" copy itself (median over "
                 "rounds of its time over the faster setting's in the same round), which the machine's load moves more."
                 + (f" Note: {o['note']}." if o.get("note") else ""), "", o["markdown"], ""]
+    for o in (o for o in others if o.get("kind") == "one_class"):
+        out += one_class_section(o)
     for o in (o for o in others if o.get("kind") == "contractive_cost"):
         out += [f"### Contractive penalty cost per MLP ({o['file']})", "", f"Command: `{o['command']}`; batch 100, "
                 "random inputs; step time of the contractive autoencoder over the plain autoencoder's, same network. "
@@ -446,3 +448,22 @@ def render_edge(o):
         out += edge_targets_table(targets) + [""]
     out += edge_table(o.get("rows") or []) + [""]
     return out
+
+
+def one_class_section(o):
+    """The one-class anomaly benchmark's section: the ROC AUC of every model's scores per normal class."""
+    classes = o.get("classes") or []
+    rows = [[f"{model} ({score})"] + [fmt(s["per_class"].get(str(c)), ".4f") for c in classes]
+            + [fmt(s["mean"], ".4f"), f"{s['hardest_class']} ({s['hardest_auc']:.4f})",
+               f"{entry.get('wall_seconds', 0) / 60:.1f} / {entry.get('cpu_seconds', 0) / 60:.1f}"]
+            for model, entry in (o.get("models") or {}).items() for score, s in entry["scores"].items()]
+    targets = o.get("targets") or {}
+    met = "; ".join(f"{key} {t['value']:.4f} (target {t['target']}: {'met' if t['met'] else 'not met'})"
+                    for key, t in targets.items() if isinstance(t, dict))
+    return [f"### One-class anomaly detection, {o['dataset']} ({o['file']})", "",
+            f"Command: `{o['command']}`; {o['epochs']} epochs per run; the protocol of Ruff et al. (2018): each model "
+            "trained on one class's training images, scoring all test images (that class normal, the rest anomalous); "
+            f"ROC AUC per normal class, the VAE's scores from {o.get('anomaly_samples')} importance samples."
+            + ("" if o.get("complete") else " Incomplete: the run stopped before every class and model had run.")
+            + (f" Targets (issue #20): {met}; best score: {targets.get('best')}." if met else ""), "",
+            *table(["model (score)", *map(str, classes), "mean", "hardest class (AUC)", "wall / CPU min"], rows), ""]
