@@ -465,5 +465,6 @@ def one_class_section(o):
             "trained on one class's training images, scoring all test images (that class normal, the rest anomalous); "
             f"ROC AUC per normal class, the VAE's scores from {o.get('anomaly_samples')} importance samples."
             + ("" if o.get("complete") else " Incomplete: the run stopped before every class and model had run.")
-            + (f" Targets (issue #20): {met}; best score: {targets.get('best')}." if met else ""), "",
+            + (f" Targets (issue #20): {met}; best score: {targets.get('best')}." if met else "")
+            + (f" {o['notes']}." if o.get("notes") else ""), "",
             *table(["model (score)", *map(str, classes), "mean", "hardest class (AUC)", "wall / CPU min"], rows), ""]

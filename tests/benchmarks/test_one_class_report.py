@@ -36,9 +36,10 @@ def test_a_complete_run_shows_its_targets(tmp_path):
     result = _fabricated(complete=True)
     result["targets"] = {"autoencoder_mean_auc": {"value": 0.97, "target": 0.97, "met": True},
                          "best_mean_auc": {"value": 0.97, "target": 0.98, "met": False}, "best": "autoencoder x"}
+    result["notes"] = "Tried: more epochs"
     (tmp_path / "one_class_mnist.json").write_text(json.dumps(result))
     (entry,) = collect.collect_other_results(str(tmp_path))
     text = report_sections.one_class_section(entry)[2]
     assert "Incomplete" not in text
     assert ("Targets (issue #20): autoencoder_mean_auc 0.9700 (target 0.97: met); best_mean_auc 0.9700 (target "
-            "0.98: not met); best score: autoencoder x.") in text
+            "0.98: not met); best score: autoencoder x. Tried: more epochs.") in text
