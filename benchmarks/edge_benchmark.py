@@ -8,11 +8,11 @@ For each preset (``kerasae.presets.load``) it exports, with ``kerasae.export.exp
 - the encoder and the decoder alone to TFLite ``none``, ``dynamic``, ``int8`` and ``int16x8``, and to TFLite Micro
   (``tflm``: full int8, batch 1);
 - ``int8`` again, the full model and the encoder and decoder (and TFLite Micro's ``tflm/ranges`` and ``tflm/qat``
-  encoder and decoder), from copies made by ``kerasae.export.qat`` (the export's ``qat_epochs``): ``int8/ranges`` (``qat_epochs=0``: the pre-activation ranges of ``tanh`` and ``sigmoid``
-  clipped where they saturate, nothing trained; one scale per output channel) and ``int8/qat`` (quantisation-aware
-  fine-tuning for ``--qat-epochs`` epochs at ``--qat-learning-rate`` on the training pipeline, binarised as in
-  training, for one scale per weight tensor, the export's default ``weight_scales="smallest"`` file when it
-  passes the gates);
+  encoder and decoder), from copies made by ``kerasae.export.qat`` (the export's ``qat_epochs``): ``int8/ranges``
+  (``qat_epochs=0``: the pre-activation ranges of ``tanh`` and ``sigmoid`` clipped where they saturate, nothing
+  trained; one scale per output channel) and ``int8/qat`` (quantisation-aware fine-tuning for ``--qat-epochs``
+  epochs at ``--qat-learning-rate`` on the training pipeline, binarised as in training, for one scale per weight
+  tensor, the export's default ``weight_scales="smallest"`` file when it passes the gates);
 
 with the export's parity and quality gates opened (limits of ``OPEN``), so that a file that the default gates
 would refuse is still measured; whether it passes them (``kerasae.export.options.TOLERANCES`` element-wise,
