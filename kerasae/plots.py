@@ -39,7 +39,11 @@ def _as_images(x, image_shape=None):
     return images[..., 0] if images.shape[-1] == 1 else images
 
 
-def mosaic(images, rows, cols, gap=1):
+#: White pixels between the cells of :func:`image_grid`'s mosaic.
+GRID_GAP = 1
+
+
+def mosaic(images, rows, cols, gap=GRID_GAP):
     """The images tiled into one array, ``rows x cols`` cells separated by ``gap`` pixels of white (cells
     past the last image are white too): ``(rows * (H + gap) - gap, cols * (W + gap) - gap[, C])``."""
     n, height, width = images.shape[:3]
@@ -72,14 +76,14 @@ def image_grid(images, rows=None, cols=None, image_shape=None, title=None, row_l
     rows = rows or int(math.ceil(n / cols))
     fig = _figure(rows, cols)
     ax = fig.subplots()
-    ax.imshow(mosaic(images, rows, cols), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.imshow(mosaic(images, rows, cols, GRID_GAP), cmap="gray", vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
     if row_labels:
-        height = images.shape[1] + 1
-        ax.set_yticks([r * height + (height - 1) / 2 for r in range(min(rows, len(row_labels)))],
+        height = images.shape[1]
+        ax.set_yticks([r * (height + GRID_GAP) + (height - 1) / 2 for r in range(min(rows, len(row_labels)))],
                       list(row_labels[:rows]))
         ax.tick_params(axis="y", length=0)
     if title:

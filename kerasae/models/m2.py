@@ -179,7 +179,7 @@ class M2(Autoencoder):
         """
         if m1 is not None:
             m1_units = m2_parts.check_units(m1_units, m1.latent_dim)
-            shape = (m1.latent_dim if m1_units is None else len(m1_units),)
+            shape = (m2_parts.code_width(m1_units, m1.latent_dim),)
         else:
             shape = tuple(int(d) for d in input_shape)
         architecture = "mlp" if m1 is not None else architecture
@@ -214,7 +214,7 @@ class M2(Autoencoder):
             "decoder output": (_shape(self.decoder), shape),
         }
         if self.m1 is not None:
-            expected["classifier input"] = (shape, (len(self.m1_units or range(self.m1.latent_dim)),))
+            expected["classifier input"] = (shape, (m2_parts.code_width(self.m1_units, self.m1.latent_dim),))
         wrong = [f"{name} {got} (expected {want})" for name, (got, want) in expected.items()
                  if got is not None and got != want]
         if wrong:

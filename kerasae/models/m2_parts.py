@@ -67,6 +67,11 @@ def check_units(units, latent_dim):
     return None if kept == tuple(range(latent_dim)) else kept
 
 
+def code_width(units, latent_dim):
+    """How many of M1's ``latent_dim`` code units M2 models: ``len(units)``, or all of them when ``units`` is None."""
+    return latent_dim if units is None else len(units)
+
+
 def m1_codes(m1, x, units, sample, seed_generator):
     """What M2 models for images ``x``: M1's code restricted to ``units`` (None: all), a reparameterised draw
     ``z1 ~ q(z1|x)`` when ``sample`` else the posterior mean; float32, no gradient (M1 is frozen)."""
