@@ -19,11 +19,14 @@ importance sampling. Writes ``benchmarks/results/one_class_<dataset>.json`` (``-
 per-class and mean AUC of every score, the hardest class, wall and CPU seconds of every training and
 evaluation, the command, and whether the issue's targets are met (a mean AUC of at least 0.97 for the
 autoencoder's reconstruction error, 0.98 for the best score, at least 0.93 for the hardest class), once every
-class has run.
+class has run. Models run at different times share one file: an existing file with the same settings (dataset,
+classes, epochs, samples, seed, train options) keeps its other models, each with its own command, and the run's
+models replace theirs; a file with other settings is refused (exit status 2) and left as it was.
 
 Usage (MNIST from Keras's cache, ``KERAS_HOME``)::
 
     python -m benchmarks.one_class --dataset mnist
+    python -m benchmarks.one_class --dataset mnist --models conv_autoencoder   # added to the file of the line above
     python -m benchmarks.one_class --dataset fashion_mnist --models vae --classes 0-4 --epochs 10
     python -m benchmarks.one_class --dataset mnist --classes 3 --epochs 1 --out /tmp/one_class.json  # a check
 """
@@ -194,6 +197,33 @@ def table(result):
     return "\n".join(lines)
 
 
+#: What a file's models must share to be reported together.
+SETTINGS = ("dataset", "classes", "epochs", "anomaly_samples", "seed", "train_options")
+
+
+def previous_models(path, result):
+    """The models of an earlier run in ``path`` with ``result``'s settings (each with its own command), ``{}``
+    without a file; exits with status 2, touching nothing, when the file's settings differ."""
+    if not os.path.exists(path):
+        return {}, None
+    fix = "Fix: pass --out NEW.json for a new file"
+    try:
+        with open(path) as f:
+            earlier = json.load(f)
+        differ = [f"{key} {earlier[key]!r}, this run {result[key]!r}" for key in SETTINGS if earlier[key] != result[key]]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        print(f"error: {path} is not a one-class result this benchmark can add to ({type(err).__name__}: {err}); "
+              f"expected the JSON it writes. {fix}", file=sys.stderr)
+        raise SystemExit(2)
+    if differ:
+        print(f"error: {path} holds a one-class result with other settings ({'; '.join(differ)}); expected the same "
+              f"settings to add models to it. {fix}, or the file's settings", file=sys.stderr)
+        raise SystemExit(2)
+    models = {name: {**entry, "command": entry.get("command", earlier.get("command"))}
+              for name, entry in earlier.get("models", {}).items()}
+    return models, earlier.get("notes")
+
+
 def main(argv=None):
     args = parse_args(argv)
     out = args.out or os.path.join(RESULTS, f"one_class_{args.dataset}.json")
@@ -202,7 +232,20 @@ def main(argv=None):
               "classes": args.classes, "epochs": args.epochs, "anomaly_samples": args.anomaly_samples,
               "seed": args.seed, "train_options": args.train_options, "command": command, "complete": False, "models": {},
               "environment": environment()}
-    wall, cpu = time.perf_counter(), time.process_time()
+    earlier, notes = previous_models(out, result)
+    models = result["models"] = {name: entry for name, entry in earlier.items() if name not in args.models}
+    if notes:
+        result["notes"] = notes
+
+    def update():
+        entries = models.values()
+        result["command"] = "; ".join(dict.fromkeys(entry["command"] for entry in entries))
+        result["wall_seconds"] = sum(entry["wall_seconds"] for entry in entries)
+        result["cpu_seconds"] = sum(entry["cpu_seconds"] for entry in entries)
+        result["complete"] = all(len(entry["runs"]) == len(args.classes) for entry in entries)
+        result["targets"] = targets(models, args.classes) if result["complete"] else None
+        write(out, result)  # after every class: an interrupted run keeps what it finished
+
     for model in args.models:
         rows = []
         for normal_class in args.classes:
@@ -210,18 +253,13 @@ def main(argv=None):
             aucs = ", ".join(f"{k} {v:.4f}" for k, v in rows[-1]["auc"].items())
             seconds = rows[-1]["train_wall_seconds"] + rows[-1]["evaluate_wall_seconds"]
             print(f"{model} class {normal_class}: {aucs} ({seconds:.0f} s)", flush=True)
-            result["models"][model] = {
-                "train_arguments": MODELS[model], "default_score": rows[0]["score"], "scores": summarise(rows),
-                "runs": rows,
+            models[model] = {
+                "train_arguments": MODELS[model], "command": command, "default_score": rows[0]["score"],
+                "scores": summarise(rows), "runs": rows,
                 "wall_seconds": sum(r["train_wall_seconds"] + r["evaluate_wall_seconds"] for r in rows),
                 "cpu_seconds": sum(r["train_cpu_seconds"] + r["evaluate_cpu_seconds"] for r in rows),
             }
-            result["wall_seconds"] = time.perf_counter() - wall
-            result["cpu_seconds"] = time.process_time() - cpu
-            write(out, result)  # after every class: an interrupted run keeps what it finished
-    result["complete"] = True
-    result["targets"] = targets(result["models"], args.classes)
-    write(out, result)
+            update()
     print(table(result))
     if result["targets"]:
         print("targets: " + json.dumps(result["targets"]))
