@@ -42,11 +42,19 @@ Usage (MNIST from Keras's cache; hours on a 2-core CPU)::
     export KERAS_HOME=/tmp/keras-home; mkdir -p $KERAS_HOME/datasets
     cp shared/data/mnist.npz $KERAS_HOME/datasets/
     python benchmarks/semi_supervised_mnist.py
+    python benchmarks/semi_supervised_mnist.py --labels 100 --seeds 0                 # a session's piece
+    python benchmarks/semi_supervised_mnist.py --labels 100 --seeds 1 --methods m2,m1_m2
 
 Prints tables and writes ``benchmarks/results/semi_supervised_mnist.json`` (with the command, the settings, every
-run's figures and a markdown table), which ``python -m benchmarks.report`` renders into RESULTS.md. ``--quick``
+run's figures and a markdown table), which ``python -m benchmarks.report`` renders into RESULTS.md. The file
+gathers runs made at different times: ``--methods``, ``--labels`` and ``--seeds`` choose a piece that fits a
+working session (one seed at 100 labels, all methods, is about an hour on 2 cores), written after every method;
+a file with the same other settings keeps its other runs (each with its command) and the tables cover them all,
+with the pieces of the paper's grid still missing listed under ``remaining``; a file with other settings is
+refused (exit status 2) and left as it was. Anomaly detection runs once a file, with its first piece. ``--quick``
 runs the same on the small offline digits set with few epochs, two seeds and one label count (a smoke test,
-written to the temporary folder unless ``--out`` says otherwise); options given beside it win.
+written to the temporary folder unless ``--out`` says otherwise, and never added to an earlier file); options
+given beside it win.
 """
 
 import argparse
@@ -71,12 +79,15 @@ from kerasae.models import m2_parts  # noqa: E402
 from kerasae.models import semi_supervised as ss  # noqa: E402
 from kerasae.models.m2 import M2, PAPER_ALPHA  # noqa: E402
 from kerasae.models.vae import VAE  # noqa: E402
+from kerasae.utils.files import write_json  # noqa: E402
 
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # not Keras' retracing notes: every method builds models
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 #: The methods, in the tables' order.
 METHODS = ("supervised_only", "sequential", "concurrent", "vae_m1", "m2", "m1_m2")
+#: Settings that may differ between the pieces one file gathers (the rest must match the file's).
+PER_PIECE = ("labels", "seeds", "methods", "out", "quick")
 #: What ``--quick`` sets (the digits set, few epochs, two seeds, one label count), unless given beside it.
 QUICK = {"dataset": "digits", "labels": [100], "seeds": [0, 1], "epochs": 2, "head_epochs": 20, "m1_epochs": 3,
          "m2_epochs": 3, "m1m2_epochs": 3, "m1m2_codes": "means", "nll_samples": 10,
@@ -95,6 +106,8 @@ def parse_args(argv=None):
     p.add_argument("--dataset", default="mnist")
     p.add_argument("--labels", type=int, nargs="+", default=[100, 600, 1000], help="label counts (per class: / 10)")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--methods", type=_methods, default=list(METHODS),
+                   help=f"comma-separated, of {', '.join(METHODS)} (default: all)")
     p.add_argument("--epochs", type=int, default=5, help="epochs of the autoencoder baselines")
     p.add_argument("--head-epochs", type=int, default=200, help="passes over the labelled codes (sequential, M1)")
     p.add_argument("--latent-dim", type=int, default=32, help="code of the autoencoder baselines")
@@ -123,6 +136,14 @@ def parse_args(argv=None):
     if any(n <= 0 or n % 10 for n in args.labels):
         p.error(f"--labels takes positive multiples of 10 (a label count, 10 classes), got {args.labels}")
     return args
+
+
+def _methods(text):
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise argparse.ArgumentTypeError(f"expected methods of {', '.join(METHODS)}, got {text!r}")
+    return [m for m in METHODS if m in methods]
 
 
 def _widths(text):
@@ -183,10 +204,10 @@ def train_m1(args, seed):
 
 
 def semi_supervised(args, data, labels, seed, m1):
-    """Every method's test accuracy with ``labels`` labels (``seed``), one dict a method."""
+    """Yields ``(method, row)``: the test accuracy of each method of ``args.methods`` with ``labels`` labels
+    (``seed``), as each finishes."""
     y = ss.mask_labels(data.y_train, labels // 10, seed=seed)
     labelled = y >= 0
-    rows = {}
 
     def mixed():
         return ss.mixed_pipeline(data.x_train, y, batch_size=args.batch_size, labelled_fraction=args.labelled_fraction,
@@ -197,9 +218,10 @@ def semi_supervised(args, data, labels, seed, m1):
         clock = Clock()
         model = train()
         accuracy = ss.accuracy(model, data.x_test, data.y_test)
-        rows[name] = {"test_accuracy": accuracy, "error_rate": 100 * (1 - accuracy), **clock.seconds()}
-        print(f"  {labels} labels, seed {seed}: {name:16s} error {rows[name]['error_rate']:6.2f}%  "
-              f"({rows[name]['wall_seconds'] / 60:.1f} min)", flush=True)
+        row = {"test_accuracy": accuracy, "error_rate": 100 * (1 - accuracy), **clock.seconds()}
+        print(f"  {labels} labels, seed {seed}: {name:16s} error {row['error_rate']:6.2f}%  "
+              f"({row['wall_seconds'] / 60:.1f} min)", flush=True)
+        return row
 
     steps_per_epoch = sum(1 for _ in ss.mixed_pipeline(data.x_train, y, batch_size=args.batch_size, seed=seed))
 
@@ -231,13 +253,14 @@ def semi_supervised(args, data, labels, seed, m1):
         model.fit(mixed(), epochs=epochs, verbose=0, shuffle=False)
         return model
 
-    run("supervised_only", supervised_only)
-    run("sequential", sequential)
-    run("concurrent", concurrent)
-    run("vae_m1", lambda: ss.LatentPredictor(m1).fit(data.x_train, y, epochs=args.head_epochs, seed=seed))
-    run("m2", lambda: fit_m2(_m2(args, data, seed), args.m2_epochs))
-    run("m1_m2", lambda: fit_m2(_m2(args, data, seed, m1=m1), args.m1m2_epochs))
-    return rows
+    methods = {
+        "supervised_only": supervised_only, "sequential": sequential, "concurrent": concurrent,
+        "vae_m1": lambda: ss.LatentPredictor(m1).fit(data.x_train, y, epochs=args.head_epochs, seed=seed),
+        "m2": lambda: fit_m2(_m2(args, data, seed), args.m2_epochs),
+        "m1_m2": lambda: fit_m2(_m2(args, data, seed, m1=m1), args.m1m2_epochs),
+    }
+    for name in args.methods:
+        yield name, run(name, methods[name])
 
 
 def summarise(runs):
@@ -247,6 +270,8 @@ def summarise(runs):
         summary[str(labels)] = {}
         for method in METHODS:
             mine = [r for r in runs if r["labels"] == labels and r["method"] == method]
+            if not mine:
+                continue
             errors = np.array([r["error_rate"] for r in mine])
             summary[str(labels)][method] = {
                 "error_mean": float(errors.mean()), "error_std": float(errors.std(ddof=1)) if len(errors) > 1 else 0.0,
@@ -262,18 +287,21 @@ def markdown(summary, m1, args):
     counts = list(summary)
     head = ["method", *(f"error % at {n} labels" for n in counts), "wall / CPU min per run", "paper's error %"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for method in METHODS:
-        cells = [f"{summary[n][method]['error_mean']:.2f} ± {summary[n][method]['error_std']:.2f}" for n in counts]
-        minutes = " ; ".join(f"{summary[n][method]['wall_minutes']:.2f} / {summary[n][method]['cpu_minutes']:.2f}"
-                             for n in counts)
+    for method in (m for m in METHODS if any(m in summary[n] for n in counts)):
+        cells = [f"{s['error_mean']:.2f} ± {s['error_std']:.2f} (n={len(s['errors'])})" if s else "-"
+                 for s in (summary[n].get(method) for n in counts)]
+        minutes = " ; ".join(f"{s['wall_minutes']:.2f} / {s['cpu_minutes']:.2f}" if s else "-"
+                             for s in (summary[n].get(method) for n in counts))
         paper = ", ".join(f"{PAPER[method][int(n)]}" for n in counts if int(n) in PAPER.get(method, {}))
         lines.append(f"| {method} | " + " | ".join(cells) + f" | {minutes} | {paper or '-'} |")
-    elbo = np.mean([r["test_elbo"] for r in m1.values()])
-    lines += ["", f"M1 (one per seed, used by vae_m1 and m1_m2): {args.m1_epochs} epochs, test ELBO {elbo:.2f} nats "
-              f"(mean over seeds), {np.mean([r['wall_seconds'] for r in m1.values()]) / 60:.1f} wall / "
-              f"{np.mean([r['cpu_seconds'] for r in m1.values()]) / 60:.1f} CPU min per seed. "
-              f"{len(args.seeds)} seeds ({' '.join(map(str, args.seeds))}); std: sample (ddof = 1). Targets (issue "
-              f"#20, 100 labels): m1_m2 <= {TARGETS['m1_m2']}%, m2 <= {TARGETS['m2']}%."]
+    if m1:
+        elbo = np.mean([r["test_elbo"] for r in m1.values()])
+        lines += ["", f"M1 (one per seed, used by vae_m1 and m1_m2): {args.m1_epochs} epochs, test ELBO {elbo:.2f} "
+                  f"nats (mean over seeds {', '.join(sorted(m1))}), "
+                  f"{np.mean([r['wall_seconds'] for r in m1.values()]) / 60:.1f} wall / "
+                  f"{np.mean([r['cpu_seconds'] for r in m1.values()]) / 60:.1f} CPU min per seed."]
+    lines += ["", f"n: seeds per cell; std: sample (ddof = 1). Targets (issue #20, 100 labels): m1_m2 <= "
+              f"{TARGETS['m1_m2']}%, m2 <= {TARGETS['m2']}%."]
     return "\n".join(lines)
 
 
@@ -311,58 +339,110 @@ def command(args):
     for key, value in vars(args).items():
         if key in ("quick", "out"):
             continue
+        if key == "methods":
+            value = ",".join(value)
         parts += ["--" + key.replace("_", "-"), *map(str, value if isinstance(value, list) else [value])]
     return " ".join(parts)
 
 
-def main(argv=None):
-    args = parse_args(argv)
-    clock = Clock()
-    print(f"{args.dataset}: label counts {args.labels}, seeds {args.seeds}", flush=True)
-    runs, m1_records, anomalies = [], {}, None
-    for seed in args.seeds:
-        data = datasets.load(args.dataset, validation_split=1 / 12, seed=seed)
-        m1, m1_records[str(seed)] = train_m1(args, seed)
-        for labels in args.labels:
-            for method, row in semi_supervised(args, data, labels, seed, m1).items():
-                runs.append({"labels": labels, "seed": seed, "method": method, **row})
-        if anomalies is None:
-            print(f"Anomaly detection, digit {args.anomaly_digit} held out (seed {seed}):", flush=True)
-            anomalies = anomaly_detection(args, data, seed)
-    summary = summarise(runs)
-    table = markdown(summary, m1_records, args)
-    print("\n" + table)
-    print("\n| model | score | ROC AUC | detection @ 99% | false-positive rate |\n|---|---|---|---|---|")
-    for name, row in anomalies.items():
-        print(f"| {name} | {row['method']} | {row['auc']:.4f} | {row['detection_rate']:.3f} | {row['false_positive_rate']:.3f} |")
+def earlier_result(args):
+    """The result already in ``args.out`` (``{}`` without one), made with the same settings apart from the piece
+    (:data:`PER_PIECE`); exits with status 2, touching nothing, when its settings differ or it cannot be read."""
+    if args.quick or not os.path.exists(args.out):  # a smoke test starts afresh
+        return {}
+    fix = "Fix: pass --out NEW.json for a new file"
+    try:
+        with open(args.out) as f:
+            earlier = json.load(f)
+        config = earlier["config"]
+        differ = [f"{key} {config.get(key)!r}, this run {value!r}" for key, value in vars(args).items()
+                  if key not in PER_PIECE and config.get(key) != value]
+        earlier["runs"], earlier["m1"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        print(f"error: {args.out} is not a result this benchmark can add to ({type(err).__name__}: {err}); expected "
+              f"the JSON it writes. {fix}", file=sys.stderr)
+        raise SystemExit(2)
+    if differ:
+        print(f"error: {args.out} holds runs with other settings ({'; '.join(differ)}); expected the same settings "
+              f"to add runs to it. {fix}, or the file's settings", file=sys.stderr)
+        raise SystemExit(2)
+    return earlier
 
-    headline = summary[str(args.labels[0])]
-    result = {
+
+def remaining(runs):
+    """The pieces of the paper's grid (100, 600 and 1000 labels, seeds 0-2, every method) not yet in ``runs``."""
+    done = {(r["labels"], r["seed"], r["method"]) for r in runs}
+    return [{"labels": n, "seed": seed, "method": m} for n in (100, 600, 1000) for seed in (0, 1, 2) for m in METHODS
+            if (n, seed, m) not in done]
+
+
+def build(args, runs, m1_records, anomalies, minutes):
+    """The result file's content from every run it gathers."""
+    summary = summarise(runs)
+    headline = summary[min(summary, key=int)]  # the fewest labels: the paper's headline count (100)
+    return {
         "benchmark": "semi_supervised_mnist",
-        "command": command(args),
+        "command": "; ".join(dict.fromkeys(r["command"] for r in runs)),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        # labels_per_class: the headline label count's (the first of --labels), as the report's section reads it
-        "config": {**vars(args), "labels_per_class": args.labels[0] // 10},
-        # the headline (first label count), mean over seeds, as the report reads it: {method: {test_accuracy}}
+        # labels_per_class: the headline label count's, as the report's section reads it
+        "config": {**vars(args), "labels_per_class": int(min(summary, key=int)) // 10},
+        # the headline (fewest labels), mean over seeds, as the report reads it: {method: {test_accuracy}}
         "semi_supervised": {m: {"test_accuracy": 1 - s["error_mean"] / 100, "error_rate": s["error_mean"],
                                 "error_std": s["error_std"], "wall_minutes": s["wall_minutes"],
                                 "cpu_minutes": s["cpu_minutes"]} for m, s in headline.items()},
         "error_rates": summary,
         "runs": runs,
+        "remaining": remaining(runs),
         "m1": m1_records,
         "paper": {m: {str(n): e for n, e in v.items()} for m, v in PAPER.items()},
         "targets_at_100_labels": TARGETS,
-        "markdown": table,
+        "markdown": markdown(summary, m1_records, args),
         "anomaly": anomalies,
-        "total_minutes": {k.split("_")[0]: v / 60 for k, v in clock.seconds().items()},
+        "total_minutes": minutes,
         "versions": {"keras": keras.__version__, "kerasae": kerasae.__version__, "python": platform.python_version()},
         "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
     }
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    with open(args.out, "w") as f:
-        json.dump(result, f, indent=2, sort_keys=True)
-    print(f"\nCommand: {result['command']}\nWritten to {args.out} ({result['total_minutes']['wall']:.1f} wall min, "
-          f"{result['total_minutes']['cpu']:.1f} CPU min)")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    earlier = earlier_result(args)
+    clock = Clock()
+    piece = {(n, seed, m) for n in args.labels for seed in args.seeds for m in args.methods}
+    runs = [r for r in earlier.get("runs", []) if (r["labels"], r["seed"], r["method"]) not in piece]
+    m1_records, anomalies = dict(earlier.get("m1", {})), earlier.get("anomaly")
+    before = earlier.get("total_minutes", {"wall": 0.0, "cpu": 0.0})
+    this = command(args)
+
+    def save():
+        minutes = {k.split("_")[0]: before[k.split("_")[0]] + v / 60 for k, v in clock.seconds().items()}
+        result = build(args, runs, m1_records, anomalies, minutes)
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        write_json(args.out, result)  # after every method: an interrupted run keeps what it finished
+        return result
+
+    print(f"{args.dataset}: label counts {args.labels}, seeds {args.seeds}, methods {', '.join(args.methods)}",
+          flush=True)
+    for seed in args.seeds:
+        data = datasets.load(args.dataset, validation_split=1 / 12, seed=seed)
+        m1 = None
+        if {"vae_m1", "m1_m2"} & set(args.methods):
+            m1, m1_records[str(seed)] = train_m1(args, seed)
+        for labels in args.labels:
+            for method, row in semi_supervised(args, data, labels, seed, m1):
+                runs.append({"labels": labels, "seed": seed, "method": method, "command": this, **row})
+                save()
+        if anomalies is None:
+            print(f"Anomaly detection, digit {args.anomaly_digit} held out (seed {seed}):", flush=True)
+            anomalies = anomaly_detection(args, data, seed)
+    result = save()
+    print("\n" + result["markdown"])
+    print("\n| model | score | ROC AUC | detection @ 99% | false-positive rate |\n|---|---|---|---|---|")
+    for name, row in anomalies.items():
+        print(f"| {name} | {row['method']} | {row['auc']:.4f} | {row['detection_rate']:.3f} | {row['false_positive_rate']:.3f} |")
+    print(f"\nCommand: {this}\nWritten to {args.out} ({clock.seconds()['wall_seconds'] / 60:.1f} wall min, "
+          f"{clock.seconds()['cpu_seconds'] / 60:.1f} CPU min; {len(result['remaining'])} pieces of the paper's "
+          "grid remaining)")
 
 
 if __name__ == "__main__":

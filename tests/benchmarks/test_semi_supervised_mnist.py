@@ -1,0 +1,83 @@
+"""benchmarks/semi_supervised_mnist.py's result file gathers pieces run at different times (the training itself is
+replaced by fixed figures): their tables cover every piece, what is missing of the paper's grid is listed, and a
+file with other settings is refused untouched."""
+
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks import semi_supervised_mnist as bench  # noqa: E402
+
+ERROR = {"supervised_only": 25.0, "sequential": 20.0, "concurrent": 22.0, "vae_m1": 12.0, "m2": 11.0, "m1_m2": 4.0}
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    trained_m1 = []
+
+    def semi_supervised(args, data, labels, seed, m1):
+        assert (m1 is not None) == bool({"vae_m1", "m1_m2"} & set(args.methods))  # M1 only when a method uses it
+        for method in args.methods:
+            error = ERROR[method] + seed
+            yield method, {"test_accuracy": 1 - error / 100, "error_rate": error, "wall_seconds": 60.0,
+                           "cpu_seconds": 90.0}
+
+    def train_m1(args, seed):
+        trained_m1.append(seed)
+        return object(), {"test_elbo": -100.0 - seed, "epochs": args.m1_epochs, "wall_seconds": 600.0,
+                          "cpu_seconds": 900.0, "active_units": 20}
+
+    anomaly = {"autoencoder": {"method": "reconstruction", "auc": 0.5, "detection_rate": 0.1, "false_positive_rate": 0.01}}
+    monkeypatch.setattr(bench, "semi_supervised", semi_supervised)
+    monkeypatch.setattr(bench, "train_m1", train_m1)
+    monkeypatch.setattr(bench, "anomaly_detection", lambda args, data, seed: anomaly)
+    monkeypatch.setattr(bench.datasets, "load", lambda *args, **kwargs: None)
+    return trained_m1
+
+
+def test_pieces_run_apart_gather_in_one_file(tmp_path, fake_training):
+    out = str(tmp_path / "semi.json")
+    bench.main(["--labels", "100", "--seeds", "0", "--methods", "supervised_only,m2", "--out", out])
+    assert fake_training == []  # neither method needs M1
+    bench.main(["--labels", "100", "--seeds", "1", "--methods", "m2,m1_m2,supervised_only", "--out", out])
+    assert fake_training == [1]
+    with open(out) as f:
+        result = json.load(f)
+    m2 = result["error_rates"]["100"]["m2"]
+    assert m2["errors"] == [11.0, 12.0] and m2["seeds"] == [0, 1] and m2["error_mean"] == pytest.approx(11.5)
+    assert result["error_rates"]["100"]["m1_m2"]["errors"] == [5.0]
+    assert result["semi_supervised"]["m2"]["test_accuracy"] == pytest.approx(1 - 0.115)
+    assert result["command"].count("benchmarks/semi_supervised_mnist.py") == 2
+    assert "--methods m2,m1_m2,supervised_only" not in result["command"]  # the command line in METHODS' order
+    assert "--methods supervised_only,m2,m1_m2" in result["command"]
+    assert "| m2 | 11.50 ± 0.71 (n=2) |" in result["markdown"] and "sequential" not in result["markdown"]
+    assert len(result["remaining"]) == 3 * 3 * 6 - 5
+    assert {"labels": 100, "seed": 0, "method": "m1_m2"} in result["remaining"]
+    # a piece run again replaces its runs
+    bench.main(["--labels", "100", "--seeds", "0", "--methods", "m2", "--out", out])
+    with open(out) as f:
+        again = json.load(f)
+    assert len(again["runs"]) == len(result["runs"]) and again["error_rates"]["100"]["m2"]["errors"] == [12.0, 11.0]
+
+
+def test_a_file_with_other_settings_is_refused_untouched(tmp_path, fake_training, capsys):
+    out = tmp_path / "semi.json"
+    bench.main(["--labels", "100", "--seeds", "0", "--methods", "m2", "--m2-epochs", "20", "--out", str(out)])
+    before = out.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--labels", "100", "--seeds", "1", "--methods", "m2", "--m2-epochs", "30", "--out", str(out)])
+    assert exit_info.value.code == 2 and out.read_bytes() == before
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "m2_epochs 20, this run 30" in error and "--out NEW.json" in error
+
+
+def test_unknown_methods_are_refused(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.parse_args(["--methods", "m2,m3"])
+    assert exit_info.value.code == 2 and "expected methods of supervised_only" in capsys.readouterr().err
