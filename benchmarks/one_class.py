@@ -11,7 +11,9 @@ classes. Models (``--models``), each with the command line's own defaults apart 
 * ``conv_autoencoder``: ``kerasae train autoencoder --architecture conv``, score: the reconstruction error;
 * ``vae``: ``kerasae train vae`` (Bernoulli likelihood, dynamically binarised training images), scores:
   ``-log p(x)`` (importance-weighted, ``--anomaly-samples`` samples), the negative ELBO (the mean of the same
-  log weights) and the squared reconstruction error.
+  log weights) and the squared reconstruction error;
+* ``denoising``, ``contractive``: ``kerasae train denoising`` / ``contractive`` (MLP), score: the reconstruction
+  error of the clean image.
 
 Each run goes through the command line in this process, as a user would run it; its folder is kept under
 ``--runs``. The evaluation passes ``--nll-samples 1``: its usual test NLL would repeat the anomaly score's
@@ -52,6 +54,8 @@ MODELS = {
     "autoencoder": ["autoencoder"],
     "conv_autoencoder": ["autoencoder", "--architecture", "conv"],
     "vae": ["vae"],
+    "denoising": ["denoising"],
+    "contractive": ["contractive"],
 }
 DATASETS = ("mnist", "fashion_mnist")
 CLASS_NAMES = {
