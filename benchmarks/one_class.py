@@ -45,6 +45,8 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks.result_files import earlier_result  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 RUNS = os.path.join(os.path.dirname(HERE), "runs", "one_class")
@@ -206,23 +208,9 @@ SETTINGS = ("dataset", "classes", "epochs", "anomaly_samples", "seed", "train_op
 
 
 def previous_models(path, result):
-    """The models of an earlier run in ``path`` with ``result``'s settings (each with its own command), ``{}``
-    without a file; exits with status 2, touching nothing, when the file's settings differ."""
-    if not os.path.exists(path):
-        return {}, None
-    fix = "Fix: pass --out NEW.json for a new file"
-    try:
-        with open(path) as f:
-            earlier = json.load(f)
-        differ = [f"{key} {earlier[key]!r}, this run {result[key]!r}" for key in SETTINGS if earlier[key] != result[key]]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        print(f"error: {path} is not a one-class result this benchmark can add to ({type(err).__name__}: {err}); "
-              f"expected the JSON it writes. {fix}", file=sys.stderr)
-        raise SystemExit(2)
-    if differ:
-        print(f"error: {path} holds a one-class result with other settings ({'; '.join(differ)}); expected the same "
-              f"settings to add models to it. {fix}, or the file's settings", file=sys.stderr)
-        raise SystemExit(2)
+    """The models of an earlier run in ``path`` with ``result``'s settings (each with its own command) and its notes;
+    exits with status 2, touching nothing, when the file's settings differ."""
+    earlier = earlier_result(path, {key: result[key] for key in SETTINGS}, "a one-class result", required=("models",))
     models = {name: {**entry, "command": entry.get("command", earlier.get("command"))}
               for name, entry in earlier.get("models", {}).items()}
     return models, earlier.get("notes")

@@ -81,6 +81,12 @@ from kerasae.models.m2 import M2, PAPER_ALPHA  # noqa: E402
 from kerasae.models.vae import VAE  # noqa: E402
 from kerasae.utils.files import write_json  # noqa: E402
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:  # run as a script (python benchmarks/semi_supervised_mnist.py)
+    sys.path.insert(0, ROOT)
+
+from benchmarks.result_files import earlier_result  # noqa: E402
+
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # not Keras' retracing notes: every method builds models
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -345,28 +351,13 @@ def command(args):
     return " ".join(parts)
 
 
-def earlier_result(args):
-    """The result already in ``args.out`` (``{}`` without one), made with the same settings apart from the piece
-    (:data:`PER_PIECE`); exits with status 2, touching nothing, when its settings differ or it cannot be read."""
-    if args.quick or not os.path.exists(args.out):  # a smoke test starts afresh
+def earlier_runs(args):
+    """The result already in ``args.out`` (``{}`` without one or with ``--quick``), made with the same settings
+    apart from the piece (:data:`PER_PIECE`); exits with status 2, touching nothing, when they differ."""
+    if args.quick:  # a smoke test starts afresh
         return {}
-    fix = "Fix: pass --out NEW.json for a new file"
-    try:
-        with open(args.out) as f:
-            earlier = json.load(f)
-        config = earlier["config"]
-        differ = [f"{key} {config.get(key)!r}, this run {value!r}" for key, value in vars(args).items()
-                  if key not in PER_PIECE and config.get(key) != value]
-        earlier["runs"], earlier["m1"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        print(f"error: {args.out} is not a result this benchmark can add to ({type(err).__name__}: {err}); expected "
-              f"the JSON it writes. {fix}", file=sys.stderr)
-        raise SystemExit(2)
-    if differ:
-        print(f"error: {args.out} holds runs with other settings ({'; '.join(differ)}); expected the same settings "
-              f"to add runs to it. {fix}, or the file's settings", file=sys.stderr)
-        raise SystemExit(2)
-    return earlier
+    settings = {key: value for key, value in vars(args).items() if key not in PER_PIECE}
+    return earlier_result(args.out, settings, "semi-supervised runs", within="config", required=("runs", "m1"))
 
 
 def remaining(runs):
@@ -406,7 +397,7 @@ def build(args, runs, m1_records, anomalies, minutes):
 
 def main(argv=None):
     args = parse_args(argv)
-    earlier = earlier_result(args)
+    earlier = earlier_runs(args)
     clock = Clock()
     piece = {(n, seed, m) for n in args.labels for seed in args.seeds for m in args.methods}
     runs = [r for r in earlier.get("runs", []) if (r["labels"], r["seed"], r["method"]) not in piece]
