@@ -1,10 +1,12 @@
-"""The stacked autoencoder: greedy layer-wise pre-training, then end-to-end fine-tuning.
+"""The stacked autoencoder: greedy layer-wise pre-training (plain, denoising or contractive layers), then
+end-to-end fine-tuning.
 
 Example:
     >>> model = kerasae.stacked.StackedAutoencoder((64,), layer_units=(32, 16, 8))
     >>> histories = model.pretrain(x_train, epochs_per_layer=10)  # one shallow autoencoder per layer
     >>> model.compile(optimizer="adam")
     >>> model.fit(x_train, epochs=20)  # fine-tuning of the whole stack
+    >>> sda = kerasae.stacked.StackedAutoencoder((64,), (32, 16), noise="masking", noise_level=0.25)  # an SdA
 """
 
 import warnings
@@ -14,8 +16,11 @@ import numpy as np
 
 from kerasae.data import datasets
 from kerasae import networks
+from kerasae.layers import corruption
 from kerasae.models.autoencoder import Autoencoder
-from kerasae.utils.validation import check_positive_int
+from kerasae.models.contractive import ContractiveAutoencoder
+from kerasae.models.denoising import DenoisingAutoencoder
+from kerasae.utils.validation import check_number, check_positive_int
 
 
 @keras.saving.register_keras_serializable(package="kerasae")
@@ -30,10 +35,17 @@ class StackedAutoencoder(Autoencoder):
         stage l:  min_{W_l, b_l, V_l, c_l} mean_n r_l(h_{l-1,n}, a_l'(V_l a(W_l h_{l-1,n} + b_l) + c_l))
 
     where ``r_1`` is the model's reconstruction loss with its output activation and ``r_l`` (``l > 1``)
-    the squared error on the hidden activations. Fine-tuning is then an ordinary ``fit`` of the whole
-    model on the usual objective
+    the squared error on the hidden activations. A stacked *denoising* autoencoder (SdA, ``noise``) trains
+    each stage as a :class:`~kerasae.models.denoising.DenoisingAutoencoder`: the stage's input is corrupted
+    afresh each batch, ``a(W_l h~_{l-1} + b_l)`` with ``h~ ~ C(h~ | h_{l-1})``, and the clean ``h_{l-1}`` is
+    the target; a stacked *contractive* autoencoder (``contractive_weight``) trains each stage as a
+    :class:`~kerasae.models.contractive.ContractiveAutoencoder`, adding
+    ``lambda * ||d h_l / d h_{l-1}||_F^2`` to the stage's loss. Fine-tuning is then an ordinary ``fit`` of
+    the whole model on the usual objective
 
-        loss = mean_n r(x_n, g(f(x_n))) + l2 * sum_W ||W||_F^2.
+        loss = mean_n r(x_n, g(f(x_n))) + l2 * sum_W ||W||_F^2,
+
+    or, for a classifier, :class:`kerasae.EncoderPredictor` on the pre-trained encoder (the papers' protocol).
 
     Args:
         input_shape: Shape of one example, e.g. ``(64,)`` or ``(8, 8, 1)`` (flattened by the encoder).
@@ -41,6 +53,12 @@ class StackedAutoencoder(Autoencoder):
         activation: Activation of the hidden layers (and of the mirrored decoder layers).
         code_activation: Activation of the code layer (``None`` for linear).
         dropout: Dropout rate after each hidden layer, in [0, 1) (also used in pre-training).
+        noise: ``None`` (plain pre-training) or a corruption of the stages' inputs (:mod:`kerasae.corruption`:
+            ``"masking"``, ``"gaussian"``, ``"salt_and_pepper"`` or ``"dropout"``): a stacked denoising
+            autoencoder. Pre-training only; fine-tuning sees clean inputs.
+        noise_level: The corruption's rate (its standard deviation for ``"gaussian"``).
+        contractive_weight: ``lambda`` >= 0 of the stages' Jacobian penalty (``0``: none); not with ``noise``.
+        seed: Optional integer seed of the stages' corruption.
         **kwargs: Passed to :class:`kerasae.Autoencoder` (``reconstruction_loss``,
             ``output_activation``, ``l2``, ``name``, ...).
 
@@ -51,6 +69,8 @@ class StackedAutoencoder(Autoencoder):
     References:
         Bengio, Lamblin, Popovici & Larochelle (2007), Greedy layer-wise training of deep networks. NIPS.
         Hinton & Salakhutdinov (2006), Reducing the dimensionality of data with neural networks. Science.
+        Vincent, Larochelle, Lajoie, Bengio & Manzagol (2010), Stacked denoising autoencoders. JMLR 11.
+        Rifai, Vincent, Muller, Glorot & Bengio (2011), Contractive auto-encoders. ICML.
     """
 
     nested_objects = ()
@@ -62,8 +82,19 @@ class StackedAutoencoder(Autoencoder):
         activation="relu",
         code_activation=None,
         dropout=0.0,
+        noise=None,
+        noise_level=0.25,
+        contractive_weight=0.0,
+        seed=None,
         **kwargs,
     ):
+        if noise is not None:
+            corruption.get_corruption(noise, noise_level)  # checks the name and the level
+        contractive_weight = check_number("contractive_weight", contractive_weight, minimum=0)
+        if noise is not None and contractive_weight:
+            raise ValueError("Expected one pre-training regulariser: noise (a stacked denoising autoencoder) or "
+                             f"contractive_weight (a stacked contractive one). Received: noise={noise!r}, "
+                             f"contractive_weight={contractive_weight}. Fix: pass one of them.")
         input_shape = tuple(int(d) for d in input_shape)
         layer_units = tuple(layer_units)
         if not layer_units:
@@ -86,6 +117,10 @@ class StackedAutoencoder(Autoencoder):
         self.activation = activation
         self.code_activation = code_activation
         self.dropout = float(dropout)
+        self.noise = noise
+        self.noise_level = float(noise_level)
+        self.contractive_weight = float(contractive_weight)
+        self.seed = seed
 
     # ------------------------------------------------------------------ pre-training
     def _dense_layers(self):
@@ -102,7 +137,8 @@ class StackedAutoencoder(Autoencoder):
 
         Returns:
             An uncompiled :class:`kerasae.Autoencoder` whose weights are those of encoder layer ``index``
-            and its mirror decoder layer.
+            and its mirror decoder layer: a ``DenoisingAutoencoder`` with the model's ``noise``, a
+            ``ContractiveAutoencoder`` with its ``contractive_weight``, or a plain one.
         """
         if not 0 <= index < len(self.layer_units):
             raise ValueError(f"Expected a stage index in [0, {len(self.layer_units)}). Received: index={index!r}")
@@ -119,16 +155,19 @@ class StackedAutoencoder(Autoencoder):
         if first and len(self.data_shape) > 1:
             h = keras.layers.Reshape(self.data_shape)(h)
         decoder = keras.Model(code, h, name=f"stage_{index}_decoder")
+        options = {"reconstruction_loss": self.reconstruction_loss if first else "mse",
+                   "output_activation": self.output_activation if first else "linear", "l2": self.l2,
+                   "name": f"stage_{index}"}
+        stage_class = Autoencoder
+        if self.noise is not None:
+            stage_class = DenoisingAutoencoder
+            options.update(noise=self.noise, noise_level=self.noise_level,
+                           seed=None if self.seed is None else self.seed + index)
+        elif self.contractive_weight:
+            stage_class, options["contractive_weight"] = ContractiveAutoencoder, self.contractive_weight
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a stage may widen; the stack as a whole was checked already.
-            return Autoencoder(
-                encoder,
-                decoder,
-                reconstruction_loss=self.reconstruction_loss if first else "mse",
-                output_activation=self.output_activation if first else "linear",
-                l2=self.l2,
-                name=f"stage_{index}",
-            )
+            return stage_class(encoder, decoder, **options)
 
     def pretrain(self, x, epochs_per_layer=10, batch_size=64, learning_rate=1e-3, verbose=0):
         """Greedy layer-wise pre-training: trains each layer as a shallow autoencoder, bottom up.
@@ -178,6 +217,10 @@ class StackedAutoencoder(Autoencoder):
                 "activation": self.activation,
                 "code_activation": self.code_activation,
                 "dropout": self.dropout,
+                "noise": self.noise,
+                "noise_level": self.noise_level,
+                "contractive_weight": self.contractive_weight,
+                "seed": self.seed,
             }
         )
         return config

@@ -201,6 +201,10 @@ CASES = [
      "--hidden-units does not apply"),
     ("hidden-units-for-linear", ["train", "linear", "--hidden-units", "8"], None, "affine maps, with no hidden layers"),
     ("num-bins-for-bernoulli", ["train", "vae", "--num-bins", "8"], None, "--num-bins does not apply"),
+    ("noise-level-without-noise", ["train", "stacked", "--noise-level", "0.1"], None,
+     "--noise-level does not apply to 'kerasae train stacked' (--noise-level: it sets the rate of --noise"),
+    ("stacked-noise-and-contraction", ["train", "stacked", "--noise", "masking", "--contractive-weight", "0.1"], None,
+     "Expected one pre-training regulariser"),
 ]
 
 

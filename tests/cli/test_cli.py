@@ -99,3 +99,18 @@ def test_a_model_s_own_defaults_stay_its_own():
     assert (hvae.latent_dim, hvae.activation) == (50, "tanh")
     assert (vae.latent_dim, vae.activation) == (8, "relu")
     assert parser.parse_args(["train", "hvae", "--activation", "relu"]).activation == "relu"
+
+
+@pytest.mark.parametrize("options, stage_class", [(["--noise", "masking", "--noise-level", "0.3"], "DenoisingAutoencoder"),
+                                                   (["--contractive-weight", "0.05"], "ContractiveAutoencoder")])
+def test_stacked_pretraining_options_build_denoising_or_contractive_stages(options, stage_class, tmp_path):
+    import keras
+
+    out = tmp_path / "run"
+    argv = ["train", "stacked", "--epochs", "1", "--epochs-per-layer", "1", "--hidden-units", "32", "--latent-dim",
+            "8", *options, "--out", str(out), "--verbose", "0"]
+    assert cli.main(argv) == 0
+    model = keras.saving.load_model(out / "model.keras")
+    assert type(model.stage(0)).__name__ == stage_class == type(model.stage(1)).__name__
+    assert (model.noise, model.noise_level, model.contractive_weight) == (
+        ("masking", 0.3, 0.0) if stage_class == "DenoisingAutoencoder" else (None, 0.25, 0.05))

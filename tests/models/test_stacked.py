@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from helpers import assert_keras_roundtrip, assert_training_lowers_loss, compile_model
 
+from kerasae.layers.corruption import get_corruption
 from kerasae.models.stacked import StackedAutoencoder
 
 
@@ -35,6 +36,54 @@ def test_stage_losses_equal_numpy_reference():
     result = stage1.evaluate(h1, batch_size=8, verbose=0, return_dict=True)
     expected = np.mean((np.maximum((h1 @ w2 + b2) @ v2 + c2, 0) - h1) ** 2)
     np.testing.assert_allclose(result["reconstruction_loss"], expected, rtol=1e-5)
+
+
+def _stage_weights(rng, model):
+    """Fixed weights for a (6,) -> (5, 3) sigmoid stack; returns stage 1's ``(w2, b2, v2, c2)``."""
+    w1, b1, w2, b2, v2, c2, v1, c1 = (
+        rng.normal(size=s).astype("float32") for s in ((6, 5), (5,), (5, 3), (3,), (3, 5), (5,), (5, 6), (6,))
+    )
+    model.encoder.get_layer("hidden_0").set_weights([w1, b1])
+    model.encoder.get_layer("code").set_weights([w2, b2])
+    model.decoder.get_layer("hidden_0").set_weights([v2, c2])
+    model.decoder.get_layer("output").set_weights([v1, c1])
+    return w2, b2, v2, c2
+
+
+def test_denoising_stages_reconstruct_the_clean_input_from_masked_inputs():
+    rng = np.random.default_rng(1)
+    model = StackedAutoencoder((6,), layer_units=(5, 3), activation="sigmoid", code_activation="sigmoid",
+                               noise="masking", noise_level=0.5, seed=3)
+    w2, b2, v2, c2 = _stage_weights(rng, model)
+    stage = model.stage(1)
+    assert (stage.noise, stage.noise_level, stage.seed) == ("masking", 0.5, 4)  # each stage its own seed
+    h = rng.uniform(size=(10, 5)).astype("float32")
+    # Training: the stage's layer sees the masking its corruption draws (the same seed repeats it), the target
+    # is the clean h (squared error on the hidden activations, as every stage above the first).
+    masked = np.asarray(get_corruption("masking", 0.5, seed=4)(h, training=True))
+    assert 0 < np.mean(masked == 0) < 1
+    terms, _ = stage.compute_loss_terms(h, h, training=True)
+    expected = np.mean((_sigmoid(_sigmoid(masked @ w2 + b2) @ v2 + c2) - h) ** 2, axis=1)
+    np.testing.assert_allclose(np.asarray(terms["reconstruction_loss"]), expected, rtol=1e-5)
+    # Inference (and the fine-tuned stack): clean inputs.
+    terms, _ = stage.compute_loss_terms(h, h, training=False)
+    expected = np.mean((_sigmoid(_sigmoid(h @ w2 + b2) @ v2 + c2) - h) ** 2, axis=1)
+    np.testing.assert_allclose(np.asarray(terms["reconstruction_loss"]), expected, rtol=1e-5)
+
+
+def test_contractive_stages_add_the_jacobian_penalty_of_their_layer():
+    rng = np.random.default_rng(2)
+    model = StackedAutoencoder((6,), layer_units=(5, 3), activation="sigmoid", code_activation="sigmoid",
+                               contractive_weight=0.3)
+    w2, b2, v2, c2 = _stage_weights(rng, model)
+    stage = compile_model(model.stage(1))
+    h = rng.uniform(size=(8, 5)).astype("float32")
+    result = stage.evaluate(h, batch_size=8, verbose=0, return_dict=True)
+    code = _sigmoid(h @ w2 + b2)
+    penalty = np.mean(np.sum((code * (1 - code)) ** 2 * np.sum(w2**2, axis=0), axis=1))
+    np.testing.assert_allclose(result["contractive_penalty"], 0.3 * penalty, rtol=1e-5)
+    reconstruction = np.mean((_sigmoid(code @ v2 + c2) - h) ** 2)
+    np.testing.assert_allclose(result["loss"], reconstruction + 0.3 * penalty, rtol=1e-5)
 
 
 def test_pretraining_trains_the_models_layers_and_helps_fine_tuning(digits):
@@ -71,6 +120,9 @@ def test_keras_roundtrip(digits, tmp_path):
     loaded = assert_keras_roundtrip(model, digits.x_test[:16], tmp_path)
     assert loaded.layer_units == (16, 4) and loaded.activation == "tanh"
     assert "encoder" not in loaded.get_config()
+    sda = StackedAutoencoder((64,), layer_units=(16, 4), noise="masking", noise_level=0.2, seed=5)
+    config = StackedAutoencoder.from_config(sda.get_config()).get_config()
+    assert (config["noise"], config["noise_level"], config["seed"], config["contractive_weight"]) == ("masking", 0.2, 5, 0.0)
 
 
 def test_bad_arguments_raise(digits):
@@ -83,3 +135,9 @@ def test_bad_arguments_raise(digits):
         model.pretrain(digits.x_train, epochs_per_layer=0)
     with pytest.raises(ValueError, match="stage index"):
         model.stage(1)
+    with pytest.raises(ValueError, match="one pre-training regulariser"):
+        StackedAutoencoder((64,), layer_units=(8,), noise="masking", contractive_weight=0.1)
+    with pytest.raises(ValueError, match="Unknown corruption"):
+        StackedAutoencoder((64,), layer_units=(8,), noise="blur")
+    with pytest.raises(ValueError, match="contractive_weight"):
+        StackedAutoencoder((64,), layer_units=(8,), contractive_weight=-1)

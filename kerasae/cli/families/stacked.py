@@ -1,6 +1,7 @@
 """CLI glue of the stacked autoencoder (``kerasae train stacked``): layer-wise pre-training, then fine-tuning."""
 
-from kerasae.cli.arguments import positive_int
+from kerasae.cli.arguments import non_negative_float, positive_int
+from kerasae.cli.families.denoising import NOISES
 from kerasae.cli.registry import keras_verbose, register_model
 
 
@@ -18,6 +19,10 @@ def build(args, data):
         layer_units=units + (args.latent_dim,),
         activation=args.activation,
         dropout=args.dropout,
+        noise=args.noise,
+        noise_level=args.noise_level,
+        contractive_weight=args.contractive_weight,
+        seed=args.seed,
         reconstruction_loss=args.loss,
         l2=args.l2,
         name="stacked_autoencoder",
@@ -25,7 +30,10 @@ def build(args, data):
 
 
 def unused_options(args):
-    return [("--architecture conv", "the stacked autoencoder is fully connected (--architecture mlp)")]
+    unused = [("--architecture conv", "the stacked autoencoder is fully connected (--architecture mlp)")]
+    if args.noise is None:
+        unused.append(("--noise-level", "it sets the rate of --noise, which is not given (pass --noise masking, ...)"))
+    return unused
 
 
 def fit(model, data, args, callbacks):
@@ -58,9 +66,15 @@ def fit(model, data, args, callbacks):
 register_model(
     "stacked",
     build,
-    help="Stacked autoencoder: greedy layer-wise pre-training (--epochs-per-layer), then fine-tuning.",
+    help="Stacked autoencoder: greedy layer-wise pre-training (--epochs-per-layer; denoising with --noise, "
+    "contractive with --contractive-weight), then fine-tuning.",
     arguments=(
         (("--epochs-per-layer",), {"type": positive_int, "default": 10, "help": "pre-training epochs of each layer"}),
+        (("--noise",), {"choices": NOISES, "default": None,
+                        "help": "corrupt each layer's input in pre-training: a stacked denoising autoencoder (SdA)"}),
+        (("--noise-level",), {"type": float, "default": 0.25, "help": "with --noise: its rate (stddev for gaussian)"}),
+        (("--contractive-weight",), {"type": non_negative_float, "default": 0.0,
+                                     "help": "lambda of each layer's Jacobian penalty in pre-training (not with --noise)"}),
     ),
     fit=fit,
     model_class="StackedAutoencoder",
