@@ -76,6 +76,10 @@ def collect_other_results(results_dir=RESULTS_DIR):
             entry["kind"] = "conv_speed"
             for key in ("command", "markdown", "date", "data", "settings", "machine", "versions", "note"):
                 entry[key] = data.get(key)
+        elif data.get("benchmark") == "finetune_mnist":
+            entry["kind"] = "finetune_mnist"
+            for key in ("command", "markdown", "settings", "remaining"):
+                entry[key] = data.get(key)
         elif data.get("benchmark") == "contractive_cost":
             entry["kind"] = "contractive_cost"
             entry["command"] = data.get("command", "")

@@ -291,6 +291,13 @@ def render_others(others):
                 + (f" Note: {o['note']}." if o.get("note") else ""), "", o["markdown"], ""]
     for o in (o for o in others if o.get("kind") == "one_class"):
         out += one_class_section(o)
+    for o in (o for o in others if o.get("kind") == "finetune_mnist"):
+        st = o.get("settings") or {}
+        out += [f"### Pre-trained then fine-tuned, all labels ({o['file']})", "", f"Command: `{o['command']}`; "
+                f"{st.get('dataset')}, sigmoid networks, pre-training {st.get('pretrain_epochs')} epochs a layer, "
+                f"fine-tuning at most {st.get('epochs')} epochs with early stopping on the validation accuracy "
+                f"(patience {st.get('patience')}); {len(o.get('remaining') or [])} runs of the grid (5 methods x 3 seeds) "
+                "still to run. Papers: Vincent et al. (2010), Rifai et al. (2011).", "", o["markdown"], ""]
     for o in (o for o in others if o.get("kind") == "contractive_cost"):
         out += [f"### Contractive penalty cost per MLP ({o['file']})", "", f"Command: `{o['command']}`; batch 100, "
                 "random inputs; step time of the contractive autoencoder over the plain autoencoder's, same network. "

@@ -111,7 +111,10 @@ class StackedAutoencoder(Autoencoder):
         for key in ("encoder", "decoder"):
             if key in kwargs:
                 raise ValueError(f"StackedAutoencoder builds its own {key} from layer_units; do not pass {key}.")
-        super().__init__(encoder, decoder, **kwargs)
+        with warnings.catch_warnings():
+            if noise is not None or contractive_weight:  # regularised layers: an over-complete code is fine
+                warnings.filterwarnings("ignore", message=".*undercomplete autoencoder can learn the identity")
+            super().__init__(encoder, decoder, **kwargs)
         self.input_shape_ = input_shape
         self.layer_units = tuple(int(u) for u in layer_units)
         self.activation = activation

@@ -86,6 +86,14 @@ def test_contractive_stages_add_the_jacobian_penalty_of_their_layer():
     np.testing.assert_allclose(result["loss"], reconstruction + 0.3 * penalty, rtol=1e-5)
 
 
+def test_only_a_plain_stack_warns_of_an_over_complete_code(recwarn):
+    StackedAutoencoder((6,), layer_units=(8,), noise="masking")
+    StackedAutoencoder((6,), layer_units=(8,), contractive_weight=0.1)
+    assert not [w for w in recwarn if "undercomplete" in str(w.message)]
+    with pytest.warns(UserWarning, match="undercomplete autoencoder can learn the identity"):
+        StackedAutoencoder((6,), layer_units=(8,))
+
+
 def test_pretraining_trains_the_models_layers_and_helps_fine_tuning(digits):
     keras.utils.set_random_seed(11)
     fresh = compile_model(StackedAutoencoder((64,), layer_units=(32, 16, 8)))

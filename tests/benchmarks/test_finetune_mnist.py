@@ -1,0 +1,53 @@
+"""benchmarks/finetune_mnist.py: a short real run on the digits (pre-training, fine-tuning, the result file), pieces
+gathered in one file, a file with other settings refused untouched, and the section RESULTS.md renders."""
+
+import json
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from benchmarks import collect, finetune_mnist, report_sections  # noqa: E402
+
+SHORT = ["--dataset", "digits", "--epochs", "2", "--pretrain-epochs", "1", "--patience", "1"]
+
+
+def test_pieces_gather_in_one_file_and_render(tmp_path, monkeypatch):
+    out = tmp_path / "finetune_mnist.json"
+    finetune_mnist.main([*SHORT, "--methods", "random_1,cae_1", "--out", str(out)])  # really trained, briefly
+    first = json.loads(out.read_text())
+    (cae,) = [r for r in first["runs"] if r["method"] == "cae_1"]
+    assert 0 <= cae["test_error"] <= 100 and cae["epochs"] <= 2 and len(cae["pretrain_final_losses"]) == 1
+    assert "pretrain_final_losses" not in [r for r in first["runs"] if r["method"] == "random_1"][0]
+
+    def fake_run(method, seed, data, args):
+        return {"method": method, "seed": seed, "test_error": 1.5 + seed, "validation_error": 1.4, "best_epoch": 1,
+                "epochs": 2, "pretrain_wall_seconds": 60.0, "pretrain_cpu_seconds": 90.0,
+                "finetune_wall_seconds": 60.0, "finetune_cpu_seconds": 90.0}
+
+    monkeypatch.setattr(finetune_mnist, "run", fake_run)
+    finetune_mnist.main([*SHORT, "--methods", "cae_1", "--seeds", "1", "--out", str(out)])
+    result = json.loads(out.read_text())
+    assert result["summary"]["cae_1"]["seeds"] == [0, 1] and result["summary"]["random_1"]["seeds"] == [0]
+    assert result["summary"]["cae_1"]["errors"][1] == 2.5 and result["command"].count("python -m benchmarks.finetune_mnist") == 2
+    assert len(result["remaining"]) == 5 * 3 - 3  # random_1 seed 0, cae_1 seeds 0 and 1 ran
+    assert "| cae_1 |" in result["markdown"] and "(n=2)" in result["markdown"] and "1.14" in result["markdown"]
+    (entry,) = collect.collect_other_results(str(tmp_path))
+    text = "\n".join(report_sections.render_others([entry]))
+    assert f"### Pre-trained then fine-tuned, all labels (benchmarks/results/{out.name})" in text
+    assert "12 runs of the grid (5 methods x 3 seeds) still to run" in text and f"| cae_1 | {result['summary']['cae_1']['error_mean']:.2f} ± " in text
+
+
+def test_a_file_with_other_settings_is_refused_untouched(tmp_path, capsys):
+    out = tmp_path / "finetune_mnist.json"
+    out.write_text(json.dumps({"settings": {"dataset": "digits", "epochs": 7}, "runs": []}))
+    before = out.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        finetune_mnist.main([*SHORT, "--methods", "random_1", "--out", str(out)])
+    assert exit_info.value.code == 2 and out.read_bytes() == before
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "epochs 7, this run 2" in error
