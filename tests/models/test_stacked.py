@@ -13,9 +13,8 @@ def _sigmoid(a):
     return 1 / (1 + np.exp(-a))
 
 
-def test_stage_losses_equal_numpy_reference():
-    rng = np.random.default_rng(0)
-    model = StackedAutoencoder((6,), layer_units=(5, 3), l2=0.01)
+def _stage_weights(rng, model):
+    """Sets fixed random weights of a (6,) -> (5, 3) stack; returns them, ``(w1, b1, w2, b2, v2, c2, v1, c1)``."""
     w1, b1, w2, b2, v2, c2, v1, c1 = (
         rng.normal(size=s).astype("float32") for s in ((6, 5), (5,), (5, 3), (3,), (3, 5), (5,), (5, 6), (6,))
     )
@@ -23,6 +22,13 @@ def test_stage_losses_equal_numpy_reference():
     model.encoder.get_layer("code").set_weights([w2, b2])
     model.decoder.get_layer("hidden_0").set_weights([v2, c2])
     model.decoder.get_layer("output").set_weights([v1, c1])
+    return w1, b1, w2, b2, v2, c2, v1, c1
+
+
+def test_stage_losses_equal_numpy_reference():
+    rng = np.random.default_rng(0)
+    model = StackedAutoencoder((6,), layer_units=(5, 3), l2=0.01)
+    w1, b1, w2, b2, v2, c2, v1, c1 = _stage_weights(rng, model)
     x = rng.uniform(size=(8, 6)).astype("float32")
     h1 = np.maximum(x @ w1 + b1, 0)
 
@@ -38,23 +44,11 @@ def test_stage_losses_equal_numpy_reference():
     np.testing.assert_allclose(result["reconstruction_loss"], expected, rtol=1e-5)
 
 
-def _stage_weights(rng, model):
-    """Fixed weights for a (6,) -> (5, 3) sigmoid stack; returns stage 1's ``(w2, b2, v2, c2)``."""
-    w1, b1, w2, b2, v2, c2, v1, c1 = (
-        rng.normal(size=s).astype("float32") for s in ((6, 5), (5,), (5, 3), (3,), (3, 5), (5,), (5, 6), (6,))
-    )
-    model.encoder.get_layer("hidden_0").set_weights([w1, b1])
-    model.encoder.get_layer("code").set_weights([w2, b2])
-    model.decoder.get_layer("hidden_0").set_weights([v2, c2])
-    model.decoder.get_layer("output").set_weights([v1, c1])
-    return w2, b2, v2, c2
-
-
 def test_denoising_stages_reconstruct_the_clean_input_from_masked_inputs():
     rng = np.random.default_rng(1)
     model = StackedAutoencoder((6,), layer_units=(5, 3), activation="sigmoid", code_activation="sigmoid",
                                noise="masking", noise_level=0.5, seed=3)
-    w2, b2, v2, c2 = _stage_weights(rng, model)
+    _, _, w2, b2, v2, c2, _, _ = _stage_weights(rng, model)
     stage = model.stage(1)
     assert (stage.noise, stage.noise_level, stage.seed) == ("masking", 0.5, 4)  # each stage its own seed
     h = rng.uniform(size=(10, 5)).astype("float32")
@@ -75,7 +69,7 @@ def test_contractive_stages_add_the_jacobian_penalty_of_their_layer():
     rng = np.random.default_rng(2)
     model = StackedAutoencoder((6,), layer_units=(5, 3), activation="sigmoid", code_activation="sigmoid",
                                contractive_weight=0.3)
-    w2, b2, v2, c2 = _stage_weights(rng, model)
+    _, _, w2, b2, v2, c2, _, _ = _stage_weights(rng, model)
     stage = compile_model(model.stage(1))
     h = rng.uniform(size=(8, 5)).astype("float32")
     result = stage.evaluate(h, batch_size=8, verbose=0, return_dict=True)
