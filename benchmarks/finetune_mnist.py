@@ -38,10 +38,11 @@ import platform
 import shlex
 import sys
 import time
+import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from benchmarks.result_files import earlier_result  # noqa: E402
+from benchmarks.result_files import earlier_result, missing, seed_summary  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 #: Each method: its hidden layers and its pre-training (``None``: none; else StackedAutoencoder options).
@@ -58,6 +59,9 @@ PAPER = {"sae_3": 1.40, "sda_3": 1.28, "cae_1": 1.14}
 TARGETS = {"sda_3": 1.4, "cae_1": 1.4}
 #: Settings that may differ between the pieces one file gathers.
 PER_PIECE = ("methods", "seeds", "out")
+#: A run's wall and CPU seconds: pre-training plus fine-tuning.
+_PHASES_WALL = ("pretrain_wall_seconds", "finetune_wall_seconds")
+_PHASES_CPU = ("pretrain_cpu_seconds", "finetune_cpu_seconds")
 
 
 def _methods(text):
@@ -127,19 +131,12 @@ def run(method, seed, data, args):
 
 def summarise(runs):
     """Per method: the test error's mean and sample std over seeds (%), the paper's figure, minutes per run."""
-    import numpy as np
-
     summary = {}
     for method in METHODS:
         mine = [r for r in runs if r["method"] == method]
         if mine:
-            errors = [r["test_error"] for r in mine]
-            minutes = [(r["pretrain_wall_seconds"] + r["finetune_wall_seconds"]) / 60 for r in mine]
-            cpu = [(r["pretrain_cpu_seconds"] + r["finetune_cpu_seconds"]) / 60 for r in mine]
-            summary[method] = {"errors": errors, "seeds": [r["seed"] for r in mine], "error_mean": float(np.mean(errors)),
-                               "error_std": float(np.std(errors, ddof=1)) if len(errors) > 1 else 0.0,
-                               "paper": PAPER.get(method), "target": TARGETS.get(method),
-                               "wall_minutes": float(np.mean(minutes)), "cpu_minutes": float(np.mean(cpu))}
+            summary[method] = {**seed_summary(mine, "test_error", wall=_PHASES_WALL, cpu=_PHASES_CPU),
+                               "paper": PAPER.get(method), "target": TARGETS.get(method)}
     return summary
 
 
@@ -156,6 +153,8 @@ def markdown(summary):
 
 def main(argv=None):
     args = parse_args(argv)
+    # the papers' 1000-unit codes are over-complete by design: no warning for each stack and its copy
+    warnings.filterwarnings("ignore", message=".*can learn the identity")
     settings = {key: value for key, value in vars(args).items() if key not in PER_PIECE}
     earlier = earlier_result(args.out, settings, "fine-tuning runs", within="settings", required=("runs",))
     import keras
@@ -176,13 +175,12 @@ def main(argv=None):
                   f"best epoch {row['best_epoch']} of {row['epochs']}; "
                   f"{(row['pretrain_wall_seconds'] + row['finetune_wall_seconds']) / 60:.1f} min)", flush=True)
             summary = summarise(runs)
-            done = {(r["method"], r["seed"]) for r in runs}
             os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
             write_json(args.out, {
                 "benchmark": "finetune_mnist", "command": "; ".join(dict.fromkeys(r["command"] for r in runs)),
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "settings": settings, "runs": runs, "summary": summary, "markdown": markdown(summary),
-                "remaining": [{"method": m, "seed": s} for m in METHODS for s in (0, 1, 2) if (m, s) not in done],
+                "remaining": missing(runs, {"method": METHODS, "seed": (0, 1, 2)}),
                 "versions": {"keras": keras.__version__, "kerasae": kerasae.__version__,
                              "python": platform.python_version()},
                 "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},

@@ -1,8 +1,10 @@
 """Result files that gather runs made at different times: a benchmark too long for one working session runs in
 pieces, each adding its runs to the file the earlier pieces wrote, provided that the settings match."""
 
+import itertools
 import json
 import os
+import statistics
 import sys
 
 FIX = "Fix: pass --out NEW.json for a new file"
@@ -32,6 +34,24 @@ def earlier_result(path, settings, what, within=None, required=()):
         _refuse(f"{path} holds {what} with other settings ({'; '.join(differ)}); expected the same settings to add "
                 f"to it. {FIX}, or the file's settings")
     return earlier
+
+
+def seed_summary(runs, error, wall, cpu):
+    """One cell of a results table from its ``runs`` (one per seed): the figure ``error`` of each, their mean and
+    sample standard deviation (ddof = 1; 0 for one run), the seeds, and the mean wall and CPU minutes per run, each
+    the sum of the run's keys in ``wall`` and ``cpu`` (seconds)."""
+    errors = [float(r[error]) for r in runs]
+    return {"errors": errors, "seeds": [r["seed"] for r in runs], "error_mean": statistics.mean(errors),
+            "error_std": statistics.stdev(errors) if len(errors) > 1 else 0.0,
+            "wall_minutes": statistics.mean(sum(r[k] for k in wall) for r in runs) / 60,
+            "cpu_minutes": statistics.mean(sum(r[k] for k in cpu) for r in runs) / 60}
+
+
+def missing(runs, grid):
+    """The cells of ``grid`` (a dict: key -> the values it takes) that no run in ``runs`` covers, as dicts, in the
+    grid's order: what a gathered result still lacks."""
+    done = {tuple(r[key] for key in grid) for r in runs}
+    return [dict(zip(grid, cell)) for cell in itertools.product(*grid.values()) if cell not in done]
 
 
 def _refuse(message):

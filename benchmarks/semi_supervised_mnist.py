@@ -85,7 +85,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # run as a script (python benchmarks/semi_supervised_mnist.py)
     sys.path.insert(0, ROOT)
 
-from benchmarks.result_files import earlier_result  # noqa: E402
+from benchmarks.result_files import earlier_result, missing, seed_summary  # noqa: E402
 
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # not Keras' retracing notes: every method builds models
 
@@ -278,13 +278,8 @@ def summarise(runs):
             mine = [r for r in runs if r["labels"] == labels and r["method"] == method]
             if not mine:
                 continue
-            errors = np.array([r["error_rate"] for r in mine])
-            summary[str(labels)][method] = {
-                "error_mean": float(errors.mean()), "error_std": float(errors.std(ddof=1)) if len(errors) > 1 else 0.0,
-                "errors": errors.tolist(), "seeds": [r["seed"] for r in mine],
-                "wall_minutes": float(np.mean([r["wall_seconds"] for r in mine]) / 60),
-                "cpu_minutes": float(np.mean([r["cpu_seconds"] for r in mine]) / 60),
-            }
+            summary[str(labels)][method] = seed_summary(mine, "error_rate", wall=("wall_seconds",),
+                                                        cpu=("cpu_seconds",))
     return summary
 
 
@@ -362,9 +357,7 @@ def earlier_runs(args):
 
 def remaining(runs):
     """The pieces of the paper's grid (100, 600 and 1000 labels, seeds 0-2, every method) not yet in ``runs``."""
-    done = {(r["labels"], r["seed"], r["method"]) for r in runs}
-    return [{"labels": n, "seed": seed, "method": m} for n in (100, 600, 1000) for seed in (0, 1, 2) for m in METHODS
-            if (n, seed, m) not in done]
+    return missing(runs, {"labels": (100, 600, 1000), "seed": (0, 1, 2), "method": METHODS})
 
 
 def build(args, runs, m1_records, anomalies, minutes):
