@@ -15,6 +15,11 @@ is binarised once, with one fixed, seeded Bernoulli draw (``kerasae.data.dataset
 seed=S)`` draws it with seed ``S + 1``), the same draw for every model and every evaluation. The papers train
 on all 60,000 training images, so the runs use ``--validation-split 0``.
 
+The runs live in ``runs/reproduce/NAME`` (ignored by git). A run longer than a working session continues in the
+next one only if that folder is still there: where the checkout is laid anew each time, make ``runs`` a symbolic
+link to a folder outside it that outlives the checkout (``ln -s ~/kerasae-runs runs``) and run the same command
+again.
+
 Usage:
     python -m benchmarks.reproduce --list
     KERAS_HOME=... nohup python -m benchmarks.reproduce vae-mnist > vae-mnist.log 2>&1 &
