@@ -61,6 +61,7 @@ import argparse
 import datetime
 import json
 import logging
+import math
 import os
 import platform
 import sys
@@ -122,6 +123,9 @@ def parse_args(argv=None):
     p.add_argument("--m1-epochs", type=int, default=100, help="epochs of M1 (one per seed)")
     p.add_argument("--m1-latent-dim", type=int, default=50)
     p.add_argument("--m1-hidden-units", default="600,600")
+    p.add_argument("--m1-kl-warmup", type=int, default=None, metavar="EPOCHS",
+                   help="epochs of linear KL warm-up of M1, from 0 to 1 (Sonderby et al. 2016: keeps more code units "
+                        "active; default: none)")
     p.add_argument("--m2-epochs", type=int, default=20, help="epochs of M2 alone (the slowest method)")
     p.add_argument("--m1m2-epochs", type=int, default=50, help="epochs of M2 on M1's codes")
     p.add_argument("--m1m2-codes", choices=("samples", "means"), default="samples",
@@ -198,8 +202,10 @@ def train_m1(args, seed):
     data = datasets.load(args.dataset, validation_split=1 / 12, seed=seed, binarize="dynamic")
     keras.utils.set_random_seed(seed)
     clock = Clock()
+    warmup = (args.m1_kl_warmup or 0) * math.ceil(len(data.x_train) / args.batch_size)  # epochs -> steps
     m1 = _compile(VAE.create(data.input_shape, args.m1_latent_dim, hidden_units=_widths(args.m1_hidden_units),
-                             activation=args.activation, likelihood="bernoulli", seed=seed), args)
+                             activation=args.activation, likelihood="bernoulli", kl_warmup_steps=warmup, seed=seed),
+                  args)
     m1.fit(data.pipeline("train", args.batch_size), epochs=args.m1_epochs, verbose=0, shuffle=False)
     test = m1.evaluate(data.pipeline("test", min(args.batch_size, len(data.x_test))), verbose=0, return_dict=True)
     record = {"test_elbo": float(test["elbo"]), "epochs": args.m1_epochs, **clock.seconds(),
@@ -338,7 +344,7 @@ def command(args):
     """The command that reproduces the run: every setting spelled out (``--quick`` resolved)."""
     parts = ["python", "benchmarks/semi_supervised_mnist.py"]
     for key, value in vars(args).items():
-        if key in ("quick", "out"):
+        if key in ("quick", "out") or value is None:  # None: an option left at "none"
             continue
         if key == "methods":
             value = ",".join(value)

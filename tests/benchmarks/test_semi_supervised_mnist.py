@@ -81,3 +81,13 @@ def test_unknown_methods_are_refused(capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench.parse_args(["--methods", "m2,m3"])
     assert exit_info.value.code == 2 and "expected methods of supervised_only" in capsys.readouterr().err
+
+
+def test_m1_kl_warm_up_spans_the_given_epochs_of_m1_s_steps():
+    args = bench.parse_args(["--quick", "--m1-epochs", "1", "--m1-kl-warmup", "3", "--m1-hidden-units", "16",
+                             "--m1-latent-dim", "4", "--batch-size", "100"])
+    m1, record = bench.train_m1(args, seed=0)
+    steps = -(-len(bench.datasets.load("digits", validation_split=1 / 12, seed=0).x_train) // 100)
+    assert m1.kl_warmup_steps == 3 * steps and record["epochs"] == 1
+    assert "--m1-kl-warmup 3" in bench.command(args)
+    assert "--m1-kl-warmup" not in bench.command(bench.parse_args(["--quick"]))  # none: left out of the command
