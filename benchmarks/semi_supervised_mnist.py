@@ -21,8 +21,9 @@ validation split, the labelled examples, the initialisation), the test error rat
 
 The paper's setups, as far as a 2-core CPU allows: M1 is a VAE with 2 hidden layers of 600 softplus units and
 a 50-d latent (``--m1-hidden-units``, ``--m1-latent-dim``), a Bernoulli likelihood on dynamically binarised
-pixels, trained ``--m1-epochs`` on all training images (no labels); one M1 per seed serves ``vae_m1`` and
-``m1_m2`` of every label count. M2's classifier, encoder and decoder have one hidden layer of 500 softplus
+pixels, trained ``--m1-epochs`` on all training images (no labels), its KL weight optionally warmed up
+(``--m1-kl-warmup``); one M1 per seed serves ``vae_m1`` and ``m1_m2`` of every label count, and is kept in
+``--m1-cache`` for the pieces that come later (their record keeps its training minutes). M2's classifier, encoder and decoder have one hidden layer of 500 softplus
 units (``--m2-hidden-units``), z is 50-d (``--m2-latent-dim``), alpha = 0.1 N (kerasae's per-example
 ``alpha=0.1``, :data:`kerasae.models.m2.PAPER_ALPHA`), mixed batches at least ``--labelled-fraction``
 labelled. Departures from the paper: Adam (``--learning-rate``) in place of RMSProp with momentum, far
@@ -59,6 +60,7 @@ given beside it win.
 
 import argparse
 import datetime
+import hashlib
 import json
 import logging
 import math
@@ -80,6 +82,7 @@ from kerasae.models import m2_parts  # noqa: E402
 from kerasae.models import semi_supervised as ss  # noqa: E402
 from kerasae.models.m2 import M2, PAPER_ALPHA  # noqa: E402
 from kerasae.models.vae import VAE  # noqa: E402
+from kerasae.utils import files  # noqa: E402
 from kerasae.utils.files import write_json  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -91,13 +94,18 @@ from benchmarks.result_files import earlier_result, missing, seed_summary  # noq
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # not Keras' retracing notes: every method builds models
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+#: Where trained M1s are kept for later pieces (ignored by git, like every run).
+M1_CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runs", "semi_supervised_m1")
+#: The settings an M1 depends on (with the seed): an M1 in the cache is reused only by the same ones.
+M1_SETTINGS = ("dataset", "m1_epochs", "m1_latent_dim", "m1_hidden_units", "m1_kl_warmup", "activation", "batch_size",
+               "learning_rate")
 #: The methods, in the tables' order.
 METHODS = ("supervised_only", "sequential", "concurrent", "vae_m1", "m2", "m1_m2")
 #: Settings that may differ between the pieces one file gathers (the rest must match the file's).
-PER_PIECE = ("labels", "seeds", "methods", "out", "quick")
+PER_PIECE = ("labels", "seeds", "methods", "out", "quick", "m1_cache")
 #: What ``--quick`` sets (the digits set, few epochs, two seeds, one label count), unless given beside it.
 QUICK = {"dataset": "digits", "labels": [100], "seeds": [0, 1], "epochs": 2, "head_epochs": 20, "m1_epochs": 3,
-         "m2_epochs": 3, "m1m2_epochs": 3, "m1m2_codes": "means", "nll_samples": 10,
+         "m2_epochs": 3, "m1m2_epochs": 3, "m1m2_codes": "means", "nll_samples": 10, "m1_cache": "none",
          "out": os.path.join(tempfile.gettempdir(), "semi_supervised_quick.json")}
 #: The paper's test error rates (%) on MNIST (Kingma et al. 2014, table 1), by label count: its rows NN
 #: (supervised only), M1+TSVM (beside vae_m1), M2 and M1+M2.
@@ -139,6 +147,9 @@ def parse_args(argv=None):
     p.add_argument("--anomaly-digit", type=int, default=9)
     p.add_argument("--nll-samples", type=int, default=100, help="importance samples of the VAE's anomaly score")
     p.add_argument("--out", default=os.path.join(RESULTS, "semi_supervised_mnist.json"))
+    p.add_argument("--m1-cache", default=M1_CACHE, metavar="DIR",
+                   help="folder of trained M1s, one per seed and M1 setting, reused by later pieces (default: "
+                        "runs/semi_supervised_m1; 'none': train every time)")
     first, _ = p.parse_known_args(argv)
     if first.quick:
         p.set_defaults(**QUICK)
@@ -197,8 +208,27 @@ class Clock:
         return {"wall_seconds": time.perf_counter() - self.wall, "cpu_seconds": time.process_time() - self.cpu}
 
 
+def m1_cache_path(args, seed):
+    """Where ``args.m1_cache`` keeps the M1 of ``seed`` and these settings (``None``: no cache): a name with a
+    digest of every setting M1 depends on, so that another setting never finds it."""
+    if args.m1_cache in (None, "none"):
+        return None
+    settings = {key: getattr(args, key) for key in M1_SETTINGS}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    return os.path.join(args.m1_cache, f"m1-{args.dataset}-{digest}-seed{seed}.keras")
+
+
 def train_m1(args, seed):
-    """The paper's M1 for ``seed``: trained on all the training images (dynamically binarised), no labels."""
+    """The paper's M1 for ``seed``: trained on all the training images (dynamically binarised), no labels; taken
+    from ``--m1-cache`` when an earlier piece trained it with the same settings (its record keeps the minutes of
+    that training), else trained and kept there."""
+    path = m1_cache_path(args, seed)
+    if path is not None and os.path.exists(path):
+        with open(path + ".json") as f:
+            record = json.load(f)
+        print(f"  M1, seed {seed}: from {path} (test ELBO {record['test_elbo']:.2f} nats, "
+              f"{record['active_units']} active units)", flush=True)
+        return keras.saving.load_model(path, safe_mode=True), record
     data = datasets.load(args.dataset, validation_split=1 / 12, seed=seed, binarize="dynamic")
     keras.utils.set_random_seed(seed)
     clock = Clock()
@@ -212,6 +242,10 @@ def train_m1(args, seed):
               "active_units": len(m2_parts.active_units(m1, data.x_train))}
     print(f"  M1, seed {seed}: test ELBO {record['test_elbo']:.2f} nats, {record['active_units']} active units "
           f"({record['wall_seconds'] / 60:.1f} min)", flush=True)
+    if path is not None:  # the model first, its record last: a record is only ever beside a whole model
+        with files.replacing(path) as tmp:
+            m1.save(tmp)
+        write_json(path + ".json", record)
     return m1, record
 
 
@@ -344,7 +378,7 @@ def command(args):
     """The command that reproduces the run: every setting spelled out (``--quick`` resolved)."""
     parts = ["python", "benchmarks/semi_supervised_mnist.py"]
     for key, value in vars(args).items():
-        if key in ("quick", "out") or value is None:  # None: an option left at "none"
+        if key in ("quick", "out", "m1_cache") or value is None:  # None: an option left at "none"
             continue
         if key == "methods":
             value = ",".join(value)

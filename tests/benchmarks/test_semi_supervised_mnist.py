@@ -6,6 +6,7 @@ import json
 import os
 import sys
 
+import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -83,11 +84,22 @@ def test_unknown_methods_are_refused(capsys):
     assert exit_info.value.code == 2 and "expected methods of supervised_only" in capsys.readouterr().err
 
 
-def test_m1_kl_warm_up_spans_the_given_epochs_of_m1_s_steps():
-    args = bench.parse_args(["--quick", "--m1-epochs", "1", "--m1-kl-warmup", "3", "--m1-hidden-units", "16",
-                             "--m1-latent-dim", "4", "--batch-size", "100"])
+def test_m1_warms_up_its_kl_over_the_given_epochs_and_is_kept_for_later_pieces(tmp_path):
+    argv = ["--quick", "--m1-epochs", "1", "--m1-kl-warmup", "3", "--m1-hidden-units", "16", "--m1-latent-dim", "4",
+            "--batch-size", "100", "--m1-cache", str(tmp_path)]
+    args = bench.parse_args(argv)
     m1, record = bench.train_m1(args, seed=0)
     steps = -(-len(bench.datasets.load("digits", validation_split=1 / 12, seed=0).x_train) // 100)
     assert m1.kl_warmup_steps == 3 * steps and record["epochs"] == 1
-    assert "--m1-kl-warmup 3" in bench.command(args)
+    assert "--m1-kl-warmup 3" in bench.command(args) and "--m1-cache" not in bench.command(args)
     assert "--m1-kl-warmup" not in bench.command(bench.parse_args(["--quick"]))  # none: left out of the command
+
+    path = bench.m1_cache_path(args, 0)
+    assert os.path.exists(path) and os.path.exists(path + ".json")
+    again, same = bench.train_m1(bench.parse_args(argv), seed=0)  # a later piece: the kept M1, not a new one
+    assert same == record
+    for a, b in zip(m1.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert bench.m1_cache_path(bench.parse_args(argv + ["--m1-epochs", "2"]), 0) != path  # other settings
+    assert bench.m1_cache_path(args, 1) != path
+    assert bench.m1_cache_path(bench.parse_args(["--quick"]), 0) is None  # the smoke test keeps nothing
