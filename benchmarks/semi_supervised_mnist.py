@@ -23,10 +23,10 @@ The paper's setups, as far as a 2-core CPU allows: M1 is a VAE with 2 hidden lay
 a 50-d latent (``--m1-hidden-units``, ``--m1-latent-dim``), a Bernoulli likelihood on dynamically binarised
 pixels, trained ``--m1-epochs`` on all training images (no labels), its KL weight optionally warmed up
 (``--m1-kl-warmup``); one M1 per seed serves ``vae_m1`` and ``m1_m2`` of every label count, and is kept in
-``--m1-cache`` for the pieces that come later (their record keeps its training minutes). M2's classifier, encoder and decoder have one hidden layer of 500 softplus
-units (``--m2-hidden-units``), z is 50-d (``--m2-latent-dim``), alpha = 0.1 N (kerasae's per-example
-``alpha=0.1``, :data:`kerasae.models.m2.PAPER_ALPHA`), mixed batches at least ``--labelled-fraction``
-labelled. Departures from the paper: Adam (``--learning-rate``) in place of RMSProp with momentum, far
+``--m1-cache`` for the pieces that come later (their record keeps its training minutes). M2's classifier,
+encoder and decoder have one hidden layer of 500 softplus units (``--m2-hidden-units``), z is 50-d
+(``--m2-latent-dim``), alpha = 0.1 N (kerasae's per-example ``alpha=0.1``,
+:data:`kerasae.models.m2.PAPER_ALPHA`), mixed batches at least ``--labelled-fraction`` labelled. Departures from the paper: Adam (``--learning-rate``) in place of RMSProp with momentum, far
 fewer epochs than the paper's, no weight prior, and a softmax head in place of M1's TSVM.
 
 Times: wall and CPU minutes of each method's own training and test (CPU: the process's, all threads);
@@ -95,7 +95,7 @@ logging.getLogger("tensorflow").setLevel(logging.ERROR)  # not Keras' retracing 
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 #: Where trained M1s are kept for later pieces (ignored by git, like every run).
-M1_CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "runs", "semi_supervised_m1")
+M1_CACHE = os.path.join(ROOT, "runs", "semi_supervised_m1")
 #: The settings an M1 depends on (with the seed): an M1 in the cache is reused only by the same ones.
 M1_SETTINGS = ("dataset", "m1_epochs", "m1_latent_dim", "m1_hidden_units", "m1_kl_warmup", "activation", "batch_size",
                "learning_rate")
@@ -223,7 +223,7 @@ def train_m1(args, seed):
     from ``--m1-cache`` when an earlier piece trained it with the same settings (its record keeps the minutes of
     that training), else trained and kept there."""
     path = m1_cache_path(args, seed)
-    if path is not None and os.path.exists(path):
+    if path is not None and os.path.exists(path + ".json"):  # the record is written last: the model is whole
         with open(path + ".json") as f:
             record = json.load(f)
         print(f"  M1, seed {seed}: from {path} (test ELBO {record['test_elbo']:.2f} nats, "
