@@ -173,7 +173,7 @@ def main(argv=None):
             runs.append({**row, "command": command})
             print(f"{method} seed {seed}: test error {row['test_error']:.2f}% (validation {row['validation_error']:.2f}%, "
                   f"best epoch {row['best_epoch']} of {row['epochs']}; "
-                  f"{(row['pretrain_wall_seconds'] + row['finetune_wall_seconds']) / 60:.1f} min)", flush=True)
+                  f"{sum(row[key] for key in _PHASES_WALL) / 60:.1f} min)", flush=True)
             summary = summarise(runs)
             os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
             write_json(args.out, {

@@ -26,8 +26,9 @@ pixels, trained ``--m1-epochs`` on all training images (no labels), its KL weigh
 ``--m1-cache`` for the pieces that come later (their record keeps its training minutes). M2's classifier,
 encoder and decoder have one hidden layer of 500 softplus units (``--m2-hidden-units``), z is 50-d
 (``--m2-latent-dim``), alpha = 0.1 N (kerasae's per-example ``alpha=0.1``,
-:data:`kerasae.models.m2.PAPER_ALPHA`), mixed batches at least ``--labelled-fraction`` labelled. Departures from the paper: Adam (``--learning-rate``) in place of RMSProp with momentum, far
-fewer epochs than the paper's, no weight prior, and a softmax head in place of M1's TSVM.
+:data:`kerasae.models.m2.PAPER_ALPHA`), mixed batches at least ``--labelled-fraction`` labelled. Departures
+from the paper: Adam (``--learning-rate``) in place of RMSProp with momentum, far fewer epochs than the
+paper's, no weight prior, and a softmax head in place of M1's TSVM.
 
 Times: wall and CPU minutes of each method's own training and test (CPU: the process's, all threads);
 ``vae_m1`` and ``m1_m2`` also need their seed's M1, whose minutes are recorded apart (``m1``). Error rates: mean
