@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import weakref
 
 import keras
 import numpy as np
@@ -277,6 +278,28 @@ def test_terminated_run_cleans_up_its_staging_folder(tmp_path):
     assert proc.returncode == 143, err[-2000:]
     assert "terminated; nothing was written" in err
     assert not out.parent.exists() or os.listdir(out.parent) == []
+
+
+def test_a_stop_swallowed_inside_a_weakref_callback_is_delivered_again():
+    """A SIGTERM handled inside a weakref callback (importlib's module locks have one) raises where Python
+    only prints the exception and goes on; the command must still stop (CI once saw a run go on instead)."""
+
+    class Thing:
+        pass
+
+    def callback(_):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # the handler runs here, inside the callback
+            pass
+
+    with pytest.raises(cli._Terminated):
+        with cli._terminate_like_interrupt():
+            thing = Thing()
+            ref = weakref.ref(thing, callback)  # noqa: F841
+            del thing
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                time.sleep(0.01)
 
 
 def test_seed_makes_two_runs_identical(tmp_path):

@@ -7,6 +7,7 @@ TensorFlow's own log lines off the terminal.
 """
 
 import contextlib
+import os
 import signal
 import sys
 import threading
@@ -58,17 +59,39 @@ def _raise_terminated(signum, frame):
     raise _Terminated()
 
 
+def _deliver_again(previous_hook):
+    """An unraisable-exception hook that sends SIGTERM again when :class:`_Terminated` was swallowed.
+
+    Python runs a signal handler between any two bytecodes of the main thread, also inside a weakref callback
+    or a ``__del__`` (importlib's module locks use one), where an exception cannot propagate: Python prints it
+    and goes on, and the stop would be lost. A thread sends the signal again a moment later, so that it is
+    raised outside (not inside this hook, where it would be swallowed too).
+    """
+
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, _Terminated):
+            again = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM))
+            again.daemon = True
+            again.start()
+        else:
+            previous_hook(unraisable)
+
+    return hook
+
+
 @contextlib.contextmanager
 def _terminate_like_interrupt():
     """While a command runs, SIGTERM unwinds it (``finally`` blocks run) instead of killing the process."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous, previous_hook = signal.signal(signal.SIGTERM, _raise_terminated), sys.unraisablehook
+    sys.unraisablehook = _deliver_again(previous_hook)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
 
 
 def main(argv=None):
