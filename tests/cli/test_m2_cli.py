@@ -96,20 +96,21 @@ def test_m1_m2_in_one_command_trains_m1_then_m2_into_one_run(tmp_path, digits, c
     assert f"M1: a VAE (5-dimensional code) on the {len(digits.x_train)} training examples" in printed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m1m2"]  # one run folder, nothing beside it
     metrics = json.loads((out / "metrics.json").read_text())
-    config, test = metrics["config"], metrics["test"]
+    config, test, m1 = metrics["config"], metrics["test"], json.loads((out / "m1.json").read_text())
     assert (config["m1"], config["m1_epochs"], config["m1_latent_dim"], config["m1_hidden_units"]) == (None, 2, 5, [16])
-    assert test["m1_epochs"] == 2 and test["m1_elbo"] < 0 and test["m1_train_elbo"] < 0
-    assert f"M2 models {test['m1_active_units']} of M1's 5 code units" in printed
-    assert test["m1_train_seconds"] > 0 and test["m1_cpu_seconds"] > 0 and np.isfinite(test["loss"])
+    assert m1["m1_epochs"] == 2 and test["m1_elbo"] == m1["m1_elbo"] < 0 and m1["m1_train_elbo"] < 0
+    assert f"M2 models {m1['m1_active_units']} of M1's 5 code units" in printed
+    assert m1["m1_train_seconds"] > 0 and m1["m1_cpu_seconds"] > 0 and np.isfinite(test["loss"])
+    assert [k for k in test if k.startswith("m1_")] == ["m1_elbo"]  # the test figures only: training facts in m1.json
     assert len(metrics["history"]["loss"]) == 2
     with open(out / "m1_history.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [row["epoch"] for row in rows] == ["0", "1"] and float(rows[-1]["elbo"]) == pytest.approx(test["m1_train_elbo"])
+    assert [row["epoch"] for row in rows] == ["0", "1"] and float(rows[-1]["elbo"]) == pytest.approx(m1["m1_train_elbo"])
     model = keras.models.load_model(out / "model.keras")
     assert isinstance(model.m1, kerasae.VAE) and not model.m1.trainable and model.likelihood == "gaussian_learned"
     assert not model.m1_samples  # the posterior means by default; --m1-samples for the authors' draws
     units = model.m1_units or tuple(range(5))
-    assert model.feature_shape == (test["m1_active_units"],) == (len(units),) and model.latent_dim == 3
+    assert model.feature_shape == (m1["m1_active_units"],) == (len(units),) and model.latent_dim == 3
     assert model.data_shape == (64,)
     np.testing.assert_allclose(model.features(digits.x_test[:8]), model.m1.encode_mean(digits.x_test[:8])[:, units],
                                atol=1e-6)

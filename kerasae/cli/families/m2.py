@@ -15,10 +15,10 @@ the M2 run's ``model.keras``: the run classifies, generates and exports from ima
   ``--holdout-class``, ``--batch-size``, ``--learning-rate`` (constant), ``--activation``, ``--dtype-policy`` and
   ``--jit-compile``, an MLP with ``--m1-latent-dim`` (default: the paper's 50) and ``--m1-hidden-units``
   (default: ``kerasae train vae``'s widths), the VAE's other defaults (Bernoulli likelihood, dynamic
-  binarisation). Then, re-seeded, M2 trains on its codes, and the run records M1 in ``metrics.json``'s
-  ``test``: ``m1_elbo`` (test ELBO, nats, as ``kerasae train vae`` reports it), ``m1_train_elbo`` (last epoch),
-  ``m1_epochs``, ``m1_active_units``, ``m1_train_seconds`` and ``m1_cpu_seconds``; M1's per-epoch log is
-  ``m1_history.csv``.
+  binarisation). Then, re-seeded, M2 trains on its codes. The run records M1's test ELBO (nats, as ``kerasae
+  train vae`` reports it) as ``m1_elbo`` in ``metrics.json``'s ``test``, and its training in ``m1.json``:
+  ``m1_elbo``, ``m1_train_elbo`` (last epoch), ``m1_epochs``, ``m1_active_units``, ``m1_train_seconds`` and
+  ``m1_cpu_seconds``; M1's per-epoch log is ``m1_history.csv``.
   M2's own options (``--epochs``, ``--latent-dim``, ``--hidden-units``, ``--schedule``, ``--early-stopping``,
   ``--dropout``, ``--l2``) are M2's only. Kingma et al.'s setup on MNIST::
 
@@ -48,6 +48,7 @@ import weakref
 from kerasae.cli.arguments import int_list, non_negative_float, positive_int
 from kerasae.cli.families import semi_supervised
 from kerasae.cli.registry import MODELS, keras_verbose, models, option_defaults, register_model
+from kerasae.utils import files
 
 #: ``--likelihood`` choices: :data:`kerasae.models.m2.LIKELIHOODS` (spelled out so that ``--help`` needs no
 #: TensorFlow; a test keeps them equal).
@@ -183,10 +184,10 @@ def _train_m1(args):
 
 
 def evaluate(model, data, args):
-    """The record of the M1 this run trained (``--m1-epochs``): its test ELBO, last training ELBO, epochs and
-    training time (nothing for M2 alone, ``--m1``, or a run evaluated later)."""
+    """The test ELBO of the M1 this run trained (``--m1-epochs``), ``m1_elbo`` (nothing for M2 alone, ``--m1``,
+    or a run evaluated later): a test figure; the rest of M1's record is training facts, in ``m1.json``."""
     record = _M1_RECORDS.get(model)
-    return {} if record is None else {k: v for k, v in record.items() if k != "history"}
+    return {} if record is None else {"m1_elbo": record["m1_elbo"]}
 
 
 def fit(model, data, args, callbacks):
@@ -209,13 +210,15 @@ def plots(model, data, out_dir):
     kplots.image_grid(images, rows=k, cols=len(styles), image_shape=data.image_shape, row_labels=list(range(k)),
                       title="Samples: one class a row, one test example's style a column", path=paths[1])
     record = _M1_RECORDS.get(model)
-    if record is not None:  # M1's per-epoch log, as history.csv is M2's
+    if record is not None:  # M1's per-epoch log, as history.csv is M2's, and its training record
         paths.append(os.path.join(out_dir, "m1_history.csv"))
         history = record["history"]
         with open(paths[-1], "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["epoch", *history])
             writer.writerows([epoch, *values] for epoch, values in enumerate(zip(*history.values())))
+        paths.append(os.path.join(out_dir, "m1.json"))
+        files.write_json(paths[-1], {k: v for k, v in record.items() if k != "history"})
     return paths
 
 
