@@ -297,7 +297,10 @@ def render_others(others):
                 f"{st.get('dataset')}, sigmoid networks, pre-training {st.get('pretrain_epochs')} epochs a layer (Adam "
                 f"{st.get('pretrain_learning_rate')}), fine-tuning (Adam {st.get('learning_rate')}) at most "
                 f"{st.get('epochs')} epochs with early stopping on the validation accuracy "
-                f"(patience {st.get('patience')}); {len(o.get('remaining') or [])} runs of the grid (5 methods x 3 seeds) "
+                f"(patience {st.get('patience')})"
+                + (f", the learning rate divided by 10 after {st['plateau_patience']} epochs without a better one"
+                   if st.get("plateau_patience") is not None else "")
+                + f"; {len(o.get('remaining') or [])} runs of the grid (5 methods x 3 seeds) "
                 "still to run. Papers: Vincent et al. (2010), Rifai et al. (2011).", "", o["markdown"], ""]
     for o in (o for o in others if o.get("kind") == "contractive_cost"):
         out += [f"### Contractive penalty cost per MLP ({o['file']})", "", f"Command: `{o['command']}`; batch 100, "

@@ -51,3 +51,22 @@ def test_a_file_with_other_settings_is_refused_untouched(tmp_path, capsys):
     assert exit_info.value.code == 2 and out.read_bytes() == before
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "epochs 7, this run 2" in error
+
+
+def test_plateau_patience_lowers_the_rate_and_is_reported(tmp_path):
+    out = tmp_path / "finetune_plateau.json"
+    # a rate far too high for the sigmoid network: the validation accuracy stalls, so the rate must fall
+    finetune_mnist.main([*SHORT, "--epochs", "3", "--patience", "3", "--plateau-patience", "0", "--learning-rate", "1.0",
+                         "--methods", "random_1", "--out", str(out)])
+    result = json.loads(out.read_text())
+    (row,) = result["runs"]
+    assert result["settings"]["plateau_patience"] == 0
+    # patience 0: every epoch without a better validation accuracy divides the rate by 10
+    best, flat = float("inf"), 0
+    for error in row["validation_errors"]:
+        flat, best = (flat, error) if error < best - 1e-2 else (flat + 1, best)  # Keras' min_delta 1e-4, in %
+    assert len(row["validation_errors"]) == row["epochs"] == 3
+    assert flat >= 1 and row["final_learning_rate"] == pytest.approx(0.1**flat, rel=1e-4)
+    (entry,) = collect.collect_other_results(str(tmp_path))
+    text = "\n".join(report_sections.render_others([entry]))
+    assert "the learning rate divided by 10 after 0 epochs without a better one" in text
