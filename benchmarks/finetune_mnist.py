@@ -24,6 +24,9 @@ The file gathers pieces run at different times (``--methods``, ``--seeds``; one 
 2 cores): a file with the same other settings keeps its other runs, its tables cover all of them and list what is
 missing of the default grid (every method, seeds 0-2) under ``remaining``; a file with other settings is refused
 (exit status 2) and left as it was. Writes ``benchmarks/results/finetune_mnist.json`` (``--out``) after every run.
+With ``--preset NAME``, ``sda_3``'s pre-trained stack of the first seed becomes the preset ``presets/NAME`` if its
+fine-tuned network meets the target (its card: that test error, and the stack's reconstruction error on the first
+200 test images).
 
 Usage (MNIST from Keras's cache, ``KERAS_HOME``)::
 
@@ -59,7 +62,13 @@ PAPER = {"sae_3": 1.40, "sda_3": 1.28, "cae_1": 1.14}
 #: Issue #20's targets (test error, %).
 TARGETS = {"sda_3": 1.4, "cae_1": 1.4}
 #: Settings that may differ between the pieces one file gathers.
-PER_PIECE = ("methods", "seeds", "out")
+PER_PIECE = ("methods", "seeds", "out", "preset", "argv")
+#: The method whose pre-trained stack ``--preset NAME`` keeps (issue #20: the stacked DAE encoder).
+PRESET_METHOD = "sda_3"
+#: Where ``--preset NAME`` writes (the built-in presets).
+PRESETS = os.path.join(os.path.dirname(HERE), "presets")
+#: The share of the training split held out for validation (10,000 of MNIST's 60,000, as the papers).
+VALIDATION_SPLIT = 1 / 6
 #: A run's wall and CPU seconds: pre-training plus fine-tuning.
 _PHASES_WALL = ("pretrain_wall_seconds", "finetune_wall_seconds")
 _PHASES_CPU = ("pretrain_cpu_seconds", "finetune_cpu_seconds")
@@ -89,7 +98,12 @@ def parse_args(argv=None):
                         "accuracy (default: constant; set it below --patience)")
     p.add_argument("--batch-size", type=int, default=100)
     p.add_argument("--out", default=os.path.join(HERE, "results", "finetune_mnist.json"))
-    return p.parse_args(argv)
+    p.add_argument("--preset", default=None, metavar="NAME",
+                   help=f"keep {PRESET_METHOD}'s pre-trained stack (first seed) as presets/NAME when its fine-tuned "
+                        f"network meets the target ({TARGETS[PRESET_METHOD]}%% test error)")
+    args = p.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    return args
 
 
 def run(method, seed, data, args):
@@ -117,7 +131,7 @@ def run(method, seed, data, args):
         row["pretrain_final_losses"] = [float(h.history["loss"][-1]) for h in histories]
     row["pretrain_wall_seconds"], row["pretrain_cpu_seconds"] = time.perf_counter() - wall, time.process_time() - cpu
     wall, cpu = time.perf_counter(), time.process_time()
-    stack(data.x_train[:1])  # built: its weights (pre-trained or random) go into the classifier
+    stack(data.x_train[:1])  # built: its weights (pre-trained or random) go into a copy, the classifier
     classifier = EncoderPredictor(stack, units=10)
     classifier.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
     stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=args.patience,
@@ -136,7 +150,45 @@ def run(method, seed, data, args):
         final_learning_rate=float(keras.ops.convert_to_numpy(classifier.optimizer.learning_rate)),
         finetune_wall_seconds=time.perf_counter() - wall, finetune_cpu_seconds=time.process_time() - cpu,
     )
+    if args.preset and method == PRESET_METHOD and seed == args.seeds[0]:
+        write_preset(args, stack, data, row)
     return row
+
+
+def write_preset(args, stack, data, row):
+    """The pre-trained stacked denoising autoencoder (``sda_3``, before fine-tuning) as the preset
+    ``presets/NAME`` (``--preset NAME``) if its fine-tuned network meets the target: its card holds that network's
+    test error and the stack's reconstruction error on the first 200 test images."""
+    import kerasae
+    from kerasae.presets import evaluation
+
+    if row["test_error"] > TARGETS[PRESET_METHOD]:
+        print(f"No preset {args.preset}: fine-tuned, {PRESET_METHOD} misses its target ({row['test_error']:.2f}% > "
+              f"{TARGETS[PRESET_METHOD]}%)", flush=True)
+        return None
+    spec = evaluation.data_spec(data, {"validation_split": VALIDATION_SPLIT, "seed": row["seed"]})
+    this = command(args)
+    figures = [{"metric": "finetuned_test_error_percent", "value": row["test_error"], "split": "test",
+                "n_examples": len(data.x_test), "num_samples": None, "seed": None, "command": this},
+               evaluation.figure(stack, spec, "reconstruction_mse", name=args.preset)]
+    folder = os.path.join(PRESETS, args.preset)
+    kerasae.presets.write(stack, folder, name=args.preset, data=spec, command=this, epochs=args.pretrain_epochs,
+                          seconds=row["pretrain_wall_seconds"], figures=figures, overwrite=True,
+                          description=f"stacked denoising autoencoder {'-'.join(map(str, METHODS[PRESET_METHOD][0]))}, "
+                                      f"masking noise {args.noise_level}, pre-trained layer by layer on {args.dataset} "
+                                      "(the encoder to fine-tune under a head)")
+    print(f"Preset written: {folder}", flush=True)
+    return folder
+
+
+def command(args):
+    """The command of this piece, without ``--preset`` (which changes no figure)."""
+    argv, skip = [], False
+    for token in args.argv:
+        if not skip and token != "--preset" and not token.startswith("--preset="):
+            argv.append(token)
+        skip = token == "--preset"
+    return "python -m benchmarks.finetune_mnist " + shlex.join(argv)
 
 
 def summarise(runs):
@@ -173,14 +225,14 @@ def main(argv=None):
     from kerasae.data import datasets
     from kerasae.utils.files import write_json
 
-    command = "python -m benchmarks.finetune_mnist " + shlex.join(sys.argv[1:] if argv is None else argv)
+    this = command(args)
     piece = {(m, s) for m in args.methods for s in args.seeds}
     runs = [r for r in earlier.get("runs", []) if (r["method"], r["seed"]) not in piece]
     for seed in args.seeds:
-        data = datasets.load(args.dataset, validation_split=1 / 6, seed=seed)
+        data = datasets.load(args.dataset, validation_split=VALIDATION_SPLIT, seed=seed)
         for method in args.methods:
             row = run(method, seed, data, args)
-            runs.append({**row, "command": command})
+            runs.append({**row, "command": this})
             print(f"{method} seed {seed}: test error {row['test_error']:.2f}% (validation {row['validation_error']:.2f}%, "
                   f"best epoch {row['best_epoch']} of {row['epochs']}; "
                   f"{sum(row[key] for key in _PHASES_WALL) / 60:.1f} min)", flush=True)

@@ -31,6 +31,7 @@ import csv
 import json
 import os
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -194,6 +195,24 @@ def evaluate(run, num_samples=NLL_SAMPLES):
             "nll_wall_seconds": time.perf_counter() - wall, "nll_cpu_seconds": time.process_time() - cpu}
 
 
+def run_child(argv):
+    """Runs ``argv`` to its end. A SIGTERM of this process (a scheduler's stop, ``kill``) is passed on to the child,
+    which stops as ``kerasae train`` does on it (its staging folder removed, its backup kept for ``--resume``)
+    instead of training on alone; Ctrl-C reaches both anyway. Exits with the child's status if it failed (the
+    child has said why)."""
+    child = subprocess.Popen(argv)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signal.SIGTERM))
+    try:
+        try:
+            code = child.wait()
+        except KeyboardInterrupt:  # the terminal's Ctrl-C reached the child too: let it clean up
+            code = child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if code != 0:
+        raise SystemExit(code if code > 0 else 128 - code)
+
+
 def reproduce(name, epochs=None, evaluate_only=False, num_samples=None, preset=False):
     """Trains (or resumes) and evaluates entry ``name`` with ``num_samples`` importance samples (default: the
     entry's, else :data:`NLL_SAMPLES`); writes and returns its result. A run that meets its target (or any, with
@@ -207,7 +226,7 @@ def reproduce(name, epochs=None, evaluate_only=False, num_samples=None, preset=F
         if os.path.exists(run):  # an earlier, shorter run of this entry: replaced when this one ends
             command.append("--overwrite")
         print("$ " + shlex.join(command), flush=True)
-        subprocess.run([sys.executable, "-m", "kerasae", *command[1:]], check=True)
+        run_child([sys.executable, "-m", "kerasae", *command[1:]])
     done, wall, cpu = read_history(run)
     result = {
         "name": name, "title": entry["title"], "paper_nll": entry["paper"], "source": entry["source"],

@@ -27,7 +27,7 @@ Public names (each loads its module on first use):
   (:mod:`~kerasae.presets.loading`);
 * :func:`verify` (:mod:`~kerasae.presets.cards`): check a folder against its card;
 * :func:`write` (:mod:`~kerasae.presets.writing`), :func:`write_archive` (:mod:`~kerasae.presets.archives`);
-* :func:`log_likelihood`, :func:`log_likelihood_figure`, :func:`test_inputs`
+* :func:`log_likelihood`, :func:`log_likelihood_figure`, :func:`measure`, :func:`figure`, :func:`test_inputs`
   (:mod:`~kerasae.presets.evaluation`).
 """
 
@@ -45,6 +45,8 @@ _NAMES = {
     "write_archive": ("kerasae.presets.archives", "write_archive"),
     "log_likelihood": ("kerasae.presets.evaluation", "log_likelihood"),
     "log_likelihood_figure": ("kerasae.presets.evaluation", "log_likelihood_figure"),
+    "measure": ("kerasae.presets.evaluation", "measure"),
+    "figure": ("kerasae.presets.evaluation", "figure"),
     "test_inputs": ("kerasae.presets.evaluation", "test_inputs"),
 }
 __all__ = sorted(_NAMES)

@@ -5,10 +5,12 @@ A card's ``data`` says how to rebuild the data set (``load``: the keyword argume
 them (for dynamically binarised data, the test split's one fixed Bernoulli draw), and
 :func:`log_likelihood_figure` measures the mean importance-weighted log-likelihood on them with a given number
 of samples and seed: the figure every VAE-family preset carries (``n_examples=200``), checked by the tests
-against the loaded preset.
+against the loaded preset. A classifier's card carries its ``accuracy`` on the same first test examples, an
+autoencoder's its ``reconstruction_mse`` (:func:`figure`, measured again by :func:`measure`).
 
 Example:
     >>> kerasae.presets.log_likelihood("vae-mnist", n_examples=200, num_samples=1000, seed=0)   # nats per image
+    >>> kerasae.presets.measure("m1m2-mnist", "accuracy", n_examples=200)
 """
 
 import numpy as np
@@ -81,6 +83,58 @@ def test_inputs(data, n_examples=N_EXAMPLES, model=None):
         return first[0] if isinstance(first, tuple) else first
     x, y = first
     return x, np.eye(k, dtype="float32")[np.asarray(y, "int64")]
+
+
+def test_labels(data, n_examples=N_EXAMPLES):
+    """The labels of :func:`test_inputs`' examples (the same first ``n_examples`` of the test split)."""
+    n_examples = validation.check_positive_int("n_examples", n_examples)
+    dataset = data if isinstance(data, datasets.Dataset) else load_data(data)
+    _, y = next(iter(dataset.pipeline("test", batch_size=n_examples, with_labels=True).as_numpy_iterator()))
+    return np.asarray(y, "int64")
+
+
+#: The figures :func:`measure_model` measures on a preset's first test examples, beside ``log_likelihood``.
+MEASURED = ("accuracy", "reconstruction_mse")
+
+
+def measure_model(model, data, metric, n_examples=N_EXAMPLES):
+    """``metric`` of ``model`` on the first ``n_examples`` test examples of ``data`` (see :func:`test_inputs`):
+    ``accuracy`` (the share of :meth:`predict_labels` equal to the labels) or ``reconstruction_mse`` (the mean
+    squared error of :meth:`reconstruct`, per input value)."""
+    if metric not in MEASURED:
+        raise ValueError(f"Expected metric to be one of {', '.join(MEASURED)} (or log_likelihood, with "
+                         f"log_likelihood_figure). Received: metric={metric!r}")
+    needs = {"accuracy": "predict_labels", "reconstruction_mse": "reconstruct"}[metric]
+    if not callable(getattr(model, needs, None)):
+        raise ValueError(f"A {type(model).__name__} has no {needs}, so no {metric}. Fix: record another figure of it.")
+    inputs = test_inputs(data, n_examples, model)
+    x = inputs[0] if isinstance(inputs, tuple) else inputs  # a conditional model's inputs: (x, condition)
+    if metric == "accuracy":
+        return float(np.mean(np.asarray(model.predict_labels(x)) == test_labels(data, n_examples)))
+    return float(np.mean((np.asarray(model.reconstruct(inputs)) - np.asarray(x)) ** 2))
+
+
+def figure(model, data, metric, *, name, n_examples=N_EXAMPLES):
+    """The card's figure ``metric`` of ``model`` (:func:`measure_model`), whose ``command`` measures it again from
+    the preset ``name`` (:func:`measure`)."""
+    value = measure_model(model, data, metric, n_examples)
+    n = len(test_labels(data, n_examples))
+    return {"metric": metric, "value": value, "split": "test", "n_examples": n, "num_samples": None, "seed": None,
+            "command": f"python -c \"import kerasae; print(kerasae.presets.measure('{name}', '{metric}', "
+                       f"n_examples={n}))\""}
+
+
+def measure(name_or_path, metric, *, n_examples=N_EXAMPLES, sha256=None):
+    """A preset's ``accuracy`` or ``reconstruction_mse`` on the first ``n_examples`` test examples of its card's
+    data: the card's figure, measured again (:func:`measure_model`).
+
+    Args:
+        name_or_path: What :func:`kerasae.presets.load` takes (and ``sha256`` for a URL).
+    """
+    from kerasae.presets import loading
+
+    model, card = loading.load_from_folder(loading.folder(name_or_path, sha256))
+    return measure_model(model, card["data"], metric, n_examples)
 
 
 def mean_log_likelihood(model, inputs, num_samples, seed):

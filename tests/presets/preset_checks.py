@@ -1,7 +1,8 @@
 """The checks every preset passes (the issue's list), shared by the built-in presets' tests and the tests of a
 preset written by the tests themselves: its files match its card (sha256s recomputed here, not by kerasae), it
 loads, its ``log_likelihood`` on the card's test examples is within 1 nat of the card's figure (same examples,
-samples and seed), and its SavedModel's ``encode`` / ``decode`` agree with the Keras model."""
+samples and seed), its ``accuracy`` / ``reconstruction_mse`` figures hold on the same examples, and its
+SavedModel's ``encode`` / ``decode`` agree with the Keras model."""
 
 import hashlib
 import json
@@ -13,7 +14,7 @@ import tensorflow as tf
 
 import kerasae
 from kerasae.export import signatures
-from kerasae.presets import cards
+from kerasae.presets import cards, evaluation
 
 #: How far a measured log-likelihood may be from its card's figure (nats per example).
 TOLERANCE_NATS = 1.0
@@ -58,6 +59,15 @@ def check_log_likelihood(model, card, n_examples=200):
         assert abs(value - figure["value"]) <= TOLERANCE_NATS, (value, figure)
 
 
+def check_measured(model, card):
+    """The card's ``accuracy`` / ``reconstruction_mse`` figures of its first test examples, measured again: the
+    accuracy within one example, the error within 0.1%."""
+    for figure in [f for f in card["figures"] if f["metric"] in evaluation.MEASURED and f["n_examples"] <= 1000]:
+        value = evaluation.measure_model(model, card["data"], figure["metric"], figure["n_examples"])
+        tolerance = 1 / figure["n_examples"] + 1e-9 if figure["metric"] == "accuracy" else 1e-3 * abs(figure["value"])
+        assert abs(value - figure["value"]) <= tolerance, (value, figure)
+
+
 def check_saved_model(model, card, path, n=16):
     """``encode`` and ``decode`` of the SavedModel (``tf.saved_model.load`` and ``TFSMLayer``) agree with Keras."""
     inputs = kerasae.presets.test_inputs(card["data"], n, model)
@@ -87,5 +97,6 @@ def check_preset(name_or_folder, name=None):
     assert type(model).__name__ == card["family"] and not model.compiled
     if callable(getattr(model, "log_likelihood", None)):
         check_log_likelihood(model, card)
+    check_measured(model, card)
     check_saved_model(model, card, kerasae.presets.saved_model(name_or_folder))
     return model, card
