@@ -46,6 +46,7 @@ import warnings
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from benchmarks import benchmark_presets  # noqa: E402
 from benchmarks.result_files import earlier_result, missing, seed_summary  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -159,26 +160,18 @@ def write_preset(args, stack, data, row):
     """The pre-trained stacked denoising autoencoder (``sda_3``, before fine-tuning) as the preset
     ``presets/NAME`` (``--preset NAME``) if its fine-tuned network meets the target: its card holds that network's
     test error and the stack's reconstruction error on the first 200 test images."""
-    import kerasae
-    from kerasae.presets import evaluation
-
     if row["test_error"] > TARGETS[PRESET_METHOD]:
         print(f"No preset {args.preset}: fine-tuned, {PRESET_METHOD} misses its target ({row['test_error']:.2f}% > "
               f"{TARGETS[PRESET_METHOD]}%)", flush=True)
         return None
-    spec = evaluation.data_spec(data, {"validation_split": VALIDATION_SPLIT, "seed": row["seed"]})
-    this = command(args)
-    figures = [{"metric": "finetuned_test_error_percent", "value": row["test_error"], "split": "test",
-                "n_examples": len(data.x_test), "num_samples": None, "seed": None, "command": this},
-               evaluation.figure(stack, spec, "reconstruction_mse", name=args.preset)]
-    folder = os.path.join(PRESETS, args.preset)
-    kerasae.presets.write(stack, folder, name=args.preset, data=spec, command=this, epochs=args.pretrain_epochs,
-                          seconds=row["pretrain_wall_seconds"], figures=figures, overwrite=True,
-                          description=f"stacked denoising autoencoder {'-'.join(map(str, METHODS[PRESET_METHOD][0]))}, "
-                                      f"masking noise {args.noise_level}, pre-trained layer by layer on {args.dataset} "
-                                      "(the encoder to fine-tune under a head)")
-    print(f"Preset written: {folder}", flush=True)
-    return folder
+    return benchmark_presets.write(
+        stack, os.path.join(PRESETS, args.preset), data=data, load={"validation_split": VALIDATION_SPLIT,
+                                                                      "seed": row["seed"]},
+        command=command(args), error_metric="finetuned_test_error_percent", error=row["test_error"],
+        measured="reconstruction_mse", epochs=args.pretrain_epochs, seconds=row["pretrain_wall_seconds"],
+        description=f"stacked denoising autoencoder {'-'.join(map(str, METHODS[PRESET_METHOD][0]))}, masking noise "
+                    f"{args.noise_level}, pre-trained layer by layer on {args.dataset} (the encoder to fine-tune under "
+                    "a head)")
 
 
 def command(args):

@@ -92,6 +92,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # run as a script (python benchmarks/semi_supervised_mnist.py)
     sys.path.insert(0, ROOT)
 
+from benchmarks import benchmark_presets  # noqa: E402
 from benchmarks.result_files import earlier_result, missing, seed_summary  # noqa: E402
 
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # not Keras' retracing notes: every method builds models
@@ -320,26 +321,17 @@ def semi_supervised(args, data, labels, seed, m1):
 
 
 def write_preset(args, model, data, row, seed, m1_record):
-    """The M1+M2 classifier of 100 labels as the preset ``presets/NAME`` (``--preset NAME``) if it meets its target:
-    its card holds the test error on the full test set and the accuracy on the first 200 test images."""
+    """The M1+M2 classifier of 100 labels as the preset ``presets/NAME`` if it meets its target (``--preset``)."""
     if row["error_rate"] > TARGETS["m1_m2"]:
         print(f"  No preset {args.preset}: M1+M2's test error {row['error_rate']:.2f}% misses its target "
               f"({TARGETS['m1_m2']}%)", flush=True)
         return None
-    from kerasae.presets import evaluation
-
-    spec = evaluation.data_spec(data, {"validation_split": VALIDATION_SPLIT, "seed": seed})
-    this = command(args)
-    figures = [{"metric": "test_error_percent", "value": row["error_rate"], "split": "test",
-                "n_examples": len(data.x_test), "num_samples": None, "seed": None, "command": this},
-               evaluation.figure(model, spec, "accuracy", name=args.preset)]
-    folder = os.path.join(PRESETS, args.preset)
-    kerasae.presets.write(model, folder, name=args.preset, data=spec, command=this, epochs=args.m1m2_epochs,
-                          seconds=row["wall_seconds"] + m1_record["wall_seconds"], figures=figures, overwrite=True,
-                          description=f"M1+M2 (Kingma et al. 2014) trained with 100 labels of {args.dataset}, seed {seed}: "
-                                      f"the classifier q(y|x) on M1's codes, M1 inside")
-    print(f"  Preset written: {folder}", flush=True)
-    return folder
+    return benchmark_presets.write(
+        model, os.path.join(PRESETS, args.preset), data=data, load={"validation_split": VALIDATION_SPLIT, "seed": seed},
+        command=command(args), error_metric="test_error_percent", error=row["error_rate"], measured="accuracy",
+        epochs=args.m1m2_epochs, seconds=row["wall_seconds"] + m1_record["wall_seconds"],
+        description=f"M1+M2 (Kingma et al. 2014) trained with 100 labels of {args.dataset}, seed {seed}: the classifier "
+                    "q(y|x) on M1's codes, M1 inside")
 
 
 def summarise(runs):
