@@ -8,7 +8,10 @@ anomaly-detection report, written to the run's ``metrics.json`` under ``"anomaly
 
 The report has the ROC AUC of every score the model has (:func:`kerasae.anomaly.one_class_report`): the
 reconstruction error of an autoencoder; ``-log p(x)`` (importance-weighted, ``--anomaly-samples`` samples),
-the negative ELBO and the reconstruction error of a VAE, the first of them the report's ``auc``.
+the negative ELBO and the reconstruction error of a VAE; and, for a run with a validation split, first, the combined
+score (:class:`kerasae.anomaly.CombinedScore`: the smoothed reconstruction error plus the distance of the code to
+its 5 nearest training codes, each standardised on the validation examples). The first is the report's ``auc``,
+and its threshold is the 0.99 quantile of the validation examples' scores.
 """
 
 import argparse
@@ -80,9 +83,12 @@ def _anomaly_report(model, data, config, entry, args, normal_class, anomaly_clas
         # Normal validation data (the held-out class is not in it) fits the threshold when there is some.
         reference, x = data.x_val, full.x_test
     samples = args.anomaly_samples or ANOMALY_SAMPLES
+    # With a validation split the combined score (reconstruction and distance to the training codes) comes first.
+    combined = len(reference) >= 2
     report = anomaly.one_class_report(
         model, x, is_anomalous, x_reference=reference if len(reference) else None, batch_size=args.batch_size,
-        num_samples=samples, seed=config.seed,
+        num_samples=samples, seed=config.seed, x_train=data.x_train if combined else None,
+        image_shape=data.image_shape,
     )
     setting = {"protocol": "one-class" if normal_class is not None else "held-out class",
                "normal_class": normal_class, "anomaly_class": anomaly_class, "samples": samples, "seed": config.seed}

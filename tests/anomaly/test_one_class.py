@@ -11,7 +11,7 @@ import kerasae
 from kerasae import anomaly
 from kerasae.cli import evaluate as evaluate_command
 from kerasae.cli import main as cli
-from kerasae.cli.runs import load_data
+from kerasae.cli.runs import load_data, load_run
 from kerasae.cli.registry import models
 from kerasae.data import classes
 from helpers import compile_model, small_mlp
@@ -118,9 +118,16 @@ def test_evaluate_anomaly_scores_the_whole_test_set_and_writes_the_auc(tmp_path,
     assert "anomaly_auc:" in printed and "anomaly_protocol: one-class" in printed
     report = json.loads((out / "metrics.json").read_text())["anomaly"]
     y_test = kerasae.datasets.load("digits", validation_split=0.1).y_test
-    assert report["protocol"] == "one-class" and report["normal_class"] == 0 and report["score"] == "reconstruction"
+    assert report["protocol"] == "one-class" and report["normal_class"] == 0 and report["score"] == "combined"
     assert (report["num_normal"], report["num_anomalous"]) == (np.sum(y_test == 0), np.sum(y_test != 0))
-    assert report["auc"] == report["auc_reconstruction"] >= 0.9
+    assert report["auc"] == report["auc_combined"] >= 0.9 and report["auc_reconstruction"] >= 0.9
+    # The combined score of the run's model and data: neighbours from the training zeros, standardised on the
+    # validation zeros, the digits' 8x8 residuals smoothed.
+    model, config, entry = load_run(str(out))
+    data = load_data(config, entry)
+    combined = anomaly.CombinedScore(model, image_shape=(8, 8, 1)).fit(data.x_train, data.x_val).score(data.x_test)
+    normal = data.y_test == 0
+    assert report["auc"] == pytest.approx(anomaly.roc_auc(combined[normal], combined[~normal]))
     assert json.loads((out / "metrics.json").read_text())["config"]["normal_class"] == 0  # the rest is kept
     assert sorted(p.name for p in tmp_path.iterdir()) == ["autoencoder"]  # no lock or temporary file left
 
@@ -130,7 +137,7 @@ def test_evaluate_anomaly_of_a_one_class_vae_has_each_score(tmp_path):
     args = cli.build_parser().parse_args(["evaluate", str(out), "--anomaly", "--anomaly-samples", "4", "--nll-samples", "2"])
     results = evaluate_command.evaluate(args)
     report = json.loads((out / "metrics.json").read_text())["anomaly"]
-    assert report["score"] == "likelihood" and report["samples"] == 4
-    for score in ("likelihood", "elbo", "reconstruction"):
+    assert report["score"] == "combined" and report["samples"] == 4
+    for score in ("combined", "likelihood", "elbo", "reconstruction"):
         assert 0.0 <= report[f"auc_{score}"] <= 1.0
         assert results[f"anomaly_auc_{score}"] == report[f"auc_{score}"]
