@@ -5,7 +5,8 @@ the preset tests measure again (:func:`kerasae.presets.figure`)."""
 import os
 
 
-def write(model, folder, *, data, load, command, error_metric, error, measured, epochs, seconds, description):
+def write(model, folder, *, data, load, command, error_metric, error, measured, epochs, seconds, description,
+          saved_model=True):
     """Writes ``model`` as the preset ``folder`` (named after it), replacing one kerasae wrote there before.
 
     Args:
@@ -13,6 +14,8 @@ def write(model, folder, *, data, load, command, error_metric, error, measured, 
             ``kerasae.datasets.load`` that rebuild it. command: The benchmark's command (also the training's).
         error_metric, error: The test error's name on the card and its value. measured: ``"accuracy"`` or
             ``"reconstruction_mse"``, measured here on the first 200 test images.
+        saved_model: Ship the SavedModel in the folder, or let ``kerasae.presets.saved_model`` export it on first
+            use (``False``, for a model whose weights twice would not fit the built-in presets' budget).
     """
     import kerasae
     from kerasae.presets import evaluation
@@ -23,6 +26,7 @@ def write(model, folder, *, data, load, command, error_metric, error, measured, 
                 "num_samples": None, "seed": None, "command": command},
                evaluation.figure(model, spec, measured, name=name)]
     kerasae.presets.write(model, folder, name=name, data=spec, command=command, epochs=epochs, seconds=seconds,
-                          figures=figures, overwrite=True, description=description)
+                          figures=figures, overwrite=True, description=description,
+                          saved_model=saved_model)
     print(f"Preset written: {folder}", flush=True)
     return folder

@@ -102,6 +102,7 @@ def collect_other_results(results_dir=RESULTS_DIR):
             entry["labels_per_class"] = data.get("config", {}).get("labels_per_class")
             entry["epochs"] = data.get("config", {}).get("epochs")
             entry["markdown"] = data.get("markdown", "")
+            entry["notes"] = data.get("notes")
         elif "rows" in data and data["rows"] and "size_kib" in data["rows"][0]:
             entry["kind"] = "export"
             entry["command"] = data.get("command") or _command_from_settings(

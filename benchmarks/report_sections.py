@@ -249,6 +249,8 @@ def render_others(others):
             out += ["", "Anomaly detection AUC: " + ", ".join(f"{k} {fmt(val, '.3f')}" for k, val in o["anomaly_auc"].items())]
         if o.get("markdown"):  # error rates per label count, mean and spread over seeds, with times
             out += ["", o["markdown"]]
+        if o.get("notes"):
+            out += ["", o["notes"]]
         out += [""]
     for o in (o for o in others if o.get("kind") == "pytorch_peer"):
         settings = o.get("settings") or {}

@@ -331,7 +331,8 @@ def write_preset(args, model, data, row, seed, m1_record):
         command=command(args), error_metric="test_error_percent", error=row["error_rate"], measured="accuracy",
         epochs=args.m1m2_epochs, seconds=row["wall_seconds"] + m1_record["wall_seconds"],
         description=f"M1+M2 (Kingma et al. 2014) trained with 100 labels of {args.dataset}, seed {seed}: the classifier "
-                    "q(y|x) on M1's codes, M1 inside")
+                    "q(y|x) on M1's codes, M1 inside",
+        saved_model=False)  # M1's 1.75M weights twice (7.5 MB each) would not fit the built-in presets' 25 MB
 
 
 def summarise(runs):
@@ -466,6 +467,8 @@ def main(argv=None):
     def save():
         minutes = {k.split("_")[0]: before[k.split("_")[0]] + v / 60 for k, v in clock.seconds().items()}
         result = build(args, runs, m1_records, anomalies, minutes)
+        if earlier.get("notes"):  # what was tried, written by hand beside the figures: kept
+            result["notes"] = earlier["notes"]
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         write_json(args.out, result)  # after every method: an interrupted run keeps what it finished
         return result

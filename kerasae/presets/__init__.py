@@ -1,7 +1,8 @@
 """Presets: trained kerasae models, loadable by name, from a folder, or from an archive URL.
 
 A preset is a folder: the model's weights (no optimizer state), its Keras config, a SavedModel with the
-signatures of ``kerasae export`` (``encode``, ``decode``, ``reconstruct``, ``sample``), and a ``card.json``
+signatures of ``kerasae export`` (``encode``, ``decode``, ``reconstruct``, ``sample``; exported on first use by
+:func:`saved_model` for a preset too large to ship its weights twice), and a ``card.json``
 saying what it is (family, architecture, data and preprocessing, the training command, the measured figures
 with the commands that measure them again, versions, and the sha256 of every file; see
 :mod:`kerasae.presets.cards`). Built-in presets live in the repository's ``presets/`` folder and ship inside the
@@ -38,7 +39,7 @@ _NAMES = {
     "list": ("kerasae.presets.builtin", "names"),
     "load": ("kerasae.presets.loading", "load"),
     "card": ("kerasae.presets.loading", "card"),
-    "saved_model": ("kerasae.presets.loading", "saved_model"),
+    "saved_model": ("kerasae.presets.saved_models", "saved_model"),
     "folder": ("kerasae.presets.loading", "folder"),
     "verify": ("kerasae.presets.cards", "verify"),
     "write": ("kerasae.presets.writing", "write"),

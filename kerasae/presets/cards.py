@@ -7,6 +7,10 @@ A preset folder holds (names are the constants below)::
     README.md               one line: what the preset is and how to load it
     saved_model/            kerasae export's SavedModel (the signatures of ``kerasae export RUN --format saved_model``)
     saved_model.json        the export's metadata (signatures, parity errors, preprocessing, versions)
+                            (these two only when the card's ``saved_model`` is ``"included"``, the default: a
+                            preset whose weights would make the two copies too large for the built-in budget is
+                            written with ``"on_demand"``, and :func:`kerasae.presets.saved_model` exports it once,
+                            from the checked weights, into the Keras cache)
     card.json               what the preset is (below)
     .kerasae                kerasae's marker of a folder it wrote (optional; lets ``write(..., overwrite=True)``
                             replace it)
@@ -31,7 +35,8 @@ The card (see :data:`CARD_KEYS`)::
                    "num_samples": 1000, "seed": 0, "command": "python -c ..."}, ...],
       "versions": {"kerasae": "0.1.0", "tensorflow": "...", "keras": "...", ...},
       "files": {"config.json": "<sha256>", "saved_model/saved_model.pb": "<sha256>", ...},
-      "size_bytes": 123456                        the total size of the files listed in "files"
+      "size_bytes": 123456,                       the total size of the files listed in "files"
+      "saved_model": "included"                   or "on_demand" (optional; absent means "included")
     }
 
 ``files`` lists every file of the folder but ``card.json`` itself and the marker, by its path relative to the
@@ -55,6 +60,9 @@ SAVED_MODEL = "saved_model"
 SAVED_MODEL_METADATA = "saved_model.json"
 #: Files every preset's card lists (the SavedModel's own files come with ``saved_model/saved_model.pb``).
 REQUIRED_FILES = (CONFIG, WEIGHTS, README, f"{SAVED_MODEL}/saved_model.pb")
+#: The card's ``saved_model``: the SavedModel is in the folder, or exported on first use.
+SAVED_MODEL_INCLUDED = "included"
+SAVED_MODEL_ON_DEMAND = "on_demand"
 #: Entries a preset folder may hold that its card does not list.
 UNLISTED = (CARD, file_utils.MARKER)
 
@@ -152,6 +160,17 @@ def _check_relative(rel, path):
         raise ValueError(f"{path} lists the file {rel!r}, which is not a plain path inside the preset folder. {_FIX}")
 
 
+def saved_model_on_demand(card):
+    """Whether the preset's SavedModel is exported on first use (``True``) or shipped in its folder."""
+    return card.get("saved_model", SAVED_MODEL_INCLUDED) == SAVED_MODEL_ON_DEMAND
+
+
+def required_files(card):
+    """The files a card must list: :data:`REQUIRED_FILES`, without the SavedModel's when it is exported on demand."""
+    saved_model = f"{SAVED_MODEL}/saved_model.pb"
+    return tuple(rel for rel in REQUIRED_FILES if not (saved_model_on_demand(card) and rel == saved_model))
+
+
 def check_card(card, path):
     """Checks what loading relies on in a card read from ``path``: its format, name, family and ``files``
     (``{relative path: sha256}`` listing :data:`REQUIRED_FILES`). Raises ``ValueError`` naming ``path``."""
@@ -176,7 +195,10 @@ def check_card(card, path):
         _check_relative(rel, path)
         if not isinstance(digest, str) or not SHA256_PATTERN.match(digest):
             raise ValueError(f"{path} lists {rel!r} with sha256 {digest!r}, not 64 hex digits. {_FIX}")
-    missing = [rel for rel in REQUIRED_FILES if rel not in listed]
+    if card.get("saved_model", SAVED_MODEL_INCLUDED) not in (SAVED_MODEL_INCLUDED, SAVED_MODEL_ON_DEMAND):
+        raise ValueError(f"{path} has saved_model={card['saved_model']!r}; expected {SAVED_MODEL_INCLUDED!r} or "
+                         f"{SAVED_MODEL_ON_DEMAND!r}. {_FIX}")
+    missing = [rel for rel in required_files(card) if rel not in listed]
     if missing:
         raise ValueError(f"{path} does not list {', '.join(missing)}, which every preset holds. {_FIX}")
     if not isinstance(card.get("figures", []), list):

@@ -65,6 +65,15 @@ def data_spec(dataset, load):
     }
 
 
+def export_preprocessing(data):
+    """What a preset's SavedModel metadata records about its inputs (from the card's ``data``)."""
+    load = data.get("load") or {}
+    preprocessing = {"scaling": data.get("scaling") or "float32 in [0, 1]", "binarization": load.get("binarize")}
+    if load.get("binarize") == "static":
+        preprocessing["threshold"] = load.get("threshold", 0.5)
+    return preprocessing
+
+
 def test_inputs(data, n_examples=N_EXAMPLES, model=None):
     """The first ``n_examples`` test examples as the model saw them in its run (binarised with the test split's
     fixed draw for dynamically binarised data); for a conditional ``model`` (the CVAE), ``(x, one-hot condition)``.

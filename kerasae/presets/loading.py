@@ -73,18 +73,6 @@ def card(name_or_path, sha256=None):
     return cards.read_card(folder(name_or_path, sha256))
 
 
-def saved_model(name_or_path, sha256=None):
-    """The path of a preset's ``saved_model/`` folder (checked, see :func:`folder`): kerasae export's
-    SavedModel, with the signatures of ``kerasae export RUN --format saved_model``.
-
-    Example:
-        >>> path = kerasae.presets.saved_model("vae-mnist")
-        >>> codes = tf.saved_model.load(path).signatures["encode"](x=tf.constant(x))["mean"]
-        >>> layer = keras.layers.TFSMLayer(path, call_endpoint="encode")   # a frozen encoder for a Keras model
-    """
-    return os.path.join(folder(name_or_path, sha256), cards.SAVED_MODEL)
-
-
 def _error(preset, what, err):
     text = " ".join(str(err).split())
     text = text if len(text) <= 300 else text[:297] + "..."

@@ -10,6 +10,7 @@ passes kerasae export's parity gate, and the written preset loads back (through 
 
 import json
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -144,7 +145,7 @@ def _check_loads(out, model, inputs):
 
 
 def write(model, folder, *, name, data, command, epochs=None, seconds=None, figures=(), description=None,
-          parity_data=None, overwrite=False):
+          parity_data=None, overwrite=False, saved_model=True):
     """Writes ``model`` as a preset folder (see :mod:`kerasae.presets.cards` for its files and card).
 
     Args:
@@ -163,6 +164,10 @@ def write(model, folder, *, name, data, command, epochs=None, seconds=None, figu
         parity_data: Held-out inputs for the SavedModel's parity check (``(x, condition)`` for a conditional
             model); default: the first test examples that ``data['load']`` rebuilds.
         overwrite: Replace an existing preset folder that kerasae wrote (never anything else).
+        saved_model: Ship the SavedModel in the folder (``True``), or only check that the model exports (its
+            parity gate, in the staging folder) and let :func:`kerasae.presets.saved_model` export it on first
+            use (``False``: the card's ``saved_model`` is ``"on_demand"``; for a model whose weights, twice,
+            would not fit the built-in presets' budget).
 
     Returns:
         The card, a dict (also written as ``card.json``).
@@ -191,10 +196,10 @@ def write(model, folder, *, name, data, command, epochs=None, seconds=None, figu
         parity_data = evaluation.test_inputs(data, evaluation.N_EXAMPLES, model)
     family = type(model).__name__
     description = description or f"a kerasae {family} trained on {os.path.basename(data['dataset'])}"
-    load = data.get("load") or {}
-    preprocessing = {"scaling": data.get("scaling") or "float32 in [0, 1]", "binarization": load.get("binarize")}
-    if load.get("binarize") == "static":
-        preprocessing["threshold"] = load.get("threshold", 0.5)
+    if not isinstance(saved_model, bool):
+        raise ValueError(f"Expected saved_model=True (ship the SavedModel) or False (export it on first use). "
+                         f"Received: saved_model={saved_model!r}.")
+    preprocessing = evaluation.export_preprocessing(data)
     config = {k: v for k, v in keras.saving.serialize_keras_object(model).items() if k != "compile_config"}
     with files.locked(folder, what=f"the preset folder {folder}", fix="choose another folder"):
         with files.Staging(os.path.dirname(folder)) as staging:
@@ -205,6 +210,9 @@ def write(model, folder, *, name, data, command, epochs=None, seconds=None, figu
             _weights(model, config, os.path.join(out, cards.WEIGHTS))
             export_api.export(model, out, formats="saved_model", parity_data=parity_data, preprocessing=preprocessing,
                               seed=0)
+            if not saved_model:  # exported and checked here, then left to kerasae.presets.saved_model
+                shutil.rmtree(os.path.join(out, cards.SAVED_MODEL))
+                os.remove(os.path.join(out, cards.SAVED_MODEL_METADATA))
             _remove_empty_folders(out)  # e.g. saved_model/assets: neither git nor a wheel keeps an empty folder
             with open(os.path.join(out, cards.README), "w") as f:
                 f.write(f"{name}: {description}. Load it with kerasae.presets.load({name!r}) (see card.json).\n")
@@ -223,6 +231,7 @@ def write(model, folder, *, name, data, command, epochs=None, seconds=None, figu
                 "versions": versions.versions(),
                 "files": listed,
                 "size_bytes": cards.total_size(out, listed),
+                "saved_model": cards.SAVED_MODEL_INCLUDED if saved_model else cards.SAVED_MODEL_ON_DEMAND,
             }
             files.write_json(os.path.join(out, cards.CARD), card)
             _check_loads(out, model, parity_data)

@@ -67,6 +67,21 @@ def test_pieces_run_apart_gather_in_one_file(tmp_path, fake_training):
     assert len(again["runs"]) == len(result["runs"]) and again["error_rates"]["100"]["m2"]["errors"] == [12.0, 11.0]
 
 
+def test_notes_written_by_hand_survive_a_later_piece_and_reach_results(tmp_path, fake_training):
+    from benchmarks import collect, report_sections
+
+    out = tmp_path / "semi.json"
+    bench.main(["--labels", "100", "--seeds", "0", "--methods", "m2", "--out", str(out)])
+    result = json.loads(out.read_text())
+    result["notes"] = "Tried: more epochs of M2"
+    out.write_text(json.dumps(result))
+    bench.main(["--labels", "100", "--seeds", "1", "--methods", "m2", "--out", str(out)])
+    again = json.loads(out.read_text())
+    assert again["notes"] == "Tried: more epochs of M2" and again["error_rates"]["100"]["m2"]["seeds"] == [0, 1]
+    (entry,) = collect.collect_other_results(str(tmp_path))
+    assert "Tried: more epochs of M2" in report_sections.render_others([entry])
+
+
 def test_a_file_with_other_settings_is_refused_untouched(tmp_path, fake_training, capsys):
     out = tmp_path / "semi.json"
     bench.main(["--labels", "100", "--seeds", "0", "--methods", "m2", "--m2-epochs", "20", "--out", str(out)])
@@ -113,6 +128,7 @@ def test_preset_of_m1_m2_is_written_only_when_it_meets_its_target(tmp_path, monk
     import preset_checks
 
     monkeypatch.setattr(bench, "PRESETS", str(tmp_path / "presets"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))  # where its SavedModel is exported on first use
     argv = ["--quick", "--seeds", "0", "--methods", "m1_m2", "--preset", "m1m2-digits", "--out", str(tmp_path / "a.json")]
     assert bench.write_preset(bench.parse_args(argv), None, None, {"error_rate": 5.01}, 0, None) is None  # misses 5%
     assert not (tmp_path / "presets").exists()
@@ -121,6 +137,7 @@ def test_preset_of_m1_m2_is_written_only_when_it_meets_its_target(tmp_path, monk
     (row,) = json.loads((tmp_path / "a.json").read_text())["runs"]
     model, card = preset_checks.check_preset(str(tmp_path / "presets" / "m1m2-digits"), "m1m2-digits")
     assert type(model).__name__ == "M2" and model.m1 is not None
+    assert card["saved_model"] == "on_demand"  # M1 inside: one copy of the weights in the repository
     error, accuracy = card["figures"]
     assert error["value"] == row["error_rate"] and error["n_examples"] == 359 and "--preset" not in error["command"]
     assert accuracy["metric"] == "accuracy" and accuracy["n_examples"] == 200

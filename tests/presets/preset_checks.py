@@ -45,7 +45,7 @@ def check_schema(card, name=None):
     assert {"kerasae", "tensorflow", "keras"} <= set(card["versions"])
     if name is not None:
         assert card["name"] == name
-    for rel in cards.REQUIRED_FILES:
+    for rel in cards.required_files(card):
         assert rel in card["files"], rel
 
 

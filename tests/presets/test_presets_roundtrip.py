@@ -95,6 +95,53 @@ def test_a_builtin_name_loads(tiny_preset, tmp_path, monkeypatch):
     assert kerasae.presets.saved_model(tiny_preset.name) == str(root / tiny_preset.name / "saved_model")
 
 
+def _flip_a_byte(path):
+    with open(path, "r+b") as f:
+        f.seek(os.path.getsize(path) // 2)
+        byte = f.read(1)
+        f.seek(-1, os.SEEK_CUR)
+        f.write(bytes([byte[0] ^ 1]))
+
+
+def test_a_preset_without_its_saved_model_exports_it_on_first_use(tiny_preset, tmp_path, monkeypatch):
+    """saved_model=False: no SavedModel in the folder (the card says on_demand); kerasae.presets.saved_model
+    exports it once into the Keras cache, where it agrees with the Keras model; tampered weights never export."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    model = kerasae.presets.load(tiny_preset.folder)
+    folder = tmp_path / "tiny-lean"
+    card = kerasae.presets.write(model, folder, name="tiny-lean", data=tiny_preset.spec, command="tests: a copy",
+                                 figures=tiny_preset.card["figures"], saved_model=False)
+    assert card["saved_model"] == "on_demand" and not [rel for rel in card["files"] if rel.startswith("saved_model")]
+    assert sorted(os.listdir(folder)) == [".kerasae", "README.md", "card.json", "config.json", "model.weights.h5"]
+    assert card["size_bytes"] < tiny_preset.card["size_bytes"] / 2
+    path = kerasae.presets.saved_model(str(folder))
+    expected = tmp_path / "keras-home" / "kerasae_presets" / "saved_models" / f"tiny-lean-{card['files'][cards.WEIGHTS][:16]}"
+    assert path == str(expected / "saved_model")
+    preset_checks.check_preset(str(folder), "tiny-lean")  # its SavedModel's encode/decode agree with Keras
+    written = os.path.getmtime(os.path.join(path, "saved_model.pb"))
+    assert kerasae.presets.saved_model(str(folder)) == path and os.path.getmtime(os.path.join(path, "saved_model.pb")) == written
+    tampered = str(tmp_path / "tampered")
+    shutil.copytree(folder, tampered)
+    _flip_a_byte(os.path.join(tampered, cards.WEIGHTS))
+    _one_line_error(lambda: kerasae.presets.saved_model(tampered), "model.weights.h5", "does not match its card.json")
+    assert sorted(os.listdir(expected.parent)) == [expected.name]  # nothing exported from the tampered copy
+
+
+def test_saved_model_option_and_card_value_are_checked(tiny_preset, tmp_path):
+    model = kerasae.presets.load(tiny_preset.folder)
+    _one_line_error(lambda: kerasae.presets.write(model, tmp_path / "p", name="p", data=tiny_preset.spec, command="c",
+                                                  saved_model="lazy"), "saved_model='lazy'")
+    assert not (tmp_path / "p").exists()
+    folder = _copy(tiny_preset, tmp_path)
+    card_path = os.path.join(folder, cards.CARD)
+    with open(card_path) as f:
+        card = json.load(f)
+    card["saved_model"] = "sometimes"
+    with open(card_path, "w") as f:
+        json.dump(card, f)
+    _one_line_error(lambda: kerasae.presets.load(folder), "saved_model='sometimes'", "Fix:")
+
+
 # ============================================================================================ tampering
 def _one_line_error(call, *needles):
     with pytest.raises(ValueError) as info:
