@@ -239,6 +239,7 @@ def main(argv=None):
                 "versions": {"keras": keras.__version__, "kerasae": kerasae.__version__,
                              "python": platform.python_version()},
                 "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform()},
+                **({"notes": earlier["notes"]} if earlier.get("notes") else {}),  # written by hand: kept
             })  # after every run: an interrupted piece keeps what it finished
     print(markdown(summarise(runs)))
     print(f"Written to {args.out}")

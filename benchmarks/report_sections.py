@@ -304,6 +304,8 @@ def render_others(others):
                    if st.get("plateau_patience") is not None else "")
                 + f"; {len(o.get('remaining') or [])} runs of the grid (5 methods x 3 seeds) "
                 "still to run. Papers: Vincent et al. (2010), Rifai et al. (2011).", "", o["markdown"], ""]
+        if o.get("notes"):
+            out += [o["notes"], ""]
     for o in (o for o in others if o.get("kind") == "contractive_cost"):
         out += [f"### Contractive penalty cost per MLP ({o['file']})", "", f"Command: `{o['command']}`; batch 100, "
                 "random inputs; step time of the contractive autoencoder over the plain autoencoder's, same network. "

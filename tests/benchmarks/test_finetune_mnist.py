@@ -31,6 +31,7 @@ def test_pieces_gather_in_one_file_and_render(tmp_path, monkeypatch):
                 "finetune_wall_seconds": 60.0, "finetune_cpu_seconds": 90.0}
 
     monkeypatch.setattr(finetune_mnist, "run", fake_run)
+    out.write_text(json.dumps({**first, "notes": "Tried: a plateau schedule"}))  # notes written by hand
     finetune_mnist.main([*SHORT, "--methods", "cae_1", "--seeds", "1", "--out", str(out)])
     result = json.loads(out.read_text())
     assert result["summary"]["cae_1"]["seeds"] == [0, 1] and result["summary"]["random_1"]["seeds"] == [0]
@@ -40,6 +41,7 @@ def test_pieces_gather_in_one_file_and_render(tmp_path, monkeypatch):
     (entry,) = collect.collect_other_results(str(tmp_path))
     text = "\n".join(report_sections.render_others([entry]))
     assert f"### Pre-trained then fine-tuned, all labels (benchmarks/results/{out.name})" in text
+    assert result["notes"] == "Tried: a plateau schedule" and "\nTried: a plateau schedule\n" in text
     assert "12 runs of the grid (5 methods x 3 seeds) still to run" in text and f"| cae_1 | {result['summary']['cae_1']['error_mean']:.2f} ± " in text
 
 
