@@ -41,6 +41,7 @@ _MODELS = {
     "HierarchicalIWAE": "kerasae.models.hvae",
     "SemiSupervisedAutoencoder": "kerasae.models.semi_supervised",
     "LatentPredictor": "kerasae.models.latent_predictor",
+    "LatentLabelSpreading": "kerasae.models.latent_predictor",
     "EncoderPredictor": "kerasae.models.encoder_predictor",
     "M2": "kerasae.models.m2",
 }

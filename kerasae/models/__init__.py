@@ -8,7 +8,7 @@ from kerasae.models.denoising import DenoisingAutoencoder
 from kerasae.models.encoder_predictor import EncoderPredictor, PretrainedEncoder
 from kerasae.models.hvae import HierarchicalIWAE, HierarchicalVAE
 from kerasae.models.iwae import IWAE
-from kerasae.models.latent_predictor import LatentPredictor
+from kerasae.models.latent_predictor import LatentLabelSpreading, LatentPredictor
 from kerasae.models.linear import LinearAutoencoder
 from kerasae.models.m2 import M2
 from kerasae.models.multi_sample import CIWAE, MIWAE, PIWAE
@@ -21,6 +21,6 @@ from kerasae import schedules as _schedules  # noqa: F401  registers the learnin
 __all__ = [
     "Autoencoder", "CIWAE", "CVAE", "ContractiveAutoencoder", "DenoisingAutoencoder", "EncoderPredictor",
     "HierarchicalIWAE",
-    "HierarchicalVAE", "IWAE", "LatentPredictor", "M2", "MIWAE", "PIWAE", "PretrainedEncoder",
+    "HierarchicalVAE", "IWAE", "LatentLabelSpreading", "LatentPredictor", "M2", "MIWAE", "PIWAE", "PretrainedEncoder",
     "LinearAutoencoder", "SemiSupervisedAutoencoder", "SparseAutoencoder", "StackedAutoencoder", "VAE",
 ]

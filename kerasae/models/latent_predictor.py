@@ -1,5 +1,6 @@
-"""Prediction heads on a trained model's codes: :class:`LatentPredictor` (the M1 scheme with a VAE) and the
-helpers the semi-supervised autoencoder shares with it."""
+"""Prediction heads on a trained model's codes: :class:`LatentPredictor` (the M1 scheme with a VAE),
+:class:`LatentLabelSpreading` (M1 with a transductive classifier) and the helpers the semi-supervised autoencoder
+shares with them."""
 
 import math
 
@@ -8,7 +9,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from kerasae.data.labels import check_task, labelled_mask
+from kerasae.data.labels import UNLABELLED, check_labels, check_task, labelled_mask
 from kerasae.utils.validation import check_positive_int
 
 #: Keras epochs the head's passes over the (few) labelled codes are reported in (see ``fit_head``).
@@ -172,6 +173,76 @@ class LatentPredictor:
         if self.task == "classification":
             return float(np.mean(prediction == np.asarray(y)))
         return float(np.mean((prediction - np.asarray(y, dtype="float32").reshape(prediction.shape)) ** 2))
+
+
+class LatentLabelSpreading:
+    """M1 with a transductive classifier: label spreading over the nearest-neighbour graph of the codes of every
+    example, labelled or not.
+
+    The codes are ``model.encode_mean(x)`` (a VAE's posterior mean). Label spreading (Zhou et al. 2004,
+    scikit-learn's ``LabelSpreading``) iterates ``F <- alpha S F + (1 - alpha) Y`` with ``S`` the symmetrically
+    normalised ``n_neighbors``-nearest-neighbour graph of all codes and ``Y`` the one-hot labels (zero rows for
+    unlabelled examples); an example takes the class of its largest ``F``, a new example that of its neighbours
+    among the fitted codes. Unlike :class:`LatentPredictor`'s head, the unlabelled codes shape the classifier, as
+    the paper's transductive SVM on M1's codes does.
+
+    Args:
+        model: A trained model with ``encode(x)`` (a VAE: the M1 of Kingma et al.).
+        n_neighbors: Neighbours per code in the graph.
+        alpha: Weight of the neighbours' labels against an example's own, in ``(0, 1)``.
+        max_iter: Most iterations of the spreading.
+
+    Example:
+        >>> m1 = kerasae.LatentLabelSpreading(vae).fit(x_train, y_partial)   # -1: unlabelled
+        >>> m1.score(x_test, y_test)
+
+    References:
+        Zhou, Bousquet, Lal, Weston & Schoelkopf (2004), Learning with local and global consistency. NeurIPS.
+        Kingma, Rezende, Mohamed & Welling (2014), Semi-supervised learning with deep generative models. NeurIPS.
+    """
+
+    def __init__(self, model, n_neighbors=10, alpha=0.2, max_iter=200):
+        _encoder_of(model)  # raises for a model without encode(x)
+        self.model = model
+        self.n_neighbors = check_positive_int("n_neighbors", n_neighbors)
+        if not 0 < alpha < 1:
+            raise ValueError(f"Expected 0 < alpha < 1 (the neighbours' weight). Received: alpha={alpha!r}.")
+        self.alpha = float(alpha)
+        self.max_iter = check_positive_int("max_iter", max_iter)
+        self.spreading = None
+
+    def fit(self, x, y):
+        """Spreads the labels of ``y`` (class indices; ``-1``/``NaN`` = unlabelled) over the codes of ``x``.
+
+        Returns:
+            ``self``.
+        """
+        from sklearn.semi_supervised import LabelSpreading
+
+        y = np.asarray(y, dtype="float64")
+        if y.ndim != 1 or len(y) != len(x):
+            raise ValueError(f"Expected one label per example, shape ({len(x)},). Received shape {y.shape}.")
+        labelled = np.isfinite(y) & (y != UNLABELLED)
+        if not labelled.any():
+            raise ValueError("Expected some labelled examples (class indices >= 0). Received none. Fix: label a few.")
+        labels = np.full(len(y), UNLABELLED, dtype="int64")
+        labels[labelled] = check_labels(y[labelled], "the labels")
+        if len(x) <= self.n_neighbors:
+            raise ValueError(f"Expected more than n_neighbors={self.n_neighbors} examples. Received {len(x)}. Fix: "
+                             "pass more examples (unlabelled ones count) or a smaller n_neighbors.")
+        self.spreading = LabelSpreading(kernel="knn", n_neighbors=self.n_neighbors, alpha=self.alpha,
+                                        max_iter=self.max_iter).fit(encode_codes(self.model, x), labels)
+        return self
+
+    def predict_labels(self, x, batch_size=256):
+        """Predicted classes ``(n,)``."""
+        if self.spreading is None:
+            raise ValueError("The labels are not spread yet. Call fit(x, y) first.")
+        return self.spreading.predict(encode_codes(self.model, x, batch_size))
+
+    def score(self, x, y):
+        """Accuracy on labelled ``(x, y)``."""
+        return accuracy(self, x, y)
 
 
 def accuracy(model, x, y):

@@ -31,6 +31,7 @@ from kerasae.data.labels import TASKS, UNLABELLED, check_task, labelled_mask, ma
 from kerasae.data.pipelines import mixed_pipeline  # noqa: F401  (also reachable from here)
 from kerasae.models.autoencoder import Autoencoder
 from kerasae.models.latent_predictor import (  # noqa: F401  (also reachable from here)
+    LatentLabelSpreading,
     LatentPredictor,
     accuracy,
     default_head,
