@@ -232,13 +232,25 @@ class LatentLabelSpreading:
                              "pass more examples (unlabelled ones count) or a smaller n_neighbors.")
         self.spreading = LabelSpreading(kernel="knn", n_neighbors=self.n_neighbors, alpha=self.alpha,
                                         max_iter=self.max_iter).fit(encode_codes(self.model, x), labels)
+        self._labelled, self._labels = labelled, labels[labelled]
         return self
 
     def predict_labels(self, x, batch_size=256):
-        """Predicted classes ``(n,)``."""
+        """Predicted classes ``(n,)``: the largest spread label among an example's neighbours; an example whose
+        neighbours received none (a part of the graph no label reaches) takes its nearest labelled code's class."""
         if self.spreading is None:
             raise ValueError("The labels are not spread yet. Call fit(x, y) first.")
-        return self.spreading.predict(encode_codes(self.model, x, batch_size))
+        codes = encode_codes(self.model, x, batch_size)
+        with np.errstate(invalid="ignore", divide="ignore"):  # 0/0 for an example no label reaches: handled below
+            probabilities = self.spreading.predict_proba(codes)
+        labels = self.spreading.classes_[np.nan_to_num(probabilities, nan=-1.0).argmax(axis=1)]
+        unreached = ~np.isfinite(probabilities).all(axis=1) | (np.nan_to_num(probabilities).sum(axis=1) == 0)
+        if unreached.any():
+            from sklearn.neighbors import NearestNeighbors
+
+            index = NearestNeighbors(n_neighbors=1).fit(self.spreading.X_[self._labelled])
+            labels[unreached] = self._labels[index.kneighbors(codes[unreached], return_distance=False)[:, 0]]
+        return labels
 
     def score(self, x, y):
         """Accuracy on labelled ``(x, y)``."""

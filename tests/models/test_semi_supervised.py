@@ -209,6 +209,27 @@ def test_m1_label_spreading_uses_the_unlabelled_codes(digits):
         kerasae.LatentLabelSpreading(pca).fit(digits.x_train, np.where(y == 3, -2, y))
 
 
+def test_m1_label_spreading_reaches_every_example():
+    """Examples of a cluster no label reaches (their neighbours got no spread label) take their nearest labelled
+    code's class, without a warning, instead of the 0/0 of scikit-learn's probabilities."""
+    import warnings
+
+    class Identity:  # codes = inputs
+        def encode(self, x):
+            return np.asarray(x, "float32")
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 0.1, (20, 2)), rng.normal(10, 0.1, (20, 2)), rng.normal(20, 0.1, (20, 2))])
+    y = np.full(60, -1)
+    y[0], y[40] = 3, 7  # the middle cluster gets no label, and no 5-neighbour graph edge reaches it
+    x[20:40, 0] -= 2.0  # it lies at (8, 10): nearer the first labelled code (0, 0) than the second (20, 20)
+    spreading = kerasae.LatentLabelSpreading(Identity(), n_neighbors=5).fit(x, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        labels = spreading.predict_labels(x)
+    np.testing.assert_array_equal(labels, [3] * 40 + [7] * 20)
+
+
 # ---------------------------------------------------------------------------------------------- errors
 def test_bad_arguments_and_labels_raise(digits):
     encoder, decoder = small_mlp(latent_dim=16)
