@@ -156,12 +156,7 @@ def _one_line_error(call, *needles):
 @pytest.mark.parametrize("rel", ["model.weights.h5", "config.json", "saved_model/variables/variables.index"])
 def test_a_changed_byte_is_refused(tiny_preset, tmp_path, rel):
     folder = _copy(tiny_preset, tmp_path)
-    path = os.path.join(folder, rel)
-    with open(path, "r+b") as f:
-        f.seek(os.path.getsize(path) // 2)
-        byte = f.read(1)
-        f.seek(-1, os.SEEK_CUR)
-        f.write(bytes([byte[0] ^ 1]))
+    _flip_a_byte(os.path.join(folder, rel))
     _one_line_error(lambda: kerasae.presets.load(folder), rel, "does not match its card.json", "Fix:")
     _one_line_error(lambda: kerasae.presets.saved_model(folder), rel)
 
