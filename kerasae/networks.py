@@ -16,6 +16,7 @@ import math
 import keras
 from keras import layers
 
+from kerasae.layers.tied import TiedDense
 from kerasae.utils.validation import check_number, check_positive_int
 
 #: Architectures known to :func:`build`.
@@ -50,6 +51,7 @@ def mlp(
     code_activation=None,
     dropout=0.0,
     decoder_outputs=1,
+    tied_weights=False,
     name="mlp",
 ):
     """Builds a fully connected encoder and its mirrored decoder.
@@ -69,6 +71,9 @@ def mlp(
         dropout: Dropout rate after each hidden layer, in [0, 1).
         decoder_outputs: Number of values the decoder produces per input feature (1 for a mean or logits;
             2 for a Gaussian with a learned scale). They are stacked on the last axis.
+        tied_weights: Each decoder layer uses the transposed kernel of its mirror encoder layer
+            (:class:`kerasae.layers.tied.TiedDense`, ``W' = W^T``) and owns only its bias; needs
+            ``decoder_outputs=1``.
         name: Prefix for the two models' names.
 
     Returns:
@@ -84,24 +89,35 @@ def mlp(
     if hidden_units is None:
         hidden_units = default_hidden_units(input_dim, latent_dim)
     hidden_units = tuple(check_positive_int("hidden_units", units) for units in hidden_units)
+    if tied_weights and decoder_outputs != 1:
+        raise ValueError("Expected decoder_outputs=1 with tied_weights (the decoder's last kernel is the first "
+                         f"layer's, transposed: one value per input). Received: decoder_outputs={decoder_outputs}.")
 
     inputs = keras.Input(input_shape, name="x")
     h = layers.Flatten(name="flatten")(inputs) if len(input_shape) > 1 else inputs
+    dense = []
     for i, units in enumerate(hidden_units):
-        h = layers.Dense(units, activation=activation, name=f"hidden_{i}")(h)
+        dense.append(layers.Dense(units, activation=activation, name=f"hidden_{i}"))
+        h = dense[-1](h)
         if dropout:
             h = layers.Dropout(dropout, name=f"dropout_{i}")(h)
-    code = layers.Dense(latent_dim, activation=code_activation, name="code")(h)
+    dense.append(layers.Dense(latent_dim, activation=code_activation, name="code"))
+    code = dense[-1](h)
     encoder = keras.Model(inputs, code, name=f"{name}_encoder")
+
+    def decoder_layer(index, units, **options):  # index: the mirrored encoder layer's, counted from the code
+        if tied_weights:
+            return TiedDense(dense[len(dense) - 1 - index], **options)
+        return layers.Dense(units, **options)
 
     z = keras.Input((latent_dim,), name="z")
     h = z
     for i, units in enumerate(reversed(hidden_units)):
-        h = layers.Dense(units, activation=activation, name=f"hidden_{i}")(h)
+        h = decoder_layer(i, units, activation=activation, name=f"hidden_{i}")(h)
         if dropout:
             h = layers.Dropout(dropout, name=f"dropout_{i}")(h)
     out_shape = input_shape[:-1] + (input_shape[-1] * decoder_outputs,)
-    h = layers.Dense(math.prod(out_shape), name="output")(h)
+    h = decoder_layer(len(hidden_units), math.prod(out_shape), name="output")(h)
     if len(out_shape) > 1:
         h = layers.Reshape(out_shape, name="reshape")(h)
     decoder = keras.Model(z, h, name=f"{name}_decoder")

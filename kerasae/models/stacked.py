@@ -17,6 +17,7 @@ import numpy as np
 from kerasae.data import datasets
 from kerasae import networks
 from kerasae.layers import corruption
+from kerasae.layers.tied import TiedDense
 from kerasae.models.autoencoder import Autoencoder
 from kerasae.models.contractive import ContractiveAutoencoder
 from kerasae.models.denoising import DenoisingAutoencoder
@@ -59,6 +60,9 @@ class StackedAutoencoder(Autoencoder):
         noise_level: The corruption's rate (its standard deviation for ``"gaussian"``).
         contractive_weight: ``lambda`` >= 0 of the stages' Jacobian penalty (``0``: none); not with ``noise``.
         seed: Optional integer seed of the stages' corruption.
+        tied_weights: Each decoder layer uses its mirror encoder layer's kernel transposed, ``V_l = W_l^T``
+            (:class:`kerasae.layers.tied.TiedDense`), in pre-training and fine-tuning: half the weights (the
+            decoder owns only its biases), as in Vincent et al.'s denoising autoencoders.
         **kwargs: Passed to :class:`kerasae.Autoencoder` (``reconstruction_loss``,
             ``output_activation``, ``l2``, ``name``, ...).
 
@@ -86,6 +90,7 @@ class StackedAutoencoder(Autoencoder):
         noise_level=0.25,
         contractive_weight=0.0,
         seed=None,
+        tied_weights=False,
         **kwargs,
     ):
         if noise is not None:
@@ -106,6 +111,7 @@ class StackedAutoencoder(Autoencoder):
             activation=activation,
             code_activation=code_activation,
             dropout=dropout,
+            tied_weights=bool(tied_weights),
             name="stacked",
         )
         for key in ("encoder", "decoder"):
@@ -124,11 +130,12 @@ class StackedAutoencoder(Autoencoder):
         self.noise_level = float(noise_level)
         self.contractive_weight = float(contractive_weight)
         self.seed = seed
+        self.tied_weights = bool(tied_weights)
 
     # ------------------------------------------------------------------ pre-training
     def _dense_layers(self):
         encoder = [layer for layer in self.encoder.layers if isinstance(layer, keras.layers.Dense)]
-        decoder = [layer for layer in self.decoder.layers if isinstance(layer, keras.layers.Dense)]
+        decoder = [layer for layer in self.decoder.layers if isinstance(layer, (keras.layers.Dense, TiedDense))]
         return encoder, decoder[::-1]  # decoder[l] mirrors encoder[l]
 
     def stage(self, index):
@@ -224,6 +231,7 @@ class StackedAutoencoder(Autoencoder):
                 "noise_level": self.noise_level,
                 "contractive_weight": self.contractive_weight,
                 "seed": self.seed,
+                "tied_weights": self.tied_weights,
             }
         )
         return config

@@ -101,7 +101,8 @@ def test_a_model_s_own_defaults_stay_its_own():
     assert parser.parse_args(["train", "hvae", "--activation", "relu"]).activation == "relu"
 
 
-@pytest.mark.parametrize("options, stage_class", [(["--noise", "masking", "--noise-level", "0.3"], "DenoisingAutoencoder"),
+@pytest.mark.parametrize("options, stage_class", [(["--noise", "masking", "--noise-level", "0.3", "--tied-weights"],
+                                                    "DenoisingAutoencoder"),
                                                    (["--contractive-weight", "0.05"], "ContractiveAutoencoder")])
 def test_stacked_pretraining_options_build_denoising_or_contractive_stages(options, stage_class, tmp_path):
     import keras
@@ -114,3 +115,4 @@ def test_stacked_pretraining_options_build_denoising_or_contractive_stages(optio
     assert type(model.stage(0)).__name__ == stage_class == type(model.stage(1)).__name__
     assert (model.noise, model.noise_level, model.contractive_weight) == (
         ("masking", 0.3, 0.0) if stage_class == "DenoisingAutoencoder" else (None, 0.25, 0.05))
+    assert model.tied_weights == ("--tied-weights" in options)

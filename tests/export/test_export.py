@@ -133,6 +133,7 @@ FAMILIES = {
         "sparse", "denoising", "contractive", "stacked", "vae")},
     # 64 x 16 kernels: TFLite's dynamic-range quantisation leaves smaller ones in float32, and a 'dynamic' file
     # without int8 weights is refused (see test_checks.py).
+    "stacked_tied": lambda: _registered("stacked", tied_weights=True),  # decoder kernels: the encoder's, transposed
     "linear": lambda: _registered("linear", latent_dim=16),
     "cvae": lambda: _registered("cvae"),  # conditional: inputs (x, condition)
     "semi_supervised": lambda: _registered("semi-supervised"),  # trained on (x, labels)

@@ -1,5 +1,6 @@
 """Stacked autoencoder: greedy layer-wise pre-training, then fine-tuning."""
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -143,3 +144,39 @@ def test_bad_arguments_raise(digits):
         StackedAutoencoder((64,), layer_units=(8,), noise="blur")
     with pytest.raises(ValueError, match="contractive_weight"):
         StackedAutoencoder((64,), layer_units=(8,), contractive_weight=-1)
+
+
+def test_tied_stack_shares_each_kernel_with_its_mirror_and_pretrains_it(digits, tmp_path):
+    rng = np.random.default_rng(2)
+    model = StackedAutoencoder((6,), layer_units=(5, 3), activation="sigmoid", tied_weights=True, l2=0.01)
+    model(np.zeros((1, 6), "float32"))
+    untied = StackedAutoencoder((6,), layer_units=(5, 3), activation="sigmoid")
+    assert model.count_params() == untied.count_params() - 6 * 5 - 5 * 3  # the decoder owns biases only
+    w1, b1, w2, b2 = (rng.normal(size=s).astype("float32") for s in ((6, 5), (5,), (5, 3), (3,)))
+    c2, c1 = rng.normal(size=5).astype("float32"), rng.normal(size=6).astype("float32")
+    model.encoder.get_layer("hidden_0").set_weights([w1, b1])
+    model.encoder.get_layer("code").set_weights([w2, b2])
+    model.decoder.get_layer("hidden_0").set_weights([c2])
+    model.decoder.get_layer("output").set_weights([c1])
+    x = rng.uniform(size=(8, 6)).astype("float32")
+    h1 = _sigmoid(x @ w1 + b1)
+    expected = _sigmoid(_sigmoid((h1 @ w2 + b2) @ w2.T + c2) @ w1.T + c1)  # a linear code
+    np.testing.assert_allclose(model.reconstruct(x), expected, rtol=1e-5)
+    # Stage 0's loss: its decoder is W1^T; the L2 penalty counts the shared kernel once.
+    result = compile_model(model.stage(0)).evaluate(x, batch_size=8, verbose=0, return_dict=True)
+    reconstruction = np.mean((_sigmoid(h1 @ w1.T + c1) - x) ** 2)
+    np.testing.assert_allclose(result["loss"], reconstruction + 0.01 * np.sum(w1**2), rtol=1e-5)
+    # Pre-training moves the shared kernel; the decoder layer keeps no copy of it.
+    stack = StackedAutoencoder((64,), layer_units=(16, 4), tied_weights=True, noise="masking", seed=0)
+    stack.pretrain(digits.x_train[:256], epochs_per_layer=1)
+    first = stack.encoder.get_layer("hidden_0")
+    assert stack.decoder.get_layer("output").tied_to is first
+    assert [tuple(w.shape) for w in stack.decoder.get_layer("output").weights] == [(64,)]
+    stack.save_weights(tmp_path / "stack.weights.h5")  # each kernel saved once, by its encoder layer
+    with h5py.File(tmp_path / "stack.weights.h5") as f:
+        stored = []
+        f.visititems(lambda name, item: stored.append(item.size) if isinstance(item, h5py.Dataset) else None)
+    assert sum(stored) == stack.count_params() == 64 * 16 + 16 * 4 + 16 + 4 + 16 + 64
+    compile_model(stack).fit(digits.x_train[:256], epochs=1, verbose=0)
+    loaded = assert_keras_roundtrip(stack, digits.x_test[:16], tmp_path)
+    assert loaded.tied_weights and loaded.decoder.get_layer("output").tied_to is loaded.encoder.get_layer("hidden_0")
