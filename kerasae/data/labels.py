@@ -86,7 +86,8 @@ def check_labels(y, name="the labels", num_samples=None, num_classes=None):
 
 
 def labelled_mask(y, task="classification"):
-    """Which examples carry a label: ``y != -1`` (classification) or all targets finite (regression).
+    """Which examples carry a label: finite and ``!= -1`` (classification: ``-1`` or ``NaN`` marks an unlabelled
+    example) or all targets finite (regression).
 
     Args:
         y: Labels ``(n,)``, or regression targets ``(n,)`` / ``(n, k)``.
@@ -98,7 +99,9 @@ def labelled_mask(y, task="classification"):
     check_task(task)
     y = np.asarray(y)
     if task == "classification":
-        return y.reshape(len(y), -1)[:, 0] != UNLABELLED
+        first = y.reshape(len(y), -1)[:, 0]
+        finite = np.isfinite(first) if np.issubdtype(first.dtype, np.inexact) else np.ones(len(first), bool)
+        return finite & (first != UNLABELLED)
     return np.all(np.isfinite(y.reshape(len(y), -1).astype("float64")), axis=1)
 
 

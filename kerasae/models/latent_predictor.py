@@ -146,6 +146,14 @@ class LatentPredictor:
         y = np.asarray(y)
         if len(y) != len(x):
             raise ValueError(f"Expected one label per example. Received {len(x)} examples and {len(y)} labels.")
+        if self.task == "classification":  # the labelled ones: class indices (never 2.5 truncated to 2)
+            labelled = labelled_mask(y, self.task)
+            if not labelled.any():
+                raise ValueError("Expected at least one labelled example to fit the head. Received none (all -1 or "
+                                 "NaN).")
+            y_labelled = check_labels(y[labelled], "the labelled examples' labels", num_classes=self.num_classes)
+            y = np.full(len(y), UNLABELLED, dtype="int64")
+            y[labelled] = y_labelled
         codes = encode_codes(self.model, x)
         if self.head is None:
             if self.task == "classification":
@@ -222,11 +230,11 @@ class LatentLabelSpreading:
         y = np.asarray(y, dtype="float64")
         if y.ndim != 1 or len(y) != len(x):
             raise ValueError(f"Expected one label per example, shape ({len(x)},). Received shape {y.shape}.")
-        labelled = np.isfinite(y) & (y != UNLABELLED)
+        labelled = labelled_mask(y)
         if not labelled.any():
             raise ValueError("Expected some labelled examples (class indices >= 0). Received none. Fix: label a few.")
         labels = np.full(len(y), UNLABELLED, dtype="int64")
-        labels[labelled] = check_labels(y[labelled], "the labels")
+        labels[labelled] = check_labels(y[labelled], "the labelled examples' labels")
         if len(x) <= self.n_neighbors:
             raise ValueError(f"Expected more than n_neighbors={self.n_neighbors} examples. Received {len(x)}. Fix: "
                              "pass more examples (unlabelled ones count) or a smaller n_neighbors.")

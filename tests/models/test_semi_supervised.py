@@ -24,6 +24,13 @@ def _log_softmax(logits):
 
 
 # ---------------------------------------------------------------------------------------------- data
+def test_labelled_mask_reads_minus_one_and_nan_as_unlabelled():
+    np.testing.assert_array_equal(ss.labelled_mask(np.array([0, -1, np.nan, 2.0])), [True, False, False, True])
+    np.testing.assert_array_equal(ss.labelled_mask(np.array([3, -1, 0])), [True, False, True])
+    np.testing.assert_array_equal(ss.labelled_mask(np.array([[0.5, 1.0], [np.nan, 2.0], [1.0, np.inf]]),
+                                                   task="regression"), [True, False, False])
+
+
 def test_mask_labels_is_balanced_seeded_and_checked(digits):
     y = ss.mask_labels(digits.y_train, 5, seed=3)
     kept = y >= 0
@@ -197,7 +204,16 @@ def test_m1_label_spreading_uses_the_unlabelled_codes(digits):
     with_nan = np.where(y >= 0, y, np.nan)
     np.testing.assert_array_equal(kerasae.LatentLabelSpreading(pca).fit(digits.x_train, with_nan).predict_labels(
         digits.x_test), spreading.predict_labels(digits.x_test))
+    keras.utils.set_random_seed(0)
     head = LatentPredictor(pca).fit(digits.x_train, y, epochs=100)
+    # LatentPredictor reads NaN as unlabelled too (the same head, seeded), and refuses a label that is no class.
+    keras.utils.set_random_seed(0)
+    np.testing.assert_allclose(LatentPredictor(pca).fit(digits.x_train, with_nan, epochs=100).predict_head(
+        digits.x_test[:16]), head.predict_head(digits.x_test[:16]), atol=1e-6)
+    with pytest.raises(ValueError, match=r"labelled examples. labels to be whole numbers .*Received 3\.5"):
+        LatentPredictor(pca).fit(digits.x_train, np.where(y >= 0, y, np.nan) + np.where(y == 3, 0.5, 0), epochs=1)
+    with pytest.raises(ValueError, match="at least one labelled example"):
+        LatentPredictor(pca).fit(digits.x_train, np.full(len(y), np.nan), epochs=1)
     assert spreading.score(digits.x_test, digits.y_test) > max(0.8, head.score(digits.x_test, digits.y_test) + 0.05)
     with pytest.raises(ValueError, match="Received: alpha=1"):
         kerasae.LatentLabelSpreading(pca, alpha=1)
