@@ -215,7 +215,8 @@ def main(argv=None):
     # the papers' 1000-unit codes are over-complete by design: no warning for each stack and its copy
     warnings.filterwarnings("ignore", message=".*can learn the identity")
     settings = {key: value for key, value in vars(args).items() if key not in PER_PIECE}
-    earlier = earlier_result(args.out, settings, "fine-tuning runs", within="settings", required=("runs",))
+    earlier = earlier_result(args.out, settings, "fine-tuning runs", within="settings", required=("runs",),
+                             defaults=vars(parse_args([])))  # a file older than an option holds its default
     import keras
 
     import kerasae

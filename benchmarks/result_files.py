@@ -10,11 +10,12 @@ import sys
 FIX = "Fix: pass --out NEW.json for a new file"
 
 
-def earlier_result(path, settings, what, within=None, required=()):
+def earlier_result(path, settings, what, within=None, required=(), defaults=None):
     """The result in ``path`` to which a run with ``settings`` (a dict) adds its own, ``{}`` without a file.
 
-    The file's settings are its keys (those of its ``within`` section if given) named in ``settings``; ``required``
-    names keys the file must have. Exits with status 2 and one line on standard error, touching nothing, when the
+    The file's settings are its keys (those of its ``within`` section if given) named in ``settings``; a key the
+    file lacks (an option newer than the file) matches the run's value if that is the option's default in
+    ``defaults`` (a dict). ``required`` names keys the file must have. Exits with status 2 and one line on standard error, touching nothing, when the
     file cannot be read or its settings differ; ``what`` names the result in that line ("a one-class result").
     """
     if not os.path.exists(path):
@@ -23,8 +24,9 @@ def earlier_result(path, settings, what, within=None, required=()):
         with open(path) as f:
             earlier = json.load(f)
         stored = earlier[within] if within else earlier
+        defaults = defaults or {}
         differ = [f"{key} {stored.get(key)!r}, this run {value!r}" for key, value in settings.items()
-                  if stored.get(key) != value]
+                  if stored.get(key) != value and not (key not in stored and key in defaults and defaults[key] == value)]
         for key in required:
             earlier[key]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:

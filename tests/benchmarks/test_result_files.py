@@ -38,3 +38,16 @@ def test_earlier_result_adds_to_a_file_with_the_same_settings_only(tmp_path, cap
     with pytest.raises(SystemExit):
         earlier_result(str(path), {"epochs": 3}, "a result")
     assert path.read_text() == "{truncated"
+
+
+def test_an_option_newer_than_the_file_matches_only_at_its_default(tmp_path, capsys):
+    path = tmp_path / "result.json"
+    path.write_text(json.dumps({"settings": {"epochs": 3}, "runs": []}))
+    defaults = {"epochs": 10, "tied_weights": False}
+    settings = {"epochs": 3, "tied_weights": False}
+    assert earlier_result(str(path), settings, "a result", within="settings", defaults=defaults)["runs"] == []
+    with pytest.raises(SystemExit):  # the file's runs were not tied: a tied run is another setting
+        earlier_result(str(path), {**settings, "tied_weights": True}, "a result", within="settings", defaults=defaults)
+    assert "tied_weights None, this run True" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # without defaults, a missing key differs
+        earlier_result(str(path), settings, "a result", within="settings")
