@@ -82,7 +82,7 @@ def test_preset_keeps_the_pretrained_stack_only_when_the_target_is_met(tmp_path,
     import preset_checks
 
     monkeypatch.setattr(finetune_mnist, "PRESETS", str(tmp_path / "presets"))
-    argv = [*SHORT, "--methods", "sda_3", "--preset", "sda-digits", "--out", str(tmp_path / "a.json")]
+    argv = [*SHORT, "--methods", "sda_3", "--tied-weights", "--preset", "sda-digits", "--out", str(tmp_path / "a.json")]
     assert finetune_mnist.write_preset(finetune_mnist.parse_args(argv), None, None, {"test_error": 1.41}) is None
     assert not (tmp_path / "presets").exists()
     monkeypatch.setitem(finetune_mnist.TARGETS, "sda_3", 100.0)
@@ -93,7 +93,8 @@ def test_preset_keeps_the_pretrained_stack_only_when_the_target_is_met(tmp_path,
     finetune_mnist.main(argv)
     (row,) = json.loads((tmp_path / "a.json").read_text())["runs"]
     model, card = preset_checks.check_preset(str(tmp_path / "presets" / "sda-digits"), "sda-digits")
-    assert type(model).__name__ == "StackedAutoencoder" and model.noise == "masking"
+    assert type(model).__name__ == "StackedAutoencoder" and model.noise == "masking" and model.tied_weights
+    assert card["saved_model"] == "on_demand" and "tied weights" in card["description"]  # exported on first use
     for loaded, pretrained in zip(model.get_weights(), kept["pretrained"], strict=True):
         np.testing.assert_array_equal(loaded, pretrained)
     assert tuple(model.get_config()["layer_units"]) == (1000, 1000, 1000)
