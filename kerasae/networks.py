@@ -73,7 +73,8 @@ def mlp(
             2 for a Gaussian with a learned scale). They are stacked on the last axis.
         tied_weights: Each decoder layer uses the transposed kernel of its mirror encoder layer
             (:class:`kerasae.layers.tied.TiedDense`, ``W' = W^T``) and owns only its bias; needs
-            ``decoder_outputs=1``.
+            ``decoder_outputs=1``. Such a decoder is not rebuilt from its own config: a model that uses it
+            re-ties it from its own options (``kerasae.StackedAutoencoder(..., tied_weights=True)``).
         name: Prefix for the two models' names.
 
     Returns:
