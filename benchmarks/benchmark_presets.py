@@ -6,7 +6,7 @@ import os
 
 
 def write(model, folder, *, data, load, command, error_metric, error, measured, epochs, seconds, description,
-          saved_model=True):
+          saved_model=True, weights_dtype="float32"):
     """Writes ``model`` as the preset ``folder`` (named after it), replacing one kerasae wrote there before.
 
     Args:
@@ -16,17 +16,24 @@ def write(model, folder, *, data, load, command, error_metric, error, measured, 
             ``"reconstruction_mse"``, measured here on the first 200 test images.
         saved_model: Ship the SavedModel in the folder, or let ``kerasae.presets.saved_model`` export it on first
             use (``False``, for a model whose weights twice would not fit the built-in presets' budget).
+        weights_dtype: ``"float16"`` stores the weights in half the bytes: ``model``'s weights are rounded to
+            float16 here, in place, before ``measured`` is measured (the preset's model); ``error`` stays the
+            caller's figure.
     """
     import kerasae
     from kerasae.presets import evaluation
 
+    from kerasae.presets.writing import round_to_float16
+
     name = os.path.basename(os.path.normpath(folder))
+    if weights_dtype == "float16":
+        model.set_weights([round_to_float16(w) for w in model.get_weights()])
     spec = evaluation.data_spec(data, load)
     figures = [{"metric": error_metric, "value": error, "split": "test", "n_examples": len(data.x_test),
                 "num_samples": None, "seed": None, "command": command},
                evaluation.figure(model, spec, measured, name=name)]
     kerasae.presets.write(model, folder, name=name, data=spec, command=command, epochs=epochs, seconds=seconds,
                           figures=figures, overwrite=True, description=description,
-                          saved_model=saved_model)
+                          saved_model=saved_model, weights_dtype=weights_dtype)
     print(f"Preset written: {folder}", flush=True)
     return folder

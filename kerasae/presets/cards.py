@@ -37,6 +37,10 @@ The card (see :data:`CARD_KEYS`)::
       "files": {"config.json": "<sha256>", "saved_model/saved_model.pb": "<sha256>", ...},
       "size_bytes": 123456,                       the total size of the files listed in "files"
       "saved_model": "included"                   or "on_demand" (optional; absent means "included")
+      "weights_dtype": "float32"                  or "float16": how model.weights.h5 stores the weights (optional;
+                                                  absent means "float32"); float16 halves the file, and loading
+                                                  casts back to the model's float32 (the figures are the
+                                                  float16-rounded model's, unless a figure's command says otherwise)
     }
 
 ``files`` lists every file of the folder but ``card.json`` itself and the marker, by its path relative to the
@@ -63,6 +67,8 @@ REQUIRED_FILES = (CONFIG, WEIGHTS, README, f"{SAVED_MODEL}/saved_model.pb")
 #: The card's ``saved_model``: the SavedModel is in the folder, or exported on first use.
 SAVED_MODEL_INCLUDED = "included"
 SAVED_MODEL_ON_DEMAND = "on_demand"
+#: The card's ``weights_dtype``: how the weights file stores the weights.
+WEIGHTS_DTYPES = ("float32", "float16")
 #: Entries a preset folder may hold that its card does not list.
 UNLISTED = (CARD, file_utils.MARKER)
 
@@ -198,6 +204,9 @@ def check_card(card, path):
     if card.get("saved_model", SAVED_MODEL_INCLUDED) not in (SAVED_MODEL_INCLUDED, SAVED_MODEL_ON_DEMAND):
         raise ValueError(f"{path} has saved_model={card['saved_model']!r}; expected {SAVED_MODEL_INCLUDED!r} or "
                          f"{SAVED_MODEL_ON_DEMAND!r}. {_FIX}")
+    if card.get("weights_dtype", WEIGHTS_DTYPES[0]) not in WEIGHTS_DTYPES:
+        raise ValueError(f"{path} has weights_dtype={card['weights_dtype']!r}; expected one of "
+                         f"{', '.join(map(repr, WEIGHTS_DTYPES))}. {_FIX}")
     missing = [rel for rel in required_files(card) if rel not in listed]
     if missing:
         raise ValueError(f"{path} does not list {', '.join(missing)}, which every preset holds. {_FIX}")

@@ -107,9 +107,10 @@ def _check_destination(folder, overwrite):
 
 
 # ============================================================================================ write
-def _weights(model, config, path):
+def _weights(model, config, path, weights_dtype):
     """Saves the model's weights without optimizer state: those of an uncompiled copy rebuilt from ``config``
-    (which also proves that the config alone rebuilds the model)."""
+    (which also proves that the config alone rebuilds the model), in ``weights_dtype``; returns the copy (for
+    ``"float16"``, with its float32 weights rounded to float16: the model the preset holds)."""
     copy = loading.rebuild(config)
     source = {v.path: v for v in model.weights}
     if sorted(source) == sorted(v.path for v in copy.weights):
@@ -117,7 +118,38 @@ def _weights(model, config, path):
             variable.assign(source[variable.path])
     else:
         copy.set_weights(model.get_weights())
+    if weights_dtype == "float16":
+        copy.set_weights([round_to_float16(w) for w in copy.get_weights()])
     copy.save_weights(path)
+    if weights_dtype == "float16":
+        _store_float16(path)
+    return copy
+
+
+def round_to_float16(array):
+    """A float32 array's values rounded to the nearest float16 (still float32); other arrays as they are."""
+    array = np.asarray(array)
+    return array.astype(np.float16).astype(np.float32) if array.dtype == np.float32 else array
+
+
+def _store_float16(path):
+    """Rewrites the Keras weights file ``path`` with every float32 array stored as float16 (lossless for weights
+    already rounded to float16; ``load_weights`` casts them back to the variables' float32)."""
+    import h5py
+
+    def copy(source, target):
+        target.attrs.update(source.attrs)
+        for name, item in source.items():
+            if isinstance(item, h5py.Group):
+                copy(item, target.create_group(name))
+            else:
+                data = item[()]
+                stored = target.create_dataset(name, data=data.astype(np.float16) if data.dtype == np.float32 else data)
+                stored.attrs.update(item.attrs)
+
+    with h5py.File(path, "r") as source, h5py.File(path + ".float16", "w") as target:
+        copy(source, target)
+    os.replace(path + ".float16", path)
 
 
 def _remove_empty_folders(folder):
@@ -145,7 +177,7 @@ def _check_loads(out, model, inputs):
 
 
 def write(model, folder, *, name, data, command, epochs=None, seconds=None, figures=(), description=None,
-          parity_data=None, overwrite=False, saved_model=True):
+          parity_data=None, overwrite=False, saved_model=True, weights_dtype="float32"):
     """Writes ``model`` as a preset folder (see :mod:`kerasae.presets.cards` for its files and card).
 
     Args:
@@ -168,6 +200,9 @@ def write(model, folder, *, name, data, command, epochs=None, seconds=None, figu
             parity gate, in the staging folder) and let :func:`kerasae.presets.saved_model` export it on first
             use (``False``: the card's ``saved_model`` is ``"on_demand"``; for a model whose weights, twice,
             would not fit the built-in presets' budget).
+        weights_dtype: How ``model.weights.h5`` stores the weights: ``"float32"``, or ``"float16"`` (half the
+            bytes; the preset holds the model with its weights rounded to float16, which loading casts back to
+            float32: the SavedModel and the load check are of that model, and ``figures`` should be too).
 
     Returns:
         The card, a dict (also written as ``card.json``).
@@ -199,6 +234,9 @@ def write(model, folder, *, name, data, command, epochs=None, seconds=None, figu
     if not isinstance(saved_model, bool):
         raise ValueError(f"Expected saved_model=True (ship the SavedModel) or False (export it on first use). "
                          f"Received: saved_model={saved_model!r}.")
+    if weights_dtype not in cards.WEIGHTS_DTYPES:
+        raise ValueError(f"Expected weights_dtype in {list(cards.WEIGHTS_DTYPES)}. Received: "
+                         f"weights_dtype={weights_dtype!r}.")
     preprocessing = evaluation.export_preprocessing(data)
     config = {k: v for k, v in keras.saving.serialize_keras_object(model).items() if k != "compile_config"}
     with files.locked(folder, what=f"the preset folder {folder}", fix="choose another folder"):
@@ -207,7 +245,9 @@ def write(model, folder, *, name, data, command, epochs=None, seconds=None, figu
             os.makedirs(out)
             with open(os.path.join(out, cards.CONFIG), "w") as f:
                 json.dump(config, f, indent=1, sort_keys=True)
-            _weights(model, config, os.path.join(out, cards.WEIGHTS))
+            stored = _weights(model, config, os.path.join(out, cards.WEIGHTS), weights_dtype)
+            if weights_dtype != "float32":
+                model = stored  # the preset's model: its export and load check
             export_api.export(model, out, formats="saved_model", parity_data=parity_data, preprocessing=preprocessing,
                               seed=0)
             if not saved_model:  # exported and checked here, then left to kerasae.presets.saved_model
@@ -232,6 +272,7 @@ def write(model, folder, *, name, data, command, epochs=None, seconds=None, figu
                 "files": listed,
                 "size_bytes": cards.total_size(out, listed),
                 "saved_model": cards.SAVED_MODEL_INCLUDED if saved_model else cards.SAVED_MODEL_ON_DEMAND,
+                "weights_dtype": weights_dtype,
             }
             files.write_json(os.path.join(out, cards.CARD), card)
             _check_loads(out, model, parity_data)

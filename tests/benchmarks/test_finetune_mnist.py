@@ -13,6 +13,7 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from benchmarks import collect, finetune_mnist, report_sections  # noqa: E402
+from kerasae.presets.writing import round_to_float16  # noqa: E402
 
 SHORT = ["--dataset", "digits", "--epochs", "2", "--pretrain-epochs", "1", "--patience", "1"]
 
@@ -95,8 +96,9 @@ def test_preset_keeps_the_pretrained_stack_only_when_the_target_is_met(tmp_path,
     model, card = preset_checks.check_preset(str(tmp_path / "presets" / "sda-digits"), "sda-digits")
     assert type(model).__name__ == "StackedAutoencoder" and model.noise == "masking" and model.tied_weights
     assert card["saved_model"] == "on_demand" and "tied weights" in card["description"]  # exported on first use
+    assert card["weights_dtype"] == "float16"
     for loaded, pretrained in zip(model.get_weights(), kept["pretrained"], strict=True):
-        np.testing.assert_array_equal(loaded, pretrained)
+        np.testing.assert_array_equal(loaded, round_to_float16(pretrained))  # stored in float16
     assert tuple(model.get_config()["layer_units"]) == (1000, 1000, 1000)
     error, mse = card["figures"]
     assert error["value"] == row["test_error"] and "--preset" not in error["command"] == row["command"]

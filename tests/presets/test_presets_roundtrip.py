@@ -142,6 +142,32 @@ def test_saved_model_option_and_card_value_are_checked(tiny_preset, tmp_path):
     _one_line_error(lambda: kerasae.presets.load(folder), "saved_model='sometimes'", "Fix:")
 
 
+def test_a_float16_preset_holds_the_rounded_model_in_half_the_bytes(tiny_preset, tmp_path, monkeypatch):
+    """weights_dtype="float16": the weights file stores float16 (about half the bytes); loading gives float32
+    variables equal to the original weights rounded to float16, and the SavedModel agrees with that model."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+    model = kerasae.presets.load(tiny_preset.folder)
+    folder = tmp_path / "tiny-half"
+    card = kerasae.presets.write(model, folder, name="tiny-half", data=tiny_preset.spec, command="tests: a copy",
+                                 figures=tiny_preset.card["figures"], saved_model=False, weights_dtype="float16")
+    assert card["weights_dtype"] == "float16"
+    with h5py.File(folder / cards.WEIGHTS) as f:
+        stored = []
+        f.visititems(lambda name, item: stored.append(item) if isinstance(item, h5py.Dataset) else None)
+        dtypes, data_bytes = {item.dtype for item in stored}, sum(item.nbytes for item in stored)
+    assert np.dtype("float16") in dtypes and np.dtype("float32") not in dtypes
+    weights = model.get_weights()
+    assert data_bytes == sum(w.nbytes // 2 if w.dtype == np.float32 else w.nbytes for w in weights)
+    loaded = kerasae.presets.load(str(folder))
+    for value, original in zip(loaded.get_weights(), model.get_weights(), strict=True):
+        assert value.dtype == original.dtype
+        np.testing.assert_array_equal(value, writing.round_to_float16(original))
+    preset_checks.check_preset(str(folder), "tiny-half")  # SavedModel (exported on first use) agrees with Keras
+    _one_line_error(lambda: kerasae.presets.write(model, tmp_path / "p", name="p", data=tiny_preset.spec, command="c",
+                                                  weights_dtype="int8"), "weights_dtype='int8'")
+    assert not (tmp_path / "p").exists()
+
+
 # ============================================================================================ tampering
 def _one_line_error(call, *needles):
     with pytest.raises(ValueError) as info:
