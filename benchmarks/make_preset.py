@@ -77,6 +77,9 @@ def main(argv=None):
     parser.add_argument("--n-examples", type=int, default=200, help="test examples of the log_likelihood figure")
     parser.add_argument("--seed", type=int, default=0, help="seed of the log_likelihood figure")
     parser.add_argument("--overwrite", action="store_true", help="replace a preset folder kerasae wrote")
+    parser.add_argument("--saved-model", choices=("on_demand", "included"), default="on_demand",
+                        help="ship the SavedModel in the folder, or let kerasae.presets.saved_model export it on first "
+                             "use (the default: the built-in presets' weights fit their 25 MB once, not twice)")
     args = parser.parse_args(argv)
 
     import kerasae.presets
@@ -101,7 +104,7 @@ def main(argv=None):
         card = kerasae.presets.write(
             model, out, name=args.name, data=spec, command=train_command(metrics["config"]),
             epochs=metrics["config"].get("epochs"), seconds=metrics.get("train_seconds"), figures=figures,
-            description=args.description, overwrite=args.overwrite,
+            description=args.description, overwrite=args.overwrite, saved_model=args.saved_model == "included",
         )
     except (ValueError, OSError) as err:
         print(f"make_preset: {' '.join(str(err).split())}", file=sys.stderr)
