@@ -296,7 +296,8 @@ def render_others(others):
     for o in (o for o in others if o.get("kind") == "finetune_mnist"):
         st = o.get("settings") or {}
         out += [f"### Pre-trained then fine-tuned, all labels ({o['file']})", "", f"Command: `{o['command']}`; "
-                f"{st.get('dataset')}, sigmoid networks, pre-training {st.get('pretrain_epochs')} epochs a layer (Adam "
+                f"{st.get('dataset')}, sigmoid networks{', tied weights' if st.get('tied_weights') else ''}, "
+                f"pre-training {st.get('pretrain_epochs')} epochs a layer (Adam "
                 f"{st.get('pretrain_learning_rate')}), fine-tuning (Adam {st.get('learning_rate')}) at most "
                 f"{st.get('epochs')} epochs with early stopping on the validation accuracy "
                 f"(patience {st.get('patience')})"

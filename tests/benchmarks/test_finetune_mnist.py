@@ -97,6 +97,8 @@ def test_preset_keeps_the_pretrained_stack_only_when_the_target_is_met(tmp_path,
     assert type(model).__name__ == "StackedAutoencoder" and model.noise == "masking" and model.tied_weights
     assert card["saved_model"] == "on_demand" and "tied weights" in card["description"]  # exported on first use
     assert card["weights_dtype"] == "float16"
+    (entry,) = collect.collect_other_results(str(tmp_path))
+    assert "sigmoid networks, tied weights, pre-training 1 epochs" in "\n".join(report_sections.render_others([entry]))
     for loaded, pretrained in zip(model.get_weights(), kept["pretrained"], strict=True):
         np.testing.assert_array_equal(loaded, round_to_float16(pretrained))  # stored in float16
     assert tuple(model.get_config()["layer_units"]) == (1000, 1000, 1000)
