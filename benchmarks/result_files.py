@@ -15,8 +15,9 @@ def earlier_result(path, settings, what, within=None, required=(), defaults=None
 
     The file's settings are its keys (those of its ``within`` section if given) named in ``settings``; a key the
     file lacks (an option newer than the file) matches the run's value if that is the option's default in
-    ``defaults`` (a dict). ``required`` names keys the file must have. Exits with status 2 and one line on standard error, touching nothing, when the
-    file cannot be read or its settings differ; ``what`` names the result in that line ("a one-class result").
+    ``defaults`` (a dict). ``required`` names keys the file must have. Exits with status 2 and one line on standard
+    error, touching nothing, when the file cannot be read or its settings differ; ``what`` names the result in that
+    line ("a one-class result").
     """
     if not os.path.exists(path):
         return {}
@@ -25,8 +26,10 @@ def earlier_result(path, settings, what, within=None, required=(), defaults=None
             earlier = json.load(f)
         stored = earlier[within] if within else earlier
         defaults = defaults or {}
+        newer = {key for key, value in settings.items()  # options the file predates, at their default
+                 if key not in stored and key in defaults and defaults[key] == value}
         differ = [f"{key} {stored.get(key)!r}, this run {value!r}" for key, value in settings.items()
-                  if stored.get(key) != value and not (key not in stored and key in defaults and defaults[key] == value)]
+                  if stored.get(key) != value and key not in newer]
         for key in required:
             earlier[key]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:

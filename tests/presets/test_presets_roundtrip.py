@@ -166,6 +166,9 @@ def test_a_float16_preset_holds_the_rounded_model_in_half_the_bytes(tiny_preset,
     _one_line_error(lambda: kerasae.presets.write(model, tmp_path / "p", name="p", data=tiny_preset.spec, command="c",
                                                   weights_dtype="int8"), "weights_dtype='int8'")
     assert not (tmp_path / "p").exists()
+    card_path = folder / cards.CARD
+    card_path.write_text(json.dumps({**json.loads(card_path.read_text()), "weights_dtype": "int4"}))
+    _one_line_error(lambda: kerasae.presets.load(str(folder)), "weights_dtype='int4'", "Fix:")
 
 
 # ============================================================================================ tampering
