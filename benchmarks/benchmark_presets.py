@@ -23,11 +23,11 @@ def write(model, folder, *, data, load, command, error_metric, error, measured, 
     import kerasae
     from kerasae.presets import evaluation
 
-    from kerasae.presets.writing import round_to_float16
+    from kerasae.presets.writing import round_weights_to_float16
 
     name = os.path.basename(os.path.normpath(folder))
     if weights_dtype == "float16":
-        model.set_weights([round_to_float16(w) for w in model.get_weights()])
+        round_weights_to_float16(model)
     spec = evaluation.data_spec(data, load)
     figures = [{"metric": error_metric, "value": error, "split": "test", "n_examples": len(data.x_test),
                 "num_samples": None, "seed": None, "command": command},

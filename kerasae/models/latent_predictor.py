@@ -59,12 +59,18 @@ def _encoder_of(model):
     return encode
 
 
-def fit_head(head, codes, labels, task, epochs, batch_size, learning_rate, verbose=0, validation_data=None, seed=0):
-    """Fits ``head`` on fixed codes (the encoder is frozen: no gradient reaches it) for ``epochs`` passes."""
-    epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
+def _some_labelled(labels, task):
+    """``labelled_mask(labels, task)``, refusing labels with no labelled example."""
     mask = labelled_mask(labels, task)
     if not mask.any():
         raise ValueError("Expected at least one labelled example to fit the head. Received none (all -1 or NaN).")
+    return mask
+
+
+def fit_head(head, codes, labels, task, epochs, batch_size, learning_rate, verbose=0, validation_data=None, seed=0):
+    """Fits ``head`` on fixed codes (the encoder is frozen: no gradient reaches it) for ``epochs`` passes."""
+    epochs, batch_size = check_positive_int("epochs", epochs), check_positive_int("batch_size", batch_size)
+    mask = _some_labelled(labels, task)
     codes, labels = codes[mask], np.asarray(labels)[mask]
     if task == "regression":
         labels = labels.astype("float32").reshape(len(labels), -1)
@@ -147,10 +153,7 @@ class LatentPredictor:
         if len(y) != len(x):
             raise ValueError(f"Expected one label per example. Received {len(x)} examples and {len(y)} labels.")
         if self.task == "classification":  # the labelled ones: class indices (never 2.5 truncated to 2)
-            labelled = labelled_mask(y, self.task)
-            if not labelled.any():
-                raise ValueError("Expected at least one labelled example to fit the head. Received none (all -1 or "
-                                 "NaN).")
+            labelled = _some_labelled(y, self.task)
             y_labelled = check_labels(y[labelled], "the labelled examples' labels", num_classes=self.num_classes)
             y = np.full(len(y), UNLABELLED, dtype="int64")
             y[labelled] = y_labelled

@@ -119,7 +119,7 @@ def _weights(model, config, path, weights_dtype):
     else:
         copy.set_weights(model.get_weights())
     if weights_dtype == "float16":
-        copy.set_weights([round_to_float16(w) for w in copy.get_weights()])
+        round_weights_to_float16(copy)
     copy.save_weights(path)
     if weights_dtype == "float16":
         _store_float16(path)
@@ -130,6 +130,11 @@ def round_to_float16(array):
     """A float32 array's values rounded to the nearest float16 (still float32); other arrays as they are."""
     array = np.asarray(array)
     return array.astype(np.float16).astype(np.float32) if array.dtype == np.float32 else array
+
+
+def round_weights_to_float16(model):
+    """Rounds ``model``'s float32 weights to float16 values, in place: the model a float16 preset holds."""
+    model.set_weights([round_to_float16(w) for w in model.get_weights()])
 
 
 def _store_float16(path):
