@@ -15,7 +15,7 @@ if ROOT not in sys.path:
 
 from benchmarks import semi_supervised_mnist as bench  # noqa: E402
 
-ERROR = {"supervised_only": 25.0, "sequential": 20.0, "sequential_head": 30.0, "concurrent": 22.0, "vae_m1": 12.0, "m2": 11.0, "m1_m2": 4.0}
+ERROR = {"supervised_only": 25.0, "sequential": 20.0, "sequential_head": 30.0, "concurrent": 22.0, "concurrent_head": 24.0, "vae_m1": 12.0, "m2": 11.0, "m1_m2": 4.0}
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_pieces_run_apart_gather_in_one_file(tmp_path, fake_training):
     assert "| m2 | 11.50 ± 0.71 (n=2) |" in result["markdown"] and "sequential" not in result["markdown"]
     assert len(result["remaining"]) == 3 * 3 * 6 - 5
     assert {"labels": 100, "seed": 0, "method": "m1_m2"} in result["remaining"]
-    assert not [r for r in result["remaining"] if r["method"] == "sequential_head"]  # not in the paper's grid
+    assert not [r for r in result["remaining"] if r["method"] in bench.HEAD_METHODS]  # not in the paper's grid
     # a piece run again replaces its runs
     bench.main(["--labels", "100", "--seeds", "0", "--methods", "m2", "--out", out])
     with open(out) as f:
@@ -145,15 +145,20 @@ def test_preset_of_m1_m2_is_written_only_when_it_meets_its_target(tmp_path, monk
     assert card["training"]["command"] == row["command"]
 
 
-def test_sequential_spreads_labels_over_the_autoencoder_codes_and_the_head_variant_stays(monkeypatch):
-    """``sequential``: the autoencoder fitted without labels, then kerasae.LatentLabelSpreading on its codes (M1's
-    classifier); ``sequential_head``: a softmax head on the labelled codes (only when asked for)."""
+def test_autoencoder_codes_are_classified_by_label_spreading_and_the_head_variants_stay(monkeypatch):
+    """``sequential`` (the autoencoder fitted without labels) and ``concurrent`` (fitted with them): then
+    kerasae.LatentLabelSpreading on its codes (M1's classifier); ``sequential_head`` / ``concurrent_head``: their
+    softmax head (only when asked for)."""
     import kerasae
 
-    args = bench.parse_args(["--quick", "--methods", "sequential,sequential_head", "--seeds", "0"])
+    args = bench.parse_args(["--quick", "--methods", "sequential,sequential_head,concurrent,concurrent_head",
+                             "--seeds", "0"])
     assert bench.parse_args(["--quick"]).methods == list(bench.GRID_METHODS)
+    assert not set(bench.HEAD_METHODS) & set(bench.GRID_METHODS)
     data = kerasae.datasets.load("digits", validation_split=bench.VALIDATION_SPLIT, seed=0)
     models = {name: model for name, row, model in bench.semi_supervised(args, data, 100, 0, None)}
-    assert isinstance(models["sequential"], kerasae.LatentLabelSpreading)
-    assert models["sequential"].n_neighbors == bench.M1_SPREADING["n_neighbors"]
-    assert type(models["sequential_head"]).__name__ == "SemiSupervisedAutoencoder"
+    for name in ("sequential", "concurrent"):
+        assert isinstance(models[name], kerasae.LatentLabelSpreading)
+        assert models[name].n_neighbors == bench.M1_SPREADING["n_neighbors"]
+        assert type(models[name + "_head"]).__name__ == "SemiSupervisedAutoencoder"
+    assert models["concurrent"].model.alpha == args.alpha  # the codes of the model fitted with the labels
