@@ -78,7 +78,7 @@ def collect_other_results(results_dir=RESULTS_DIR):
                 entry[key] = data.get(key)
         elif data.get("benchmark") == "finetune_mnist":
             entry["kind"] = "finetune_mnist"
-            for key in ("command", "markdown", "settings", "remaining", "notes"):
+            for key in ("command", "markdown", "settings", "summary", "remaining", "notes"):
                 entry[key] = data.get(key)
         elif data.get("benchmark") == "contractive_cost":
             entry["kind"] = "contractive_cost"

@@ -303,6 +303,8 @@ def render_others(others):
                 f"(patience {st.get('patience')})"
                 + (f", the learning rate divided by 10 after {st['plateau_patience']} epochs without a better one"
                    if st.get("plateau_patience") is not None else "")
+                + (f"; cae_1's contractive weight {st['contractive_weight']}"
+                   if "cae_1" in (o.get("summary") or {}) else "")
                 + f"; {len(o.get('remaining') or [])} runs of the grid (5 methods x 3 seeds) "
                 "still to run. Papers: Vincent et al. (2010), Rifai et al. (2011).", "", o["markdown"], ""]
         if o.get("notes"):

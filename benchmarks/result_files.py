@@ -33,10 +33,10 @@ def earlier_result(path, settings, what, within=None, required=(), defaults=None
         for key in required:
             earlier[key]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        _refuse(f"{path} is not {what} this benchmark can add to ({type(err).__name__}: {err}); expected the JSON it "
+        refuse(f"{path} is not {what} this benchmark can add to ({type(err).__name__}: {err}); expected the JSON it "
                 f"writes. {FIX}")
     if differ:
-        _refuse(f"{path} holds {what} with other settings ({'; '.join(differ)}); expected the same settings to add "
+        refuse(f"{path} holds {what} with other settings ({'; '.join(differ)}); expected the same settings to add "
                 f"to it. {FIX}, or the file's settings")
     return earlier
 
@@ -59,6 +59,7 @@ def missing(runs, grid):
     return [dict(zip(grid, cell)) for cell in itertools.product(*grid.values()) if cell not in done]
 
 
-def _refuse(message):
+def refuse(message):
+    """Prints ``error: message`` (one line) and exits with status 2."""
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(2)

@@ -61,7 +61,10 @@ gathers runs made at different times: ``--methods``, ``--labels`` and ``--seeds`
 working session (one seed at 100 labels, all methods, is about an hour on 2 cores), written after every method;
 a file with the same other settings keeps its other runs (each with its command) and the tables cover them all,
 with the pieces of the paper's grid still missing listed under ``remaining``; a file with other settings is
-refused (exit status 2) and left as it was. Anomaly detection runs once a file, with its first piece. With
+refused (exit status 2) and left as it was. M2's fits (``m2``, ``m1_m2``) back themselves up every epoch under
+``--backups`` (weights, optimizer state, epoch, minutes; Keras' ``BackupAndRestore``): the same command continues a
+fit cut off by the end of a session, and one with a larger ``--m2-epochs`` / ``--m1m2-epochs`` trains the finished fit
+on (its minutes are those of every part). Anomaly detection runs once a file, with its first piece. With
 ``--preset NAME``, the M1+M2 classifier of the piece's first seed at 100 labels becomes the preset
 ``presets/NAME`` if it meets its target (its card: the test error and the accuracy on the first 200 test images). ``--quick``
 runs the same on the small offline digits set with few epochs, two seeds and one label count (a smoke test,
@@ -101,7 +104,7 @@ if ROOT not in sys.path:  # run as a script (python benchmarks/semi_supervised_m
     sys.path.insert(0, ROOT)
 
 from benchmarks import benchmark_presets  # noqa: E402
-from benchmarks.result_files import earlier_result, missing, seed_summary  # noqa: E402
+from benchmarks.result_files import refuse, earlier_result, missing, seed_summary  # noqa: E402
 
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # not Keras' retracing notes: every method builds models
 
@@ -115,6 +118,13 @@ M1_CACHE = os.path.join(ROOT, "runs", "semi_supervised_m1")
 #: The settings an M1 depends on (with the seed): an M1 in the cache is reused only by the same ones.
 M1_SETTINGS = ("dataset", "m1_epochs", "m1_latent_dim", "m1_hidden_units", "m1_kl_warmup", "activation", "batch_size",
                "learning_rate")
+#: Where M2's fits back themselves up every epoch (``--backups``): a fit cut off by a session's end continues there.
+BACKUPS = os.path.join(ROOT, "runs", "semi_supervised_backups")
+#: The settings an M2 fit depends on besides its epochs (with its method, label count and seed); M1's too for m1_m2.
+M2_SETTINGS = ("dataset", "m2_latent_dim", "m2_hidden_units", "activation", "labelled_fraction", "batch_size",
+               "learning_rate")
+#: The file of a backup folder with the wall and CPU seconds of its completed epochs.
+BACKUP_SECONDS = "seconds.json"
 #: The methods, in the tables' order.
 METHODS = ("supervised_only", "sequential", "sequential_head", "concurrent", "concurrent_head", "vae_m1", "m2", "m1_m2")
 #: Earlier definitions kept under their own names, outside the paper's grid.
@@ -122,10 +132,10 @@ HEAD_METHODS = ("sequential_head", "concurrent_head")
 #: The methods of the paper's grid (``remaining`` lists what of it a file lacks).
 GRID_METHODS = tuple(m for m in METHODS if m not in HEAD_METHODS)
 #: Settings that may differ between the pieces one file gathers (the rest must match the file's).
-PER_PIECE = ("labels", "seeds", "methods", "out", "quick", "m1_cache", "preset")
+PER_PIECE = ("labels", "seeds", "methods", "out", "quick", "m1_cache", "preset", "backups")
 #: What ``--quick`` sets (the digits set, few epochs, two seeds, one label count), unless given beside it.
 QUICK = {"dataset": "digits", "labels": [100], "seeds": [0, 1], "epochs": 2, "head_epochs": 20, "m1_epochs": 3,
-         "m2_epochs": 3, "m1m2_epochs": 3, "m1m2_codes": "means", "nll_samples": 10, "m1_cache": "none",
+         "m2_epochs": 3, "m1m2_epochs": 3, "m1m2_codes": "means", "nll_samples": 10, "m1_cache": "none", "backups": "none",
          "out": os.path.join(tempfile.gettempdir(), "semi_supervised_quick.json")}
 #: The paper's test error rates (%) on MNIST (Kingma et al. 2014, table 1), by label count: its rows NN
 #: (supervised only), M1+TSVM (beside vae_m1), M2 and M1+M2.
@@ -173,6 +183,10 @@ def parse_args(argv=None):
     p.add_argument("--m1-cache", default=M1_CACHE, metavar="DIR",
                    help="folder of trained M1s, one per seed and M1 setting, reused by later pieces (default: "
                         "runs/semi_supervised_m1; 'none': train every time)")
+    p.add_argument("--backups", default=BACKUPS, metavar="DIR",
+                   help="folder where m2 and m1_m2 back up their fit every epoch (weights, optimizer state, epoch, "
+                        "minutes): the same command continues a fit cut off, and a larger --m2-epochs / --m1m2-epochs "
+                        "trains a finished one on (default: runs/semi_supervised_backups; 'none': no backups)")
     p.add_argument("--preset", default=None, metavar="NAME",
                    help="write the M1+M2 classifier of the first seed at 100 labels as presets/NAME when it meets its "
                         f"target ({TARGETS['m1_m2']}%% test error)")
@@ -257,6 +271,60 @@ def m1_cache_path(args, seed):
     return os.path.join(args.m1_cache, f"m1-{args.dataset}-{digest}-seed{seed}.keras")
 
 
+def backup_path(args, method, labels, seed):
+    """The folder where the fit of ``method`` (m2 or m1_m2) with ``labels`` labels and ``seed`` backs itself up
+    (``None``: ``--backups none``): a name with a digest of every setting the fit depends on but its epochs."""
+    if args.backups in (None, "none"):
+        return None
+    keys = M2_SETTINGS + (M1_SETTINGS + ("m1m2_codes",) if method == "m1_m2" else ())
+    settings = {key: getattr(args, key) for key in keys}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    return os.path.join(args.backups, f"{method}-{args.dataset}-{digest}-{labels}labels-seed{seed}")
+
+
+def backed_up(path):
+    """``(epochs, seconds)`` a backup folder holds: its completed epochs (Keras' ``BackupAndRestore`` record) and
+    the wall and CPU seconds they took (``(0, zeros)`` without one)."""
+
+    def read(name, default):
+        file = None if path is None else os.path.join(path, name)
+        if file is None or not os.path.exists(file):
+            return default
+        with open(file) as f:
+            return json.load(f)
+
+    return read("training_metadata.json", {"epoch": 0})["epoch"], read(BACKUP_SECONDS, {"wall_seconds": 0.0,
+                                                                                          "cpu_seconds": 0.0})
+
+
+def check_backups(args):
+    """Exits with status 2, before anything runs, when a backup of this piece holds more epochs than asked."""
+    epochs = {"m2": args.m2_epochs, "m1_m2": args.m1m2_epochs}
+    for method in epochs.keys() & set(args.methods):
+        for labels in args.labels:
+            for seed in args.seeds:
+                path = backup_path(args, method, labels, seed)
+                done, _ = backed_up(path)
+                if done > epochs[method]:
+                    refuse(f"{path} holds a {method} fit of {done} epochs, more than the {epochs[method]} asked. Fix: "
+                            f"ask for {done} or more, or pass --backups none to train afresh.")
+
+
+class BackupSeconds(keras.callbacks.Callback):
+    """Keeps the wall and CPU seconds of every epoch completed so far (earlier parts' too) in the backup folder."""
+
+    def __init__(self, path, earlier):
+        super().__init__()
+        self.path, self.earlier, self.clock = path, earlier, None
+
+    def on_train_begin(self, logs=None):
+        self.clock = Clock()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = self.clock.seconds()
+        write_json(os.path.join(self.path, BACKUP_SECONDS), {k: self.earlier[k] + now[k] for k in now})
+
+
 def train_m1(args, seed):
     """The paper's M1 for ``seed``: trained on all the training images (dynamically binarised), no labels; taken
     from ``--m1-cache`` when an earlier piece trained it with the same settings (its record keeps the minutes of
@@ -298,12 +366,16 @@ def semi_supervised(args, data, labels, seed, m1):
         return ss.mixed_pipeline(data.x_train, y, batch_size=args.batch_size, labelled_fraction=args.labelled_fraction,
                                  seed=seed)
 
+    earlier = {}  # seconds of a backed-up fit's earlier parts
+
     def run(name, train):
         keras.utils.set_random_seed(seed)
+        earlier.clear()
         clock = Clock()
         model = train()
         accuracy = ss.accuracy(model, data.x_test, data.y_test)
-        row = {"test_accuracy": accuracy, "error_rate": 100 * (1 - accuracy), **clock.seconds()}
+        seconds = {k: v + earlier.get(k, 0.0) for k, v in clock.seconds().items()}
+        row = {"test_accuracy": accuracy, "error_rate": 100 * (1 - accuracy), **seconds}
         print(f"  {labels} labels, seed {seed}: {name:16s} error {row['error_rate']:6.2f}%  "
               f"({row['wall_seconds'] / 60:.1f} min)", flush=True)
         return row, model
@@ -342,17 +414,27 @@ def semi_supervised(args, data, labels, seed, m1):
     def concurrent():
         return ss.LatentLabelSpreading(concurrent_head(), **M1_SPREADING).fit(data.x_train, y)
 
-    def fit_m2(model, epochs):
-        progress = ValidationError(data.x_val, data.y_val, every=PROGRESS_EPOCHS, prefix=f"  {labels} labels, seed {seed}")
-        model.fit(mixed(), epochs=epochs, verbose=0, shuffle=False, callbacks=[progress])
+    def fit_m2(model, epochs, method):
+        callbacks = [ValidationError(data.x_val, data.y_val, every=PROGRESS_EPOCHS, prefix=f"  {labels} labels, seed {seed}")]
+        backup = backup_path(args, method, labels, seed)
+        if backup is not None:
+            done, seconds = backed_up(backup)
+            if done:
+                print(f"  {labels} labels, seed {seed}: {method} resumes from epoch {done} of {epochs} ({backup})",
+                      flush=True)
+            earlier.update(seconds)
+            # Keras restores weights, optimizer state and epoch; double_checkpoint keeps the backup before the last
+            callbacks += [keras.callbacks.BackupAndRestore(backup, double_checkpoint=True, delete_checkpoint=False),
+                          BackupSeconds(backup, seconds)]  # after the weights: never more seconds than epochs
+        model.fit(mixed(), epochs=epochs, verbose=0, shuffle=False, callbacks=callbacks)
         return model
 
     methods = {
         "supervised_only": supervised_only, "sequential": sequential, "sequential_head": sequential_head,
         "concurrent": concurrent, "concurrent_head": concurrent_head,
         "vae_m1": lambda: ss.LatentLabelSpreading(m1, **M1_SPREADING).fit(data.x_train, y),
-        "m2": lambda: fit_m2(_m2(args, data, seed), args.m2_epochs),
-        "m1_m2": lambda: fit_m2(_m2(args, data, seed, m1=m1), args.m1m2_epochs),
+        "m2": lambda: fit_m2(_m2(args, data, seed), args.m2_epochs, "m2"),
+        "m1_m2": lambda: fit_m2(_m2(args, data, seed, m1=m1), args.m1m2_epochs, "m1_m2"),
     }
     for name in args.methods:
         yield name, *run(name, methods[name])
@@ -442,7 +524,7 @@ def command(args):
     """The command that reproduces the run: every setting spelled out (``--quick`` resolved)."""
     parts = ["python", "benchmarks/semi_supervised_mnist.py"]
     for key, value in vars(args).items():
-        if key in ("quick", "out", "m1_cache", "preset") or value is None:  # None: an option left at "none"
+        if key in ("quick", "out", "m1_cache", "preset", "backups") or value is None:  # None: an option left at "none"
             continue
         if key == "methods":
             value = ",".join(value)
@@ -495,6 +577,7 @@ def build(args, runs, m1_records, anomalies, minutes):
 def main(argv=None):
     args = parse_args(argv)
     earlier = earlier_runs(args)
+    check_backups(args)
     clock = Clock()
     piece = {(n, seed, m) for n in args.labels for seed in args.seeds for m in args.methods}
     runs = [r for r in earlier.get("runs", []) if (r["labels"], r["seed"], r["method"]) not in piece]

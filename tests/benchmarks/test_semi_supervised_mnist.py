@@ -162,3 +162,41 @@ def test_autoencoder_codes_are_classified_by_label_spreading_and_the_head_varian
         assert models[name].n_neighbors == bench.M1_SPREADING["n_neighbors"]
         assert type(models[name + "_head"]).__name__ == "SemiSupervisedAutoencoder"
     assert models["concurrent"].model.alpha == args.alpha  # the codes of the model fitted with the labels
+
+
+def test_m2_fits_back_up_every_epoch_resume_where_they_stopped_and_refuse_a_shorter_run(tmp_path, capsys):
+    """``--backups``: an M2 fit keeps weights, optimizer state, epoch and minutes; the same piece asked again
+    resumes (no epoch trained twice), a larger ``--m2-epochs`` trains it on, fewer epochs than backed up is refused
+    before anything runs."""
+    import kerasae
+
+    backups = str(tmp_path / "backups")
+    data = kerasae.datasets.load("digits", validation_split=bench.VALIDATION_SPLIT, seed=0)
+
+    def fit(epochs):
+        args = bench.parse_args(["--quick", "--methods", "m2", "--seeds", "0", "--m2-epochs", str(epochs),
+                                 "--backups", backups])
+        [(name, row, model)] = list(bench.semi_supervised(args, data, 100, 0, None))
+        return args, row, model
+
+    args, first, model = fit(2)
+    path = bench.backup_path(args, "m2", 100, 0)
+    assert os.path.dirname(path) == backups and "m2-digits-" in path
+    done, seconds = bench.backed_up(path)
+    assert done == 2 and 0 < seconds["wall_seconds"] <= first["wall_seconds"]
+    _, again, restored = fit(2)  # nothing left to train: the backed-up model itself
+    assert "resumes from epoch 2 of 2" in capsys.readouterr().out
+    for a, b in zip(model.get_weights(), restored.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert again["error_rate"] == first["error_rate"] and again["wall_seconds"] >= seconds["wall_seconds"]
+    fit(3)
+    assert bench.backed_up(path)[0] == 3
+    assert bench.backup_path(bench.parse_args(["--quick", "--backups", backups, "--m2-hidden-units", "64"]),
+                             "m2", 100, 0) != path  # another setting: another backup
+    out = str(tmp_path / "semi.json")
+    with pytest.raises(SystemExit) as stop:
+        bench.main(["--quick", "--methods", "m2", "--seeds", "0", "--m2-epochs", "1", "--backups", backups,
+                    "--out", out])
+    assert stop.value.code == 2 and not os.path.exists(out)
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "holds a m2 fit of 3 epochs, more than the 1 asked" in err
