@@ -104,7 +104,7 @@ if ROOT not in sys.path:  # run as a script (python benchmarks/semi_supervised_m
     sys.path.insert(0, ROOT)
 
 from benchmarks import benchmark_presets  # noqa: E402
-from benchmarks.result_files import refuse, earlier_result, missing, seed_summary  # noqa: E402
+from benchmarks.result_files import earlier_result, missing, refuse, seed_summary  # noqa: E402
 
 logging.getLogger("tensorflow").setLevel(logging.ERROR)  # not Keras' retracing notes: every method builds models
 
@@ -143,7 +143,8 @@ PAPER = {"supervised_only": {100: 25.80, 600: 11.44, 1000: 10.70}, "vae_m1": {10
          "m2": {100: 11.97, 600: 4.94, 1000: 3.60}, "m1_m2": {100: 3.33, 600: 2.59, 1000: 2.40}}
 #: Issue #20's targets at 100 labels (test error, %).
 TARGETS = {"m2": 12.0, "m1_m2": 5.0}
-PROGRESS_EPOCHS = 10  # M2's fits print the validation error this often
+#: M2's fits print the validation error every so many epochs.
+PROGRESS_EPOCHS = 10
 #: ``vae_m1``'s classifier: :class:`kerasae.LatentLabelSpreading`'s settings (alpha: scikit-learn's default).
 M1_SPREADING = {"n_neighbors": 10, "alpha": 0.2}
 
