@@ -98,7 +98,7 @@ def collect_other_results(results_dir=RESULTS_DIR):
             entry["command"] = data.get("command") or _command_from_settings(
                 "semi_supervised_mnist", data.get("config", {}))
             entry["accuracy"] = {k: v.get("test_accuracy") for k, v in data["semi_supervised"].items()}
-            entry["anomaly_auc"] = {k: v.get("auc") for k, v in data.get("anomaly", {}).items()}
+            entry["anomaly_auc"] = {k: v.get("auc") for k, v in (data.get("anomaly") or {}).items()}
             entry["labels_per_class"] = data.get("config", {}).get("labels_per_class")
             entry["epochs"] = data.get("config", {}).get("epochs")
             entry["markdown"] = data.get("markdown", "")

@@ -19,8 +19,9 @@ ERROR = {"supervised_only": 25.0, "sequential": 20.0, "sequential_head": 30.0, "
 
 
 @pytest.fixture
-def fake_training(monkeypatch):
+def fake_training(monkeypatch, tmp_path):
     trained_m1 = []
+    monkeypatch.setattr(bench, "BACKUPS", str(tmp_path / "backups"))  # never the repository's runs/
 
     def semi_supervised(args, data, labels, seed, m1):
         assert (m1 is not None) == bool({"vae_m1", "m1_m2"} & set(args.methods))  # M1 only when a method uses it
@@ -81,6 +82,23 @@ def test_notes_written_by_hand_survive_a_later_piece_and_reach_results(tmp_path,
     assert again["notes"] == "Tried: more epochs of M2" and again["error_rates"]["100"]["m2"]["seeds"] == [0, 1]
     (entry,) = collect.collect_other_results(str(tmp_path))
     assert "Tried: more epochs of M2" in report_sections.render_others([entry])
+
+
+def test_a_file_cut_off_before_its_anomaly_detection_still_reaches_results(tmp_path, fake_training, monkeypatch):
+    """Every method's run is saved as it finishes; a session ending during the anomaly detection that follows leaves
+    a file without it, which the report renders."""
+    from benchmarks import collect, report_sections
+
+    def cut_off(args, data, seed):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench, "anomaly_detection", cut_off)
+    out = tmp_path / "semi.json"
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["--labels", "100", "--seeds", "0", "--methods", "m2", "--out", str(out)])
+    assert json.loads(out.read_text())["anomaly"] is None
+    (entry,) = collect.collect_other_results(str(tmp_path))
+    assert entry["anomaly_auc"] == {} and "| m2 | 11.00" in "\n".join(report_sections.render_others([entry]))
 
 
 def test_a_file_with_other_settings_is_refused_untouched(tmp_path, fake_training, capsys):
