@@ -34,10 +34,10 @@ def earlier_result(path, settings, what, within=None, required=(), defaults=None
             earlier[key]
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         refuse(f"{path} is not {what} this benchmark can add to ({type(err).__name__}: {err}); expected the JSON it "
-                f"writes. {FIX}")
+               f"writes. {FIX}")
     if differ:
         refuse(f"{path} holds {what} with other settings ({'; '.join(differ)}); expected the same settings to add "
-                f"to it. {FIX}, or the file's settings")
+               f"to it. {FIX}, or the file's settings")
     return earlier
 
 

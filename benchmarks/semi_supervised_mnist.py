@@ -307,8 +307,8 @@ def check_backups(args):
                 path = backup_path(args, method, labels, seed)
                 done, _ = backed_up(path)
                 if done > epochs[method]:
-                    refuse(f"{path} holds a {method} fit of {done} epochs, more than the {epochs[method]} asked. Fix: "
-                            f"ask for {done} or more, or pass --backups none to train afresh.")
+                    refuse(f"{path} holds {done} epochs of {method}, more than the {epochs[method]} asked. Fix: "
+                           f"ask for {done} or more, or pass --backups none to train afresh.")
 
 
 class BackupSeconds(keras.callbacks.Callback):

@@ -208,7 +208,7 @@ def test_m2_fits_back_up_every_epoch_resume_where_they_stopped_and_refuse_a_shor
         np.testing.assert_array_equal(a, b)
     assert again["error_rate"] == first["error_rate"] and again["wall_seconds"] >= seconds["wall_seconds"]
     fit(3)
-    assert bench.backed_up(path)[0] == 3
+    assert "resumes from epoch 2 of 3" in capsys.readouterr().out and bench.backed_up(path)[0] == 3
     assert bench.backup_path(bench.parse_args(["--quick", "--backups", backups, "--m2-hidden-units", "64"]),
                              "m2", 100, 0) != path  # another setting: another backup
     out = str(tmp_path / "semi.json")
@@ -217,4 +217,4 @@ def test_m2_fits_back_up_every_epoch_resume_where_they_stopped_and_refuse_a_shor
                     "--out", out])
     assert stop.value.code == 2 and not os.path.exists(out)
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "holds a m2 fit of 3 epochs, more than the 1 asked" in err
+    assert len(err.splitlines()) == 1 and "holds 3 epochs of m2, more than the 1 asked" in err
