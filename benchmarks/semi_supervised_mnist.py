@@ -262,14 +262,19 @@ class Clock:
         return {"wall_seconds": time.perf_counter() - self.wall, "cpu_seconds": time.process_time() - self.cpu}
 
 
+def settings_digest(args, keys):
+    """12 hex digits of the sha256 of the settings ``keys`` of ``args``: a saved model's name part that another
+    setting never matches."""
+    settings = {key: getattr(args, key) for key in keys}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+
+
 def m1_cache_path(args, seed):
     """Where ``args.m1_cache`` keeps the M1 of ``seed`` and these settings (``None``: no cache): a name with a
     digest of every setting M1 depends on, so that another setting never finds it."""
     if args.m1_cache in (None, "none"):
         return None
-    settings = {key: getattr(args, key) for key in M1_SETTINGS}
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
-    return os.path.join(args.m1_cache, f"m1-{args.dataset}-{digest}-seed{seed}.keras")
+    return os.path.join(args.m1_cache, f"m1-{args.dataset}-{settings_digest(args, M1_SETTINGS)}-seed{seed}.keras")
 
 
 def backup_path(args, method, labels, seed):
@@ -277,9 +282,7 @@ def backup_path(args, method, labels, seed):
     (``None``: ``--backups none``): a name with a digest of every setting the fit depends on but its epochs."""
     if args.backups in (None, "none"):
         return None
-    keys = M2_SETTINGS + (M1_SETTINGS + ("m1m2_codes",) if method == "m1_m2" else ())
-    settings = {key: getattr(args, key) for key in keys}
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12]
+    digest = settings_digest(args, M2_SETTINGS + (M1_SETTINGS + ("m1m2_codes",) if method == "m1_m2" else ()))
     return os.path.join(args.backups, f"{method}-{args.dataset}-{digest}-{labels}labels-seed{seed}")
 
 
