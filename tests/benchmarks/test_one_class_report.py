@@ -16,7 +16,8 @@ def _fabricated(complete):
     rows = [{"class": c, "auc": {"reconstruction": auc}} for c, auc in ((0, 0.99), (1, 0.95))]
     models = {"autoencoder": {"scores": one_class.summarise(rows), "wall_seconds": 120, "cpu_seconds": 180}}
     return {"benchmark": "one-class anomaly detection (Ruff et al. 2018 protocol)", "dataset": "mnist",
-            "classes": [0, 1], "epochs": 20, "seed": 1, "anomaly_samples": 100, "command": "python -m benchmarks.one_class",
+            "classes": [0, 1], "epochs": 20, "seed": 1, "anomaly_samples": 100,
+            "command": "python -m benchmarks.one_class",
             "complete": complete, "models": models, "targets": None}
 
 
@@ -29,7 +30,8 @@ def test_one_class_results_are_collected_rendered_and_in_the_headline(tmp_path):
     assert "Incomplete" in lines[2] and "20 epochs per run, seed 1;" in lines[2]
     assert "| autoencoder (reconstruction) | 0.9900 | 0.9500 | 0.9700 | 1 (0.9500) | 2.0 / 3.0 |" in lines
     (headline,) = report._others_rows([entry])
-    assert headline[0].startswith("One-class mnist, seed 1 (") and headline[0].endswith("(incomplete run)") and headline[1] == "autoencoder reconstruction 0.9700"
+    assert headline[0].startswith("One-class mnist, seed 1 (") and headline[0].endswith("(incomplete run)")
+    assert headline[1] == "autoencoder reconstruction 0.9700"
 
 
 def test_a_complete_run_shows_its_targets(tmp_path):
