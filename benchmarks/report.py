@@ -143,7 +143,7 @@ def _others_rows(others):
     for o in (o for o in others if o.get("kind") == "one_class" and o.get("models")):
         means = sorted(((s["mean"], f"{model} {score}") for model, entry in o["models"].items()
                         for score, s in entry["scores"].items()), reverse=True)
-        rows.append((f"One-class {o['dataset']}, seed {o.get('seed', 0)} (Ruff et al. 2018 protocol): mean ROC AUC "
+        rows.append((f"One-class {o['dataset']}, seed {o['seed']} (Ruff et al. 2018 protocol): mean ROC AUC "
                      "over the normal classes"
                      + ("" if o.get("complete") else " (incomplete run)"),
                      ", ".join(f"{name} {mean:.4f}" for mean, name in means), o["command"], o["recorded"]))

@@ -479,8 +479,9 @@ def one_class_section(o):
     met = "; ".join(f"{key} {t['value']:.4f} (target {t['target']}: {'met' if t['met'] else 'not met'})"
                     for key, t in targets.items() if isinstance(t, dict))
     return [f"### One-class anomaly detection, {o['dataset']} ({o['file']})", "",
-            f"Command: `{o['command']}`; {o['epochs']} epochs per run, seed {o.get('seed', 0)}; the protocol of Ruff et "
-            "al. (2018): each model trained on one class's training images, scoring all test images (that class normal, the rest anomalous); "
+            f"Command: `{o['command']}`; {o['epochs']} epochs per run, seed {o['seed']}; the protocol of Ruff et al. "
+            "(2018): each model trained on one class's training images, scoring all test images (that class normal, "
+            "the rest anomalous); "
             f"ROC AUC per normal class, the VAE's scores from {o.get('anomaly_samples')} importance samples."
             + ("" if o.get("complete") else " Incomplete: the run stopped before every class and model had run.")
             + (f" Targets (issue #20): {met}; best score: {targets.get('best')}." if met else "")
