@@ -87,7 +87,7 @@ def collect_other_results(results_dir=RESULTS_DIR):
         elif str(data.get("benchmark", "")).startswith("one-class"):
             entry["kind"] = "one_class"
             for key in ("command", "dataset", "classes", "epochs", "anomaly_samples", "models", "targets", "complete",
-                        "wall_seconds", "cpu_seconds", "notes", "seed"):
+                        "wall_seconds", "cpu_seconds", "notes", "seed", "train_options"):
                 entry[key] = data.get(key)
         elif data.get("benchmark") == "edge":
             entry["kind"] = "edge"

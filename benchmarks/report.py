@@ -8,7 +8,7 @@ is read from a result file; none is written here by hand. Never imports TensorFl
 import json
 import os
 
-from benchmarks import zoo_report
+from benchmarks import report_one_class, zoo_report
 from benchmarks.collect import RESULTS_DIR, collect_other_results
 from benchmarks.models import BLOCK_STEPS
 from benchmarks.report_sections import (STALE_ABLATIONS, edge_meeting, fmt, pct, render_others, render_profile,
@@ -140,13 +140,7 @@ def _others_rows(others):
                          f"{_range([r['litert_encode_ms'] for r in int8], '{:.3f}'.format)} ms vs "
                          f"{_range([r['keras_encode_ms'] for r in int8], '{:.2f}'.format)} ms", o["command"],
                          o["recorded"]))
-    for o in (o for o in others if o.get("kind") == "one_class" and o.get("models")):
-        means = sorted(((s["mean"], f"{model} {score}") for model, entry in o["models"].items()
-                        for score, s in entry["scores"].items()), reverse=True)
-        rows.append((f"One-class {o['dataset']}, seed {o['seed']} (Ruff et al. 2018 protocol): mean ROC AUC "
-                     "over the normal classes"
-                     + ("" if o.get("complete") else " (incomplete run)"),
-                     ", ".join(f"{name} {mean:.4f}" for mean, name in means), o["command"], o["recorded"]))
+    rows += report_one_class.headline_rows(others)
     for o in (o for o in others if o.get("kind") == "edge"):
         targets = o.get("targets") or []
         for preset, meeting in edge_meeting(targets).items():

@@ -1,7 +1,9 @@
 """The detail sections of RESULTS.md: each run (targets, throughput, contractive cost, input pipeline,
 quality), the step profile, and the other benchmark scripts' results; and the Markdown helpers."""
 
+from benchmarks.markdown import fmt, pct, table  # noqa: F401  (also imported from here)
 from benchmarks.models import ABLATIONS, BLOCK_BURN_IN, BLOCK_STEPS, MATERIALIZED_BLOCKS, PROFILED_STEPS, SPE_MODELS
+from benchmarks.report_one_class import one_class_section, over_seeds, seeds_section
 
 #: Ablation rows of older ``run_profile.json`` files that RESULTS.md does not show: name -> (the version
 #: that fixed the ablation, why the older figures are wrong, what the fixed one does).
@@ -10,26 +12,6 @@ STALE_ABLATIONS = {
                            "had, so they timed a VAE that did update its metrics",
                         "it overrides `update_metrics`, and the profile fails unless its metrics stay at zero"),
 }
-
-
-def fmt(value, spec=".3g"):
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, (int, float)):
-        return format(value, spec)
-    return str(value)
-
-
-def pct(value):
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
-def table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return lines
 
 
 def render_run(report):
@@ -293,6 +275,8 @@ def render_others(others):
                 + (f" Note: {o['note']}." if o.get("note") else ""), "", o["markdown"], ""]
     for o in (o for o in others if o.get("kind") == "one_class"):
         out += one_class_section(o)
+    for group in over_seeds(others):
+        out += seeds_section(group)
     for o in (o for o in others if o.get("kind") == "finetune_mnist"):
         st = o.get("settings") or {}
         out += [f"### Pre-trained then fine-tuned, all labels ({o['file']})", "", f"Command: `{o['command']}`; "
@@ -466,24 +450,3 @@ def render_edge(o):
         out += edge_targets_table(targets) + [""]
     out += edge_table(o.get("rows") or []) + [""]
     return out
-
-
-def one_class_section(o):
-    """The one-class anomaly benchmark's section: the ROC AUC of every model's scores per normal class."""
-    classes = o.get("classes") or []
-    rows = [[f"{model} ({score})"] + [fmt(s["per_class"].get(str(c)), ".4f") for c in classes]
-            + [fmt(s["mean"], ".4f"), f"{s['hardest_class']} ({s['hardest_auc']:.4f})",
-               f"{entry.get('wall_seconds', 0) / 60:.1f} / {entry.get('cpu_seconds', 0) / 60:.1f}"]
-            for model, entry in (o.get("models") or {}).items() for score, s in entry["scores"].items()]
-    targets = o.get("targets") or {}
-    met = "; ".join(f"{key} {t['value']:.4f} (target {t['target']}: {'met' if t['met'] else 'not met'})"
-                    for key, t in targets.items() if isinstance(t, dict))
-    return [f"### One-class anomaly detection, {o['dataset']} ({o['file']})", "",
-            f"Command: `{o['command']}`; {o['epochs']} epochs per run, seed {o['seed']}; the protocol of Ruff et al. "
-            "(2018): each model trained on one class's training images, scoring all test images (that class normal, "
-            "the rest anomalous); "
-            f"ROC AUC per normal class, the VAE's scores from {o.get('anomaly_samples')} importance samples."
-            + ("" if o.get("complete") else " Incomplete: the run stopped before every class and model had run.")
-            + (f" Targets (issue #20): {met}; best score: {targets.get('best')}." if met else "")
-            + (f" {o['notes']}." if o.get("notes") else ""), "",
-            *table(["model (score)", *map(str, classes), "mean", "hardest class (AUC)", "wall / CPU min"], rows), ""]

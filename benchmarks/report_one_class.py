@@ -1,0 +1,124 @@
+"""RESULTS.md's one-class anomaly detection parts (benchmarks/one_class.py's result files): a section per file, and
+per setting run with several seeds (one file per seed), the figures over the seeds, which the issue's targets are
+judged on: a single seed's mean AUC moves by several thousandths between seeds."""
+
+import statistics
+
+from benchmarks.markdown import fmt, table
+from benchmarks.one_class import summarise, targets
+
+#: What makes two one-class files the same experiment but for the seed.
+SETTING = ("dataset", "epochs", "classes", "anomaly_samples", "train_options")
+
+
+def _met(found):
+    return "; ".join(f"{key} {t['value']:.4f} (target {t['target']}: {'met' if t['met'] else 'not met'})"
+                     for key, t in (found or {}).items() if isinstance(t, dict))
+
+
+def one_class_section(o):
+    """The one-class anomaly benchmark's section: the ROC AUC of every model's scores per normal class."""
+    classes = o.get("classes") or []
+    rows = [[f"{model} ({score})"] + [fmt(s["per_class"].get(str(c)), ".4f") for c in classes]
+            + [fmt(s["mean"], ".4f"), f"{s['hardest_class']} ({s['hardest_auc']:.4f})",
+               f"{entry.get('wall_seconds', 0) / 60:.1f} / {entry.get('cpu_seconds', 0) / 60:.1f}"]
+            for model, entry in (o.get("models") or {}).items() for score, s in entry["scores"].items()]
+    found = o.get("targets") or {}
+    met = _met(found)
+    return [f"### One-class anomaly detection, {o['dataset']} ({o['file']})", "",
+            f"Command: `{o['command']}`; {o['epochs']} epochs per run, seed {o['seed']}; the protocol of Ruff et al. "
+            "(2018): each model trained on one class's training images, scoring all test images (that class normal, "
+            "the rest anomalous); "
+            f"ROC AUC per normal class, the VAE's scores from {o.get('anomaly_samples')} importance samples."
+            + ("" if o.get("complete") else " Incomplete: the run stopped before every class and model had run.")
+            + (f" Targets (issue #20): {met}; best score: {found.get('best')}." if met else "")
+            + (f" {o['notes']}." if o.get("notes") else ""), "",
+            *table(["model (score)", *map(str, classes), "mean", "hardest class (AUC)", "wall / CPU min"], rows), ""]
+
+
+def over_seeds(others):
+    """The complete one-class results run with the same setting (:data:`SETTING`) and at least two seeds, each as
+    ``{"setting", "seeds", "files", "scores", "targets"}``: ``scores`` maps ``(model, score)``, for those every seed
+    has, to the per-seed mean AUCs, their mean and sample standard deviation, and the per-class AUCs averaged over
+    the seeds (with their mean and hardest class, as in one file); ``targets``: the issue's, judged on those."""
+    groups = {}
+    for o in others:
+        if o.get("kind") == "one_class" and o.get("complete") and o.get("models"):
+            key = tuple(str(o.get(name)) for name in SETTING)
+            groups.setdefault(key, {})
+            groups[key].setdefault(o["seed"], o)  # the first file of a seed (files come in name order)
+    found = []
+    for by_seed in groups.values():
+        if len(by_seed) < 2:
+            continue
+        seeds = sorted(by_seed)
+        files = [by_seed[s] for s in seeds]
+        names = [(model, score) for model, entry in files[0]["models"].items() for score in entry["scores"]
+                 if all(score in f["models"].get(model, {}).get("scores", {}) for f in files)]
+        scores, models = {}, {}
+        for model, score in names:
+            runs = [f["models"][model]["scores"][score] for f in files]
+            means = [r["mean"] for r in runs]
+            rows = [{"class": c, "auc": {score: statistics.mean(r["per_class"][c] for r in runs)}}
+                    for c in runs[0]["per_class"]]
+            averaged = summarise(rows)[score]
+            scores[model, score] = {"means": means, "mean": statistics.mean(means), "std": statistics.stdev(means),
+                                    "averaged": averaged}
+            entry = models.setdefault(model, {"default_score": files[0]["models"][model].get("default_score"),
+                                              "scores": {}})
+            entry["scores"][score] = {**averaged, "mean": statistics.mean(means)}
+        models = {m: e for m, e in models.items() if e["default_score"] in e["scores"]}
+        setting = {name: files[0].get(name) for name in SETTING}
+        found.append({"setting": setting, "seeds": seeds, "files": [f["file"] for f in files], "scores": scores,
+                      "targets": targets(models, setting["classes"], setting["dataset"])})
+    return found
+
+
+def _options(setting):
+    options = " ".join(setting.get("train_options") or [])
+    return f", train options `{options}`" if options else ""
+
+
+def seeds_section(group):
+    """The section of one :func:`over_seeds` group: per model and score, the mean AUC of each seed, their mean and
+    spread, and the AUC per class averaged over the seeds."""
+    setting, seeds = group["setting"], group["seeds"]
+    classes = setting.get("classes") or []
+    rows = [[f"{model} ({score})", ", ".join(f"{m:.4f}" for m in s["means"]),
+             f"{s['mean']:.4f} ± {s['std']:.4f}"]
+            + [fmt(s["averaged"]["per_class"].get(str(c)), ".3f") for c in classes]
+            + [f"{s['averaged']['hardest_class']} ({s['averaged']['hardest_auc']:.4f})"]
+            for (model, score), s in sorted(group["scores"].items(), key=lambda item: -item[1]["mean"])]
+    met = _met(group["targets"])
+    return [f"### One-class anomaly detection, {setting['dataset']}, over seeds {', '.join(map(str, seeds))}", "",
+            f"The files {', '.join(group['files'])}: the same setting ({setting['epochs']} epochs per run"
+            f"{_options(setting)}) with seeds {', '.join(map(str, seeds))}; each seed draws its own validation "
+            "split, initialisation and batch order. Per model and score: the mean AUC over the classes of each "
+            "seed, their mean and sample standard deviation over the seeds, and each class's AUC averaged over the "
+            "seeds (its hardest class last)."
+            + (f" Targets (issue #20), judged over the seeds: {met}; best score: {group['targets'].get('best')}."
+               if met else ""), "",
+            *table(["model (score)", "mean AUC per seed", "mean ± std over seeds", *map(str, classes),
+                    "hardest class (AUC)"], rows), ""]
+
+
+def headline_rows(others):
+    """The headline's one-class rows, ``(what, figure, command, date)``: each file's mean AUC per score, and each
+    :func:`over_seeds` group's mean ± std over its seeds."""
+    rows = []
+    for o in (o for o in others if o.get("kind") == "one_class" and o.get("models")):
+        means = sorted(((s["mean"], f"{model} {score}") for model, entry in o["models"].items()
+                        for score, s in entry["scores"].items()), reverse=True)
+        rows.append((f"One-class {o['dataset']}, seed {o['seed']} (Ruff et al. 2018 protocol): mean ROC AUC "
+                     "over the normal classes"
+                     + ("" if o.get("complete") else " (incomplete run)"),
+                     ", ".join(f"{name} {mean:.4f}" for mean, name in means), o["command"], o["recorded"]))
+    by_file = {o["file"]: o for o in others}
+    for group in over_seeds(others):
+        files = [by_file[f] for f in group["files"]]
+        figures = sorted(group["scores"].items(), key=lambda item: -item[1]["mean"])
+        rows.append((f"One-class {group['setting']['dataset']}{_options(group['setting'])}, mean ROC AUC over "
+                     f"seeds {', '.join(map(str, group['seeds']))} (mean ± std over seeds)",
+                     ", ".join(f"{model} {score} {s['mean']:.4f} ± {s['std']:.4f}" for (model, score), s in figures),
+                     "; ".join(f["command"] for f in files), max(f["recorded"] for f in files)))
+    return rows
