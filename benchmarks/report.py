@@ -11,8 +11,9 @@ import os
 from benchmarks import report_one_class, zoo_report
 from benchmarks.collect import RESULTS_DIR, collect_other_results
 from benchmarks.models import BLOCK_STEPS
-from benchmarks.report_sections import (STALE_ABLATIONS, edge_meeting, fmt, pct, render_others, render_profile,
-                                        render_run, stale_ablations, table)
+from benchmarks.markdown import fmt, pct, table
+from benchmarks.report_sections import (STALE_ABLATIONS, edge_meeting, render_others, render_profile, render_run,
+                                        stale_ablations)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MARKDOWN = os.path.join(HERE, "RESULTS.md")

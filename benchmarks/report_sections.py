@@ -1,7 +1,8 @@
 """The detail sections of RESULTS.md: each run (targets, throughput, contractive cost, input pipeline,
-quality), the step profile, and the other benchmark scripts' results; and the Markdown helpers."""
+quality), the step profile, and the other benchmark scripts' results (the one-class ones from
+benchmarks/report_one_class.py)."""
 
-from benchmarks.markdown import fmt, pct, table  # noqa: F401  (also imported from here)
+from benchmarks.markdown import fmt, pct, table
 from benchmarks.models import ABLATIONS, BLOCK_BURN_IN, BLOCK_STEPS, MATERIALIZED_BLOCKS, PROFILED_STEPS, SPE_MODELS
 from benchmarks.report_one_class import one_class_section, over_seeds, seeds_section
 

@@ -5,7 +5,7 @@ import glob
 import json
 import os
 
-from benchmarks.report_sections import fmt, table
+from benchmarks.markdown import fmt, table
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPRODUCE_DIR = os.path.join(HERE, "results", "reproduce")
