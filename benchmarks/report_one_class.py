@@ -37,39 +37,45 @@ def one_class_section(o):
 
 
 def over_seeds(others):
-    """The complete one-class results run with the same setting (:data:`SETTING`) and at least two seeds, each as
-    ``{"setting", "seeds", "files", "scores", "targets"}``: ``scores`` maps ``(model, score)``, for those every seed
-    has, to the per-seed mean AUCs, their mean and sample standard deviation, and the per-class AUCs averaged over
-    the seeds (with their mean and hardest class, as in one file); ``targets``: the issue's, judged on those."""
-    groups = {}
-    for o in others:
-        if o.get("kind") == "one_class" and o.get("complete") and o.get("models"):
-            key = tuple(str(o.get(name)) for name in SETTING)
-            groups.setdefault(key, {})
-            groups[key].setdefault(o["seed"], o)  # the first file of a seed (files come in name order)
+    """The one-class results run with the same setting (:data:`SETTING`) and several seeds, each as
+    ``{"setting", "seeds", "files", "scores", "targets"}``: ``scores`` maps each ``(model, score)`` that at least
+    two seeds measured on every class (a model still running in one file is left out, not that file's other models)
+    to its seeds, the per-seed mean AUCs, their mean and sample standard deviation, and the per-class AUCs averaged
+    over the seeds (with their mean and hardest class, as in one file); ``targets``: the issue's, judged on those."""
+    groups = {}  # setting -> (model, score) -> seed -> (file, its model entry, its score)
+    for o in (o for o in others if o.get("kind") == "one_class" and o.get("models")):
+        classes = {str(c) for c in o.get("classes") or []}
+        by_name = groups.setdefault(tuple(str(o.get(name)) for name in SETTING), {})
+        for model, entry in o["models"].items():
+            for score, s in entry["scores"].items():
+                if set(s.get("per_class", ())) == classes:  # files come in name order: a seed's first file counts
+                    by_name.setdefault((model, score), {}).setdefault(o["seed"], (o, entry, s))
     found = []
-    for by_seed in groups.values():
-        if len(by_seed) < 2:
-            continue
-        seeds = sorted(by_seed)
-        files = [by_seed[s] for s in seeds]
-        names = [(model, score) for model, entry in files[0]["models"].items() for score in entry["scores"]
-                 if all(score in f["models"].get(model, {}).get("scores", {}) for f in files)]
-        scores, models = {}, {}
-        for model, score in names:
-            runs = [f["models"][model]["scores"][score] for f in files]
+    for by_name in groups.values():
+        scores, models, files = {}, {}, {}
+        for (model, score), by_seed in by_name.items():
+            if len(by_seed) < 2:
+                continue
+            seeds = sorted(by_seed)
+            runs = [by_seed[seed][2] for seed in seeds]
+            files.update({by_seed[seed][0]["file"]: by_seed[seed][0] for seed in seeds})
             means = [r["mean"] for r in runs]
             rows = [{"class": c, "auc": {score: statistics.mean(r["per_class"][c] for r in runs)}}
                     for c in runs[0]["per_class"]]
             averaged = summarise(rows)[score]
-            scores[model, score] = {"means": means, "mean": statistics.mean(means), "std": statistics.stdev(means),
-                                    "averaged": averaged}
-            entry = models.setdefault(model, {"default_score": files[0]["models"][model].get("default_score"),
+            scores[model, score] = {"seeds": seeds, "means": means, "mean": statistics.mean(means),
+                                    "std": statistics.stdev(means), "averaged": averaged}
+            entry = models.setdefault(model, {"default_score": by_seed[seeds[0]][1].get("default_score"),
                                               "scores": {}})
             entry["scores"][score] = {**averaged, "mean": statistics.mean(means)}
+        if not scores:
+            continue
+        first = files[min(files)]
+        setting = {name: first.get(name) for name in SETTING}
         models = {m: e for m, e in models.items() if e["default_score"] in e["scores"]}
-        setting = {name: files[0].get(name) for name in SETTING}
-        found.append({"setting": setting, "seeds": seeds, "files": [f["file"] for f in files], "scores": scores,
+        found.append({"setting": setting, "seeds": sorted({s for v in scores.values() for s in v["seeds"]}),
+                      "files": sorted(files), "commands": [files[f]["command"] for f in sorted(files)],
+                      "recorded": max(f["recorded"] for f in files.values()), "scores": scores,
                       "targets": targets(models, setting["classes"], setting["dataset"])})
     return found
 
@@ -84,21 +90,22 @@ def seeds_section(group):
     spread, and the AUC per class averaged over the seeds."""
     setting, seeds = group["setting"], group["seeds"]
     classes = setting.get("classes") or []
-    rows = [[f"{model} ({score})", ", ".join(f"{m:.4f}" for m in s["means"]),
+    rows = [[f"{model} ({score})", ", ".join(map(str, s["seeds"])), ", ".join(f"{m:.4f}" for m in s["means"]),
              f"{s['mean']:.4f} ± {s['std']:.4f}"]
             + [fmt(s["averaged"]["per_class"].get(str(c)), ".3f") for c in classes]
             + [f"{s['averaged']['hardest_class']} ({s['averaged']['hardest_auc']:.4f})"]
             for (model, score), s in sorted(group["scores"].items(), key=lambda item: -item[1]["mean"])]
     met = _met(group["targets"])
-    return [f"### One-class anomaly detection, {setting['dataset']}, over seeds {', '.join(map(str, seeds))}", "",
+    return [f"### One-class anomaly detection, {setting['dataset']}{_options(setting)}, over seeds "
+            f"{', '.join(map(str, seeds))}", "",
             f"The files {', '.join(group['files'])}: the same setting ({setting['epochs']} epochs per run"
             f"{_options(setting)}) with seeds {', '.join(map(str, seeds))}; each seed draws its own validation "
-            "split, initialisation and batch order. Per model and score: the mean AUC over the classes of each "
-            "seed, their mean and sample standard deviation over the seeds, and each class's AUC averaged over the "
-            "seeds (its hardest class last)."
+            "split, initialisation and batch order. Per model and score measured on every class by two seeds or "
+            "more: the mean AUC over the classes of each seed, their mean and sample standard deviation over the "
+            "seeds, and each class's AUC averaged over the seeds (its hardest class last)."
             + (f" Targets (issue #20), judged over the seeds: {met}; best score: {group['targets'].get('best')}."
                if met else ""), "",
-            *table(["model (score)", "mean AUC per seed", "mean ± std over seeds", *map(str, classes),
+            *table(["model (score)", "seeds", "mean AUC per seed", "mean ± std over seeds", *map(str, classes),
                     "hardest class (AUC)"], rows), ""]
 
 
@@ -113,12 +120,10 @@ def headline_rows(others):
                      "over the normal classes"
                      + ("" if o.get("complete") else " (incomplete run)"),
                      ", ".join(f"{name} {mean:.4f}" for mean, name in means), o["command"], o["recorded"]))
-    by_file = {o["file"]: o for o in others}
     for group in over_seeds(others):
-        files = [by_file[f] for f in group["files"]]
         figures = sorted(group["scores"].items(), key=lambda item: -item[1]["mean"])
         rows.append((f"One-class {group['setting']['dataset']}{_options(group['setting'])}, mean ROC AUC over "
                      f"seeds {', '.join(map(str, group['seeds']))} (mean ± std over seeds)",
                      ", ".join(f"{model} {score} {s['mean']:.4f} ± {s['std']:.4f}" for (model, score), s in figures),
-                     "; ".join(f["command"] for f in files), max(f["recorded"] for f in files)))
+                     "; ".join(group["commands"]), group["recorded"]))
     return rows

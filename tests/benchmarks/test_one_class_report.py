@@ -56,15 +56,15 @@ def test_the_seeds_of_one_setting_are_summarised_and_judged_together(tmp_path):
     for seed, aucs in seeds.items():
         (tmp_path / f"one_class_mnist_seed{seed}.json").write_text(
             json.dumps(_fabricated(True, seed=seed, aucs=aucs, classes=ten)))
-    # not the same experiment: other train options, or stopped before every class ran
+    # not the same experiment (other train options), or stopped before every class ran (two of ten)
     (tmp_path / "one_class_mnist_conv.json").write_text(
         json.dumps(_fabricated(True, seed=3, classes=ten, aucs=[0.5] * 10, train_options=["--architecture", "conv"])))
-    (tmp_path / "one_class_mnist_part.json").write_text(
-        json.dumps(_fabricated(False, seed=4, aucs=[0.5] * 10, classes=ten)))
+    part = _fabricated(False, seed=4, aucs=[0.5] * 2, classes=ten)
+    (tmp_path / "one_class_mnist_part.json").write_text(json.dumps(part))
     others = collect.collect_other_results(str(tmp_path))
     (group,) = report_one_class.over_seeds(others)
-    assert group["seeds"] == [0, 1, 2]
     s = group["scores"]["autoencoder", "reconstruction"]
+    assert group["seeds"] == [0, 1, 2] and s["seeds"] == [0, 1, 2]
     means = [sum(aucs) / 10 for aucs in seeds.values()]
     assert s["means"] == pytest.approx(means)
     assert s["mean"] == pytest.approx(sum(means) / 3)
@@ -77,7 +77,7 @@ def test_the_seeds_of_one_setting_are_summarised_and_judged_together(tmp_path):
     assert lines[0] == "### One-class anomaly detection, mnist, over seeds 0, 1, 2"
     assert "hardest_class_auc 0.9200 (target 0.93: not met)" in lines[2]
     row = next(line for line in lines if line.startswith("| autoencoder (reconstruction)"))
-    assert row.startswith(f"| autoencoder (reconstruction) | {means[0]:.4f}, {means[1]:.4f}, {means[2]:.4f} | "
+    assert row.startswith(f"| autoencoder (reconstruction) | 0, 1, 2 | {means[0]:.4f}, {means[1]:.4f}, {means[2]:.4f} | "
                           f"{s['mean']:.4f} ± {s['std']:.4f} | 0.980 |")
     assert any(line == lines[0] for line in report_sections.render_others(others))
     headline = [r for r in report._others_rows(others) if "over seeds" in r[0]]
