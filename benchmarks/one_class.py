@@ -24,9 +24,10 @@ importance sampling. Writes ``benchmarks/results/one_class_<dataset>.json`` (``-
 per-class and mean AUC of every score, the hardest class, wall and CPU seconds of every training and
 evaluation, the command, and whether the issue's targets are met (a mean AUC of at least 0.97 for the
 autoencoder's default score, 0.98 for the best score, at least 0.93 for the hardest class; MNIST only),
-once every class has run. Models run at different times share one file: an existing file with the same settings (dataset,
-classes, epochs, samples, seed, train options) keeps its other models, each with its own command, and the run's
-models replace theirs; a file with other settings is refused (exit status 2) and left as it was.
+once every class has run; RESULTS.md judges them over the seeds too, for files that differ only in ``--seed``
+(benchmarks/report_one_class.py). Models run at different times share one file: an existing file with the same
+settings (dataset, classes, epochs, samples, seed, train options) keeps its other models, each with its own command,
+and the run's models replace theirs; a file with other settings is refused (exit status 2) and left as it was.
 
 Usage (MNIST from Keras's cache, ``KERAS_HOME``)::
 
