@@ -23,7 +23,7 @@ Each run goes through the command line in this process, as a user would run it; 
 importance sampling. Writes ``benchmarks/results/one_class_<dataset>.json`` (``--out``) after every class:
 per-class and mean AUC of every score, the hardest class, wall and CPU seconds of every training and
 evaluation, the command, and whether the issue's targets are met (a mean AUC of at least 0.97 for the
-autoencoder's default score, 0.98 for the best score, at least 0.93 for the hardest class; MNIST only),
+autoencoder's default score, MLP and conv, 0.98 for the best score, at least 0.93 for the hardest class; MNIST only),
 once every class has run; RESULTS.md judges them over the seeds too, for files that differ only in ``--seed``
 (benchmarks/report_one_class.py). Models run at different times share one file: an existing file with the same
 settings (dataset, classes, epochs, samples, seed, train options) keeps its other models, each with its own command,
@@ -70,7 +70,8 @@ CLASS_NAMES = {
                       "Ankle boot"],
 }
 #: The issue's targets (MNIST): the autoencoder's reconstruction error, the best score, the hardest class.
-TARGETS = {"autoencoder_mean_auc": 0.97, "best_mean_auc": 0.98, "hardest_class_auc": 0.93}
+TARGETS = {"autoencoder_mean_auc": 0.97, "conv_autoencoder_mean_auc": 0.97, "best_mean_auc": 0.98,
+           "hardest_class_auc": 0.93}
 
 
 def class_list(text):
@@ -167,9 +168,10 @@ def targets(models, classes, dataset="mnist"):
     if classes != list(range(10)) or dataset != "mnist":
         return None
     found = {}
-    if "autoencoder" in models:  # the default path: kerasae evaluate --anomaly's first score
-        entry = models["autoencoder"]
-        found["autoencoder_mean_auc"] = entry["scores"][entry["default_score"]]["mean"]
+    for model in ("autoencoder", "conv_autoencoder"):  # the default paths (MLP, conv): evaluate --anomaly's first score
+        if model in models:
+            entry = models[model]
+            found[f"{model}_mean_auc"] = entry["scores"][entry["default_score"]]["mean"]
     best = max(((s["mean"], s["hardest_auc"], m, score) for m, entry in models.items()
                 for score, s in entry["scores"].items()), default=None)
     if best is not None:

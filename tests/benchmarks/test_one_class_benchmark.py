@@ -43,6 +43,9 @@ def test_a_second_model_joins_the_file_of_the_first(tmp_path, fake_runs):
     assert result["command"].count("python -m benchmarks.one_class") == 2
     assert result["complete"] and result["wall_seconds"] == 2 * 10 * 12.0 and result["cpu_seconds"] == 2 * 10 * 18.0
     assert result["models"]["conv_autoencoder"]["scores"]["reconstruction"]["mean"] == pytest.approx(0.91 + 0.045)
+    # the conv autoencoder's default path has its own target, on its default score
+    assert result["targets"]["conv_autoencoder_mean_auc"] == {"value": pytest.approx(0.92 + 0.045), "target": 0.97,
+                                                             "met": False}
     fashion = str(tmp_path / "one_class_fashion_mnist.json")
     result = one_class.main(["--dataset", "fashion_mnist", "--models", "autoencoder", "--out", fashion])
     assert result["complete"] and result["targets"] is None  # the targets are MNIST's
