@@ -77,8 +77,8 @@ def test_the_seeds_of_one_setting_are_summarised_and_judged_together(tmp_path):
     assert lines[0] == "### One-class anomaly detection, mnist, over seeds 0, 1, 2"
     assert "hardest_class_auc 0.9200 (target 0.93: not met)" in lines[2]
     row = next(line for line in lines if line.startswith("| autoencoder (reconstruction)"))
-    assert row.startswith(f"| autoencoder (reconstruction) | 0, 1, 2 | {means[0]:.4f}, {means[1]:.4f}, {means[2]:.4f} | "
-                          f"{s['mean']:.4f} ± {s['std']:.4f} | 0.980 |")
+    assert row.startswith(f"| autoencoder (reconstruction) | 0, 1, 2 | {means[0]:.4f}, {means[1]:.4f}, "
+                          f"{means[2]:.4f} | {s['mean']:.4f} ± {s['std']:.4f} | 0.980 |")
     assert any(line == lines[0] for line in report_sections.render_others(others))
     headline = [r for r in report._others_rows(others) if "over seeds" in r[0]]
     assert [r[1] for r in headline] == [f"autoencoder reconstruction {s['mean']:.4f} ± {s['std']:.4f}"]
