@@ -1,6 +1,6 @@
 """RESULTS.md's one-class anomaly detection parts (benchmarks/one_class.py's result files): a section per file, and
 per setting run with several seeds (one file per seed), the figures over the seeds, which the issue's targets are
-judged on: a single seed's mean AUC moves by several thousandths between seeds."""
+judged on: one seed is one draw of the validation split, the initialisation and the batch order."""
 
 import statistics
 
