@@ -38,10 +38,11 @@ def one_class_section(o):
 
 def over_seeds(others):
     """The one-class results run with the same setting (:data:`SETTING`) and several seeds, each as
-    ``{"setting", "seeds", "files", "scores", "targets"}``: ``scores`` maps each ``(model, score)`` that at least
-    two seeds measured on every class (a model still running in one file is left out, not that file's other models)
-    to its seeds, the per-seed mean AUCs, their mean and sample standard deviation, and the per-class AUCs averaged
-    over the seeds (with their mean and hardest class, as in one file); ``targets``: the issue's, judged on those."""
+    ``{"setting", "seeds", "files", "scores", "targets"}``: ``scores`` maps, best mean first, each ``(model, score)``
+    that at least two seeds measured on every class (a model still running in one file is left out, not that file's
+    other models) to its seeds, the per-seed mean AUCs, their mean and sample standard deviation, and the per-class
+    AUCs averaged over the seeds (with their mean and hardest class, as in one file); ``targets``: the issue's, judged
+    on those."""
     groups = {}  # setting -> (model, score) -> seed -> (file, its model entry, its score)
     for o in (o for o in others if o.get("kind") == "one_class" and o.get("models")):
         classes = {str(c) for c in o.get("classes") or []}
@@ -67,7 +68,7 @@ def over_seeds(others):
                                     "std": statistics.stdev(means), "averaged": averaged}
             entry = models.setdefault(model, {"default_score": by_seed[seeds[0]][1].get("default_score"),
                                               "scores": {}})
-            entry["scores"][score] = {**averaged, "mean": statistics.mean(means)}
+            entry["scores"][score] = averaged  # its mean over the classes is the mean of the seeds' means
         if not scores:
             continue
         first = files[min(files)]
@@ -75,7 +76,8 @@ def over_seeds(others):
         models = {m: e for m, e in models.items() if e["default_score"] in e["scores"]}
         found.append({"setting": setting, "seeds": sorted({s for v in scores.values() for s in v["seeds"]}),
                       "files": sorted(files), "commands": [files[f]["command"] for f in sorted(files)],
-                      "recorded": max(f["recorded"] for f in files.values()), "scores": scores,
+                      "recorded": max(f["recorded"] for f in files.values()),
+                      "scores": dict(sorted(scores.items(), key=lambda item: -item[1]["mean"])),
                       "targets": targets(models, setting["classes"], setting["dataset"])})
     return found
 
@@ -94,7 +96,7 @@ def seeds_section(group):
              f"{s['mean']:.4f} ± {s['std']:.4f}"]
             + [fmt(s["averaged"]["per_class"].get(str(c)), ".3f") for c in classes]
             + [f"{s['averaged']['hardest_class']} ({s['averaged']['hardest_auc']:.4f})"]
-            for (model, score), s in sorted(group["scores"].items(), key=lambda item: -item[1]["mean"])]
+            for (model, score), s in group["scores"].items()]
     met = _met(group["targets"])
     return [f"### One-class anomaly detection, {setting['dataset']}{_options(setting)}, over seeds "
             f"{', '.join(map(str, seeds))}", "",
@@ -121,9 +123,9 @@ def headline_rows(others):
                      + ("" if o.get("complete") else " (incomplete run)"),
                      ", ".join(f"{name} {mean:.4f}" for mean, name in means), o["command"], o["recorded"]))
     for group in over_seeds(others):
-        figures = sorted(group["scores"].items(), key=lambda item: -item[1]["mean"])
         rows.append((f"One-class {group['setting']['dataset']}{_options(group['setting'])}, mean ROC AUC over "
                      f"seeds {', '.join(map(str, group['seeds']))} (mean ± std over seeds)",
-                     ", ".join(f"{model} {score} {s['mean']:.4f} ± {s['std']:.4f}" for (model, score), s in figures),
+                     ", ".join(f"{model} {score} {s['mean']:.4f} ± {s['std']:.4f}"
+                               for (model, score), s in group["scores"].items()),
                      "; ".join(group["commands"]), group["recorded"]))
     return rows
