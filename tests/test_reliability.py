@@ -302,6 +302,51 @@ def test_a_stop_swallowed_inside_a_weakref_callback_is_delivered_again():
                 time.sleep(0.01)
 
 
+def test_a_stop_turned_into_another_error_by_c_code_is_reported_as_terminated():
+    """TensorFlow's C++ once turned the stop raised inside it into a TypeError (a traceback, exit status 1): any
+    error coming out of a command asked to stop is the stop."""
+
+    def command():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs here
+        except BaseException as err:
+            raise TypeError("unhashable type") from err
+
+    with pytest.raises(cli._Terminated):
+        with cli._terminate_like_interrupt():
+            command()
+
+
+def test_a_stop_swallowed_by_a_bare_except_is_delivered_again():
+    swallowed = []
+    with pytest.raises(cli._Terminated):
+        with cli._terminate_like_interrupt():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+            except BaseException as err:  # code that swallows everything
+                swallowed.append(err)
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                time.sleep(0.01)
+    assert len(swallowed) == 1 and isinstance(swallowed[0], cli._Terminated)
+
+
+def test_a_stop_sent_again_does_not_cut_the_clean_up_short():
+    """While the stop unwinds the command, the signals sent again raise nothing: ``finally`` blocks run to the end."""
+    cleaned = []
+    with pytest.raises(cli._Terminated):
+        with cli._terminate_like_interrupt():
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+            finally:
+                deadline = time.time() + 4 * cli._StopRequest.EVERY
+                while time.time() < deadline:  # clean-up that outlasts several deliveries
+                    time.sleep(0.01)
+                cleaned.append(True)
+    assert cleaned == [True]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the previous handler is back
+
+
 def test_seed_makes_two_runs_identical(tmp_path):
     weights = []
     for name in ("a", "b"):

@@ -55,25 +55,48 @@ class _Terminated(BaseException):
     """SIGTERM, raised so that a command cleans up (its staging folder) as on Ctrl-C."""
 
 
-def _raise_terminated(signum, frame):
-    raise _Terminated()
+class _StopRequest:
+    """SIGTERM's handler while a command runs, and the thread that delivers the signal again until the stop arrives.
 
-
-def _deliver_again(previous_hook):
-    """An unraisable-exception hook that sends SIGTERM again when :class:`_Terminated` was swallowed.
-
-    Python runs a signal handler between any two bytecodes of the main thread, also inside a weakref callback
-    or a ``__del__`` (importlib's module locks use one), where an exception cannot propagate: Python prints it
-    and goes on, and the stop would be lost. A thread sends the signal again a moment later, so that it is
-    raised outside (not inside this hook, where it would be swallowed too).
+    Python runs a signal handler between any two bytecodes of the main thread, also inside code that C calls back
+    (TensorFlow's nest utilities import modules from C++, a weakref callback, a ``__del__``) where the exception
+    raised is swallowed or turned into another error (CI once saw a run go on, and once end in a ``TypeError``).
+    So after the first SIGTERM a thread sends the signal again every :attr:`EVERY` seconds until the exception
+    comes out of the command (:meth:`arrived`); a signal that comes while an exception is being handled (the
+    command unwinding: ``finally`` blocks, clean-up) raises nothing, so that it does not cut the clean-up short.
     """
 
+    EVERY = 0.5
+
+    def __init__(self):
+        self.requested = False
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._deliver_again, daemon=True)
+
+    def __call__(self, signum, frame):
+        if self._done.is_set() or (self.requested and sys.exc_info()[1] is not None):
+            return  # sent again while the command unwinds, or after it came out
+        if not self.requested:
+            self.requested = True
+            self._thread.start()
+        raise _Terminated()
+
+    def _deliver_again(self):
+        while not self._done.wait(self.EVERY):
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def arrived(self):
+        """Stops sending the signal again (before SIGTERM's previous handler comes back)."""
+        self._done.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+
+def _quiet_about(kind, previous_hook):
+    """An unraisable-exception hook that says nothing of a swallowed ``kind`` (the stop is delivered again)."""
+
     def hook(unraisable):
-        if isinstance(unraisable.exc_value, _Terminated):
-            again = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM))
-            again.daemon = True
-            again.start()
-        else:
+        if not isinstance(unraisable.exc_value, kind):
             previous_hook(unraisable)
 
     return hook
@@ -81,15 +104,22 @@ def _deliver_again(previous_hook):
 
 @contextlib.contextmanager
 def _terminate_like_interrupt():
-    """While a command runs, SIGTERM unwinds it (``finally`` blocks run) instead of killing the process."""
+    """While a command runs, SIGTERM unwinds it (``finally`` blocks run) instead of killing the process; whatever
+    error comes out of a command asked to stop is reported as :class:`_Terminated`."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
         return
-    previous, previous_hook = signal.signal(signal.SIGTERM, _raise_terminated), sys.unraisablehook
-    sys.unraisablehook = _deliver_again(previous_hook)
+    stop = _StopRequest()
+    previous, previous_hook = signal.signal(signal.SIGTERM, stop), sys.unraisablehook
+    sys.unraisablehook = _quiet_about(_Terminated, previous_hook)
     try:
         yield
+    except BaseException as err:
+        if stop.requested and not isinstance(err, _Terminated):
+            raise _Terminated() from err
+        raise
     finally:
+        stop.arrived()
         signal.signal(signal.SIGTERM, previous)
         sys.unraisablehook = previous_hook
 
