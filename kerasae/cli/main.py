@@ -60,7 +60,7 @@ class _StopRequest:
 
     Python runs a signal handler between any two bytecodes of the main thread, also inside code that C calls back
     (TensorFlow's nest utilities import modules from C++, a weakref callback, a ``__del__``) where the exception
-    raised is swallowed or turned into another error (CI once saw a run go on, and once end in a ``TypeError``).
+    raised is swallowed or turned into another error (CI once saw a run go on; a run here ended in a ``TypeError``).
     So after the first SIGTERM a thread sends the signal again every :attr:`EVERY` seconds until the exception
     comes out of the command (:meth:`arrived`); a signal that comes while an exception is being handled (the
     command unwinding: ``finally`` blocks, clean-up) raises nothing, so that it does not cut the clean-up short.
