@@ -15,8 +15,8 @@ Pre-training: :meth:`kerasae.StackedAutoencoder.pretrain`, ``--pretrain-epochs``
 ``--pretrain-learning-rate``, the first layer with the Bernoulli cross-entropy of the pixels, the others with the
 squared error of the hidden activations (the papers: cross-entropy throughout, SGD). Fine-tuning:
 :class:`kerasae.EncoderPredictor` (a linear softmax head on the pre-trained encoder, every weight trained), Adam
-``--learning-rate``, at most ``--epochs`` epochs, early stopping on the validation accuracy (``--patience``, the
-best epoch's weights kept); with ``--plateau-patience N``, the learning rate falls tenfold after N epochs without a
+(``--optimizer sgd``: minibatch SGD, ``--momentum``) at ``--learning-rate``, at most ``--epochs`` epochs, early
+stopping on the validation accuracy (``--patience``, the best epoch's weights kept); with ``--plateau-patience N``, the learning rate falls tenfold after N epochs without a
 better validation accuracy (Keras' ``ReduceLROnPlateau``; the papers' SGD ran for hundreds of epochs). Data: the 60,000 training images split 50,000 / 10,000 (seeded; the papers held out
 the last 10,000), the 10,000 test images; the test error is that of the best validation epoch.
 
@@ -93,7 +93,10 @@ def parse_args(argv=None):
     p.add_argument("--contractive-weight", type=float, default=0.1, help="lambda of cae_1")
     p.add_argument("--epochs", type=int, default=100, help="most fine-tuning epochs")
     p.add_argument("--patience", type=int, default=10, help="epochs without a better validation accuracy")
-    p.add_argument("--learning-rate", type=float, default=1e-4, help="Adam's rate in fine-tuning")
+    p.add_argument("--learning-rate", type=float, default=1e-4, help="the fine-tuning optimizer's rate")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
+                   help="fine-tuning's optimizer: adam (default) or sgd (minibatch SGD, the papers')")
+    p.add_argument("--momentum", type=float, default=0.0, help="momentum of --optimizer sgd (default: none)")
     p.add_argument("--plateau-patience", type=int, default=None, metavar="N",
                    help="fine-tuning's learning rate falls tenfold after N epochs without a better validation "
                         "accuracy (default: constant; set it below --patience)")
@@ -105,6 +108,8 @@ def parse_args(argv=None):
                    help=f"keep {PRESET_METHOD}'s pre-trained stack (first seed) as presets/NAME when its fine-tuned "
                         f"network meets the target ({TARGETS[PRESET_METHOD]}%% test error)")
     args = p.parse_args(argv)
+    if args.momentum and args.optimizer != "sgd":
+        p.error(f"--momentum {args.momentum} applies to --optimizer sgd only; add --optimizer sgd or drop --momentum")
     args.argv = list(sys.argv[1:] if argv is None else argv)
     return args
 
@@ -136,7 +141,7 @@ def run(method, seed, data, args):
     wall, cpu = time.perf_counter(), time.process_time()
     stack(data.x_train[:1])  # built: its weights (pre-trained or random) go into a copy, the classifier
     classifier = EncoderPredictor(stack, units=10)
-    classifier.compile(optimizer=keras.optimizers.Adam(args.learning_rate))
+    classifier.compile(optimizer=finetune_optimizer(args))
     stop = keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=args.patience,
                                          restore_best_weights=True)
     callbacks = [stop]
@@ -156,6 +161,15 @@ def run(method, seed, data, args):
     if args.preset and method == PRESET_METHOD and seed == args.seeds[0]:
         write_preset(args, stack, data, row)
     return row
+
+
+def finetune_optimizer(args):
+    """The fine-tuning optimizer of ``--optimizer`` (``--learning-rate``, ``--momentum``)."""
+    import keras
+
+    if args.optimizer == "sgd":
+        return keras.optimizers.SGD(args.learning_rate, momentum=args.momentum)
+    return keras.optimizers.Adam(args.learning_rate)
 
 
 def write_preset(args, stack, data, row):

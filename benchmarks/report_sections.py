@@ -283,7 +283,7 @@ def render_others(others):
         out += [f"### Pre-trained then fine-tuned, all labels ({o['file']})", "", f"Command: `{o['command']}`; "
                 f"{st.get('dataset')}, sigmoid networks{', tied weights' if st.get('tied_weights') else ''}, "
                 f"pre-training {st.get('pretrain_epochs')} epochs a layer (Adam "
-                f"{st.get('pretrain_learning_rate')}), fine-tuning (Adam {st.get('learning_rate')}) at most "
+                f"{st.get('pretrain_learning_rate')}), fine-tuning ({_optimizer(st)}) at most "
                 f"{st.get('epochs')} epochs with early stopping on the validation accuracy "
                 f"(patience {st.get('patience')})"
                 + (f", the learning rate divided by 10 after {st['plateau_patience']} epochs without a better one"
@@ -330,6 +330,15 @@ def render_others(others):
 #: The issue's targets of the edge benchmark (benchmarks/edge_benchmark.py): file size over float32's, decrease
 #: of the mean log-likelihood (nats per example), relative increase of the reconstruction MSE.
 EDGE_TARGETS = {"size_ratio": 0.30, "log_likelihood": 1.0, "reconstruction_mse": 0.05}
+
+
+def _optimizer(settings):
+    """Fine-tuning's optimizer and rate in a finetune_mnist file's settings ("Adam 0.001"; files older than
+    ``--optimizer`` ran Adam)."""
+    if settings.get("optimizer") == "sgd":
+        momentum = settings.get("momentum") or 0
+        return f"SGD {settings.get('learning_rate')}" + (f", momentum {momentum}" if momentum else "")
+    return f"Adam {settings.get('learning_rate')}"
 
 
 def _kib(value):

@@ -105,3 +105,31 @@ def test_preset_keeps_the_pretrained_stack_only_when_the_target_is_met(tmp_path,
     error, mse = card["figures"]
     assert error["value"] == row["test_error"] and "--preset" not in error["command"] == row["command"]
     assert mse["metric"] == "reconstruction_mse" and mse["n_examples"] == 200
+
+
+def test_sgd_fine_tuning_is_built_and_reported(tmp_path):
+    args = finetune_mnist.parse_args([*SHORT, "--optimizer", "sgd", "--momentum", "0.9", "--learning-rate", "0.05"])
+    optimizer = finetune_mnist.finetune_optimizer(args)
+    assert type(optimizer).__name__ == "SGD" and optimizer.momentum == pytest.approx(0.9)
+    assert float(optimizer.learning_rate) == pytest.approx(0.05)
+    assert type(finetune_mnist.finetune_optimizer(finetune_mnist.parse_args(SHORT))).__name__ == "Adam"
+    with pytest.raises(SystemExit) as exit_info:  # momentum without SGD would be ignored: refused
+        finetune_mnist.parse_args([*SHORT, "--momentum", "0.9"])
+    assert exit_info.value.code == 2
+    settings = {key: value for key, value in vars(args).items() if key not in finetune_mnist.PER_PIECE}
+    older = {key: value for key, value in settings.items() if key not in ("optimizer", "momentum")}
+    phrases = {"sgd": "fine-tuning (SGD 0.05, momentum 0.9) at most 2 epochs",
+               "older": "fine-tuning (Adam 0.05) at most 2 epochs"}  # a file older than --optimizer ran Adam
+    for name, st in (("sgd", settings), ("older", older)):
+        (tmp_path / f"finetune_{name}.json").write_text(json.dumps({
+            "benchmark": "finetune_mnist", "command": "python -m benchmarks.finetune_mnist", "settings": st,
+            "runs": [], "summary": {}, "markdown": "", "remaining": []}))
+    entries = collect.collect_other_results(str(tmp_path))
+    assert len(entries) == 2
+    for entry in entries:
+        name = os.path.basename(entry["file"])[len("finetune_"):-len(".json")]
+        assert phrases[name] in "\n".join(report_sections.render_others([entry]))
+    # a file older than the options (no optimizer, no momentum) takes more Adam pieces, as its settings were then
+    out = tmp_path / "finetune_older.json"
+    assert finetune_mnist.earlier_result(str(out), {**older, "optimizer": "adam", "momentum": 0.0}, "runs",
+                                         within="settings", defaults=vars(finetune_mnist.parse_args([])))["runs"] == []
