@@ -16,9 +16,10 @@ Pre-training: :meth:`kerasae.StackedAutoencoder.pretrain`, ``--pretrain-epochs``
 squared error of the hidden activations (the papers: cross-entropy throughout, SGD). Fine-tuning:
 :class:`kerasae.EncoderPredictor` (a linear softmax head on the pre-trained encoder, every weight trained), Adam
 (``--optimizer sgd``: minibatch SGD, ``--momentum``) at ``--learning-rate``, at most ``--epochs`` epochs, early
-stopping on the validation accuracy (``--patience``, the best epoch's weights kept); with ``--plateau-patience N``, the learning rate falls tenfold after N epochs without a
-better validation accuracy (Keras' ``ReduceLROnPlateau``; the papers' SGD ran for hundreds of epochs). Data: the 60,000 training images split 50,000 / 10,000 (seeded; the papers held out
-the last 10,000), the 10,000 test images; the test error is that of the best validation epoch.
+stopping on the validation accuracy (``--patience``, the best epoch's weights kept); with ``--plateau-patience N``,
+the learning rate falls tenfold after N epochs without a better validation accuracy (Keras' ``ReduceLROnPlateau``;
+the papers' SGD ran for hundreds of epochs). Data: the 60,000 training images split 50,000 / 10,000 (seeded; the
+papers held out the last 10,000), the 10,000 test images; the test error is that of the best validation epoch.
 
 The file gathers pieces run at different times (``--methods``, ``--seeds``; one method is about half an hour on
 2 cores): a file with the same other settings keeps its other runs, its tables cover all of them and list what is

@@ -336,7 +336,7 @@ def _optimizer(settings):
     """Fine-tuning's optimizer and rate in a finetune_mnist file's settings ("Adam 0.001"; files older than
     ``--optimizer`` ran Adam)."""
     if settings.get("optimizer") == "sgd":
-        momentum = settings.get("momentum") or 0
+        momentum = settings.get("momentum")
         return f"SGD {settings.get('learning_rate')}" + (f", momentum {momentum}" if momentum else "")
     return f"Adam {settings.get('learning_rate')}"
 
